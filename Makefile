@@ -1,0 +1,42 @@
+# daun_lib: set-up, tests and the reproduction of the paper's figures.
+#   make reproduce   install if needed, run every notebook at paper scale (results/, figures/)
+#   make quick       the same with quick=True (small trial counts)
+#   make test        install if needed, run the test suite (includes the quick notebooks)
+#   make bench       speed benchmarks -> results/benchmark.csv, figures/scaling.png
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is installed first and pinned to a release whose CPU build this project's
+# machines carry on disk; elsewhere, point pip at PyTorch's CPU wheel index
+# (TORCH_PIP_ARGS="--index-url <cpu index>") to avoid a multi-GB CUDA download.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+BUILD ?= build/notebooks
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: install test reproduce quick bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test,notebooks,dask]"
+	$(PY) -m ipykernel install --user --name python3 >/dev/null
+	touch $@
+
+test: install
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+reproduce: install
+	$(PY) -m daun_lib.run_notebooks --out $(BUILD) $(NOTEBOOKS)
+
+quick: install
+	$(PY) -m daun_lib.run_notebooks --quick --out $(BUILD)-quick $(NOTEBOOKS)
+
+bench: install
+	$(PY) benchmarks/run_benchmarks.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,22 @@
+"""daun_lib: direct localisation for mmWave MIMO by deep ADMM unfolding (Fan, Liu, Li, Huang).
+
+Modules
+-------
+scenario    geometry, grids and the sparse dictionaries A, B of (2)
+channel     3GPP TR 38.901 UMa narrowband channels and the signal model (1)
+admm        P-ADMM, the linearised ADMM of (5)-(17)
+reference   problem (3) in cvxpy (Clarabel / MOSEK)
+refine      plain argmax readout and Algorithm 1 (position refinement)
+metrics     MSE, probability of sub-metre error, NMSE
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .scenario import Scenario
+
+try:
+    __version__ = version("daun_lib")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+source"
+
+__all__ = ["Scenario", "__version__"]

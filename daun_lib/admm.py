@@ -1,0 +1,427 @@
+r"""P-ADMM: the linearised ADMM of Sec. III-A for problem (3).
+
+Problem (3), for one sample::
+
+    min_{X, z}  ||X||_{2,1} + sum_m w_m ||z_m||_1   s.t.  y_m = A_m x_m + B_m z_m,  m = 1..M
+
+One iteration (5)-(7), with the quadratic terms linearised as in (9) and (15)::
+
+    g1  = A^H (A x + B z - y + s / rho)                       (9)
+    C   = X - tau1 * g1,     X <- rowshrink(C, tau1 / rho)     (11)-(12)
+    g2  = B^H (A x_new + B z - y + s / rho)                    (15)
+    d   = z - tau2 * g2,     z <- softshrink(d, tau2 w_m / rho) (16)-(17)
+    s  <- s + rho (A x_new + B z_new - y)                      (7)
+
+``rowshrink`` is the group soft threshold of each row of X (K x M), (12);
+``softshrink`` is the complex soft threshold, which shrinks the modulus and
+keeps the phase (the complex form of (17)).  The products ``A x`` and ``B z``
+are kept between steps, so an iteration costs two products with ``A`` and two
+with ``B``.
+
+Scaling.  The dictionaries have unit-norm columns (see
+:mod:`daun_lib.scenario`).  The linearisation is a majoriser, and the iteration
+converges, for ``tau1 < 1 / ||A||_2^2`` and ``tau2 < 1 / ||B||_2^2``
+(spectral norms, max over BSs).  With ``normalize=True`` (default) each sample
+is divided by its RMS value ``c = ||y|| / sqrt(M N)`` before the iterations and
+the estimates are multiplied back: problem (3) is positively homogeneous, so
+the optimum is unchanged, and the iteration equals the un-normalised one with a
+per-sample ``rho / c``.  This makes one parameter setting (and the learned
+parameters of DAUN) valid at every SNR.
+
+The iteration itself (:func:`admm_layer`) is written in torch and shared by
+:func:`solve` and :class:`daun_lib.daun.DAUN`, so the unfolded network is
+exactly this algorithm with per-layer parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from ._validation import as_array, is_tensor, positive
+
+_TINY = 1e-30
+
+
+# ---------------------------------------------------------------------------
+# parameters and results
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ADMMParams:
+    """A P-ADMM setting in this package's units (unit-norm dictionary columns).
+
+    Attributes
+    ----------
+    rho : float
+        Penalty parameter of (4).
+    tau1, tau2 : float
+        Proximal (step) parameters of (9) and (15).
+    w : tuple of float, length M
+        Weights w_m of the NLoS l1 terms in (3).
+    """
+
+    rho: float
+    tau1: float
+    tau2: float
+    w: tuple[float, ...]
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The setting as keyword arguments of :func:`solve`."""
+        return {"rho": self.rho, "tau1": self.tau1, "tau2": self.tau2, "w": self.w}
+
+
+class ADMMResult(NamedTuple):
+    """Output of :func:`solve`.
+
+    Attributes
+    ----------
+    X : (n, K, M) complex
+        LoS gains; row k is the candidate position k, column m the BS.
+    Z : (n, L, M) complex
+        NLoS gains on the angle grid.
+    nmse : (iterations,) float
+        ``E||y - A x - B z||^2 / E||y||^2`` over the batch after every
+        iteration (Fig. 3).
+    """
+
+    X: Any
+    Z: Any
+    nmse: Any
+
+
+#: The documented default P-ADMM setting: steps at 99 % of the convergence bound.
+DEFAULT_STEP_FRACTION = 0.99
+#: Default penalty, tuned for RMS-normalised y (see :func:`default_params`).
+DEFAULT_RHO = 1.0
+
+
+def default_params(A: Any, B: Any, *, w: float = 1.0) -> ADMMParams:
+    """The package's default P-ADMM setting for dictionaries ``A`` and ``B``.
+
+    ``tau1 = 0.99 / max_m ||A_m||_2^2``, ``tau2 = 0.99 / max_m ||B_m||_2^2``
+    (the convergence bound of the linearised steps), ``rho = 1`` (for
+    RMS-normalised ``y``) and ``w_m = w``.  This is this package's counterpart
+    of the paper's ``tau1 = tau2 = 0.5, rho = 5``, whose dictionary scaling the
+    paper does not state.
+
+    Parameters
+    ----------
+    A : (M, N, K) complex
+    B : (M, N, L) complex
+    w : float
+        Common NLoS weight w_m.
+
+    Returns
+    -------
+    ADMMParams
+    """
+    A_, B_ = _check_dictionaries(A, B)
+    positive(w, "w")
+    a = np.asarray(A_.detach().cpu() if is_tensor(A_) else A_)
+    b = np.asarray(B_.detach().cpu() if is_tensor(B_) else B_)
+    na = max(float(np.linalg.norm(a[m], 2)) ** 2 for m in range(a.shape[0]))
+    nb = max(float(np.linalg.norm(b[m], 2)) ** 2 for m in range(b.shape[0]))
+    if na == 0.0 or nb == 0.0:
+        raise ValueError("A, B: dictionaries must not be all zero")
+    return ADMMParams(
+        rho=DEFAULT_RHO,
+        tau1=DEFAULT_STEP_FRACTION / na,
+        tau2=DEFAULT_STEP_FRACTION / nb,
+        w=tuple([float(w)] * a.shape[0]),
+    )
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+def _check_dictionaries(A: Any, B: Any) -> tuple[Any, Any]:
+    A = as_array(A, "A", 3)
+    B = as_array(B, "B", 3)
+    if A.shape[0] != B.shape[0] or A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"A, B: expected A (M, N, K) and B (M, N, L) with the same M and N, "
+            f"got A {tuple(A.shape)} and B {tuple(B.shape)}"
+        )
+    if min(A.shape) < 1 or min(B.shape) < 1:
+        raise ValueError(f"A, B: empty dictionary, got A {tuple(A.shape)} and B {tuple(B.shape)}")
+    return A, B
+
+
+def check_problem(A: Any, B: Any, y: Any, w: Any | None = None) -> tuple[Any, Any, Any, np.ndarray | None]:
+    """Validate the data of problem (3): shapes, finiteness, weights.
+
+    Parameters
+    ----------
+    A : (M, N, K), B : (M, N, L), y : (n, M, N) or (M, N), w : (M,) or scalar
+
+    Returns
+    -------
+    A, B, y (with a leading batch axis), w as (M,) float array (or None).
+    """
+    A, B = _check_dictionaries(A, B)
+    y = as_array(y, "y", (2, 3))
+    if y.ndim == 2:
+        y = y[None]
+    M, N = A.shape[0], A.shape[1]
+    if tuple(y.shape[1:]) != (M, N):
+        raise ValueError(f"y: expected shape (n, {M}, {N}) to match A (M, N, K), got {tuple(y.shape)}")
+    if y.shape[0] < 1:
+        raise ValueError("y: expected at least one sample, got n = 0")
+    w_arr = None
+    if w is not None:
+        w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
+        if w_arr.ndim == 0:
+            w_arr = np.full(M, float(w_arr))
+        if w_arr.shape != (M,):
+            raise ValueError(f"w: expected a scalar or a length-{M} vector (one weight per BS), got shape {w_arr.shape}")
+        if not np.isfinite(w_arr).all() or (w_arr <= 0).any():
+            raise ValueError(f"w: expected finite positive weights, got {w_arr}")
+    return A, B, y, w_arr
+
+
+def resolve_dtype(dtype: Any) -> tuple[torch.dtype, torch.dtype]:
+    """Map ``"float32"``/``"float64"`` (or torch/numpy dtypes) to (real, complex) torch dtypes."""
+    key = str(dtype).replace("torch.", "")
+    if key in ("float32", "complex64"):
+        return torch.float32, torch.complex64
+    if key in ("float64", "complex128"):
+        return torch.float64, torch.complex128
+    raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+
+
+# ---------------------------------------------------------------------------
+# the iteration (torch), shared with DAUN
+# ---------------------------------------------------------------------------
+class Operators(NamedTuple):
+    """Dictionaries as contiguous complex tensors, with their conjugate transposes.
+
+    A : (M, N, K), AH : (M, K, N), B : (M, N, L), BH : (M, L, N)
+    """
+
+    A: torch.Tensor
+    AH: torch.Tensor
+    B: torch.Tensor
+    BH: torch.Tensor
+
+
+def make_operators(A: Any, B: Any, cdtype: torch.dtype, device: Any = None) -> Operators:
+    """Build :class:`Operators` from numpy arrays or tensors."""
+    At = torch.as_tensor(A).to(device=device, dtype=cdtype).contiguous()
+    Bt = torch.as_tensor(B).to(device=device, dtype=cdtype).contiguous()
+    return Operators(At, At.conj().transpose(1, 2).contiguous(), Bt, Bt.conj().transpose(1, 2).contiguous())
+
+
+class State(NamedTuple):
+    """ADMM iterate in the internal batch-last layout.
+
+    x : (M, K, n), z : (M, L, n), s : (M, N, n), Ax : (M, N, n), Bz : (M, N, n)
+    """
+
+    x: torch.Tensor
+    z: torch.Tensor
+    s: torch.Tensor
+    Ax: torch.Tensor
+    Bz: torch.Tensor
+
+
+def init_state(ops: Operators, yt: torch.Tensor) -> State:
+    """Zero initial iterate for ``yt`` (M, N, n)."""
+    M, N, n = yt.shape
+    K, L = ops.A.shape[2], ops.B.shape[2]
+    zeros = lambda *s: torch.zeros(*s, dtype=yt.dtype, device=yt.device)  # noqa: E731
+    return State(zeros(M, K, n), zeros(M, L, n), zeros(M, N, n), zeros(M, N, n), zeros(M, N, n))
+
+
+def _modulus(v: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """|v| (elementwise) or the l2 norm along ``dim``, with a safe gradient at 0."""
+    sq = v.real.square() + v.imag.square()
+    if dim is not None:
+        sq = sq.sum(dim=dim, keepdim=True)
+    return torch.sqrt(sq.clamp_min(_TINY))
+
+
+def row_shrink(C: torch.Tensor, lam: Any) -> torch.Tensor:
+    """Group soft threshold (12) of every row of X.
+
+    Parameters
+    ----------
+    C : (M, K, n) complex
+        The point ``c`` of (11) in batch-last layout; a "row" of X is the
+        length-M vector ``C[:, k, b]``.
+    lam : float or 0-d tensor
+        lambda1 = tau1 / rho.
+
+    Returns
+    -------
+    (M, K, n) complex: ``max(||C_k|| - lam, 0) / ||C_k|| * C_k``.
+    """
+    norm = _modulus(C, dim=0)
+    return C * torch.relu(1.0 - lam / norm)
+
+
+def soft_shrink(D: torch.Tensor, lam: Any) -> torch.Tensor:
+    """Complex soft threshold, the complex form of (17).
+
+    Parameters
+    ----------
+    D : (M, L, n) complex
+    lam : (M, 1, 1) or scalar
+        lambda2 * w_m = tau2 * w_m / rho.
+
+    Returns
+    -------
+    (M, L, n) complex: ``max(|D| - lam, 0) * D / |D|``.
+    """
+    return D * torch.relu(1.0 - lam / _modulus(D))
+
+
+def admm_layer(ops: Operators, yt: torch.Tensor, st: State, rho: Any, tau1: Any, tau2: Any, w: Any) -> State:
+    """One P-ADMM iteration (9)-(12), (15)-(17), (7).
+
+    Parameters
+    ----------
+    ops : Operators
+    yt : (M, N, n) complex
+        Received signals, batch last.
+    st : State
+        Current iterate.
+    rho, tau1, tau2 : float or 0-d real tensor
+    w : (M,) real tensor
+
+    Returns
+    -------
+    State
+        The next iterate.
+    """
+    u = st.s / rho - yt  # s / rho - y, shared by both gradients
+    g1 = torch.matmul(ops.AH, st.Ax + st.Bz + u)  # (9)
+    x = row_shrink(st.x - tau1 * g1, tau1 / rho)  # (11)-(12)
+    Ax = torch.matmul(ops.A, x)
+    g2 = torch.matmul(ops.BH, Ax + st.Bz + u)  # (15)
+    z = soft_shrink(st.z - tau2 * g2, (tau2 / rho) * w.reshape(-1, 1, 1))  # (16)-(17)
+    Bz = torch.matmul(ops.B, z)
+    s = st.s + rho * (Ax + Bz - yt)  # (7)
+    return State(x, z, s, Ax, Bz)
+
+
+def prepare_y(y: Any, cdtype: torch.dtype, device: Any, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, M, N) input -> batch-last (M, N, n) tensor and per-sample scales (n,).
+
+    With ``normalize`` the samples are divided by their RMS value (zero samples
+    keep scale 1); otherwise the scales are ones.
+    """
+    yt = torch.as_tensor(y).to(device=device, dtype=cdtype)
+    n, M, N = yt.shape
+    if normalize:
+        rms = torch.sqrt((yt.real.square() + yt.imag.square()).sum(dim=(1, 2)) / (M * N))
+        scale = torch.where(rms > 0, rms, torch.ones_like(rms))
+    else:
+        scale = torch.ones(n, dtype=yt.real.dtype, device=yt.device)
+    yt = (yt / scale.reshape(n, 1, 1)).permute(1, 2, 0).contiguous()
+    return yt, scale
+
+
+def residual_nmse(yt: torch.Tensor, st: State, scale: torch.Tensor) -> torch.Tensor:
+    """Batch NMSE ``sum_b ||y_b - A x_b - B z_b||^2 / sum_b ||y_b||^2`` in the original scale."""
+    r = yt - st.Ax - st.Bz
+    w2 = scale.square()
+    num = ((r.real.square() + r.imag.square()).sum(dim=(0, 1)) * w2).sum()
+    den = ((yt.real.square() + yt.imag.square()).sum(dim=(0, 1)) * w2).sum()
+    return num / den.clamp_min(_TINY)
+
+
+def unpack(st: State, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Internal iterate -> ``X`` (n, K, M) and ``Z`` (n, L, M) in the original scale."""
+    sc = scale.reshape(1, 1, -1)
+    return (st.x * sc).permute(2, 1, 0), (st.z * sc).permute(2, 1, 0)
+
+
+# ---------------------------------------------------------------------------
+# public solver
+# ---------------------------------------------------------------------------
+def solve(
+    A: Any,
+    B: Any,
+    y: Any,
+    rho: float,
+    tau1: float,
+    tau2: float,
+    w: Any,
+    iterations: int,
+    *,
+    dtype: str = "float32",
+    normalize: bool = True,
+    device: Any = None,
+) -> ADMMResult:
+    """Run P-ADMM, (5)-(17), on a batch of samples.
+
+    Parameters
+    ----------
+    A : (M, N, K) complex, numpy array or tensor
+        LoS dictionaries, ``A[m]`` is ``A_m``.
+    B : (M, N, L) complex
+        NLoS dictionaries.
+    y : (n, M, N) or (M, N) complex
+        Received signals.
+    rho, tau1, tau2 : float > 0
+        Penalty and proximal parameters.  See :func:`default_params`.
+    w : float or (M,) float > 0
+        NLoS weights w_m of (3).
+    iterations : int >= 1
+    dtype : "float32" (default) or "float64"
+        Working precision (complex64 / complex128).
+    normalize : bool
+        Divide each sample by its RMS before iterating (see module docs).
+    device : torch device, optional
+        Where to compute (e.g. "cuda").  Default: CPU.
+
+    Returns
+    -------
+    ADMMResult
+        ``X`` (n, K, M), ``Z`` (n, L, M) and ``nmse`` (iterations,), numpy
+        arrays when ``y`` is a numpy array, tensors when it is a tensor.
+    """
+    A, B, y_arr, w_arr = check_problem(A, B, y, w)
+    rho = positive(rho, "rho")
+    tau1 = positive(tau1, "tau1")
+    tau2 = positive(tau2, "tau2")
+    iterations = positive(iterations, "iterations", integer=True)
+    _, cdtype = resolve_dtype(dtype)
+    ops = make_operators(A, B, cdtype, device)
+    want_tensor = is_tensor(y)
+    with torch.inference_mode():
+        yt, scale = prepare_y(y_arr, cdtype, ops.A.device, normalize)
+        wt = torch.as_tensor(w_arr, dtype=scale.dtype, device=yt.device)
+        st = init_state(ops, yt)
+        nmse = torch.empty(iterations, dtype=scale.dtype, device=yt.device)
+        for i in range(iterations):
+            st = admm_layer(ops, yt, st, rho, tau1, tau2, wt)
+            nmse[i] = residual_nmse(yt, st, scale)
+        X, Z = unpack(st, scale)
+        X, Z = X.contiguous(), Z.contiguous()
+    if want_tensor:
+        return ADMMResult(X.clone(), Z.clone(), nmse.clone())
+    return ADMMResult(X.cpu().numpy(), Z.cpu().numpy(), nmse.cpu().numpy())
+
+
+def objective(X: np.ndarray, Z: np.ndarray, w: Any) -> np.ndarray:
+    """Objective of (3): ``||X||_{2,1} + sum_m w_m ||z_m||_1``.
+
+    Parameters
+    ----------
+    X : (n, K, M) or (K, M) complex
+    Z : (n, L, M) or (L, M) complex
+    w : float or (M,) float
+
+    Returns
+    -------
+    (n,) float, or a float for unbatched input.
+    """
+    X = np.asarray(X)
+    Z = np.asarray(Z)
+    w = np.broadcast_to(np.asarray(w, dtype=float), (X.shape[-1],))
+    val = np.linalg.norm(X, axis=-1).sum(axis=-1) + (np.abs(Z) * w).sum(axis=(-2, -1))
+    return val

@@ -1,0 +1,122 @@
+r"""Position refinement, Algorithm 1 of Sec. III-C, and the plain argmax readout of (3).
+
+Plain readout (after (3))::
+
+    k_hat = argmax_k || [X]_{k,:} ||_2
+
+Algorithm 1 (as this package reads it).  For every row k of X (K x M), split
+the moduli ``|X[k, m]|`` of its M entries into two clusters by 1-D 2-means,
+the "large" centre started at the row maximum and the "small" one at 0.  An
+entry joins the large cluster S_k1 when it is *closer* to the large centre
+(the paper's line 5 prints the test inverted; read literally, the largest entry
+would never join the cluster whose centre it is).  Centres are the cluster means
+and the split is repeated until it no longer changes (Lloyd iterations; the
+paper's pseudo-code updates the centres inside the loop over entries, which
+for a converged split gives the same result).  Rows with ``|S_k1| >= 3``
+(``min_active``) form the set F of candidates supported by at least three
+BSs; the estimate is ``argmax_{k in F} || X[k, S_k1] ||_2``, the norm of the
+large entries only, so that a large gain at a BS without a LoS path to that
+grid point no longer decides the estimate.
+
+Fallback: when F is empty (no row has ``min_active`` large entries, e.g. with
+fewer LoS links than ``min_active``), the plain argmax is returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_array, is_tensor
+
+
+def _as_magnitudes(X: Any) -> np.ndarray:
+    X = as_array(X, "X", (2, 3))
+    if is_tensor(X):
+        X = X.detach().cpu().numpy()
+    mag = np.abs(np.asarray(X))
+    if mag.ndim == 2:
+        mag = mag[None]
+    if mag.shape[1] < 1 or mag.shape[2] < 1:
+        raise ValueError(f"X: expected a non-empty (n, K, M) array, got shape {mag.shape}")
+    return mag
+
+
+def argmax_rows(X: Any) -> np.ndarray:
+    """Plain readout ``argmax_k ||X[k, :]||_2``.
+
+    Parameters
+    ----------
+    X : (n, K, M) or (K, M) complex
+
+    Returns
+    -------
+    (n,) int
+    """
+    mag = _as_magnitudes(X)
+    return np.argmax(np.square(mag).sum(axis=2), axis=1)
+
+
+def two_means(mag: np.ndarray, max_iter: int | None = None) -> np.ndarray:
+    """1-D 2-means split of every row of ``mag`` (lines 1-10 of Algorithm 1).
+
+    Parameters
+    ----------
+    mag : (n, K, M) float >= 0
+        Moduli of the entries of X.
+    max_iter : int, optional
+        Cap on the Lloyd iterations (default ``2 M + 2``; 1-D 2-means with
+        these starts settles in at most M + 1).
+
+    Returns
+    -------
+    (n, K, M) bool
+        True where the entry belongs to the large cluster S_k1.
+    """
+    M = mag.shape[-1]
+    hi = mag.max(axis=-1, keepdims=True)  # chi_k1 start: the row maximum
+    lo = np.zeros_like(hi)  # chi_k2 start: 0
+    member = None
+    for _ in range(max_iter or 2 * M + 2):
+        new = np.abs(mag - hi) < np.abs(mag - lo)  # closer to the large centre
+        if member is not None and np.array_equal(new, member):
+            break
+        member = new
+        n1 = member.sum(axis=-1, keepdims=True)
+        n2 = M - n1
+        s1 = np.where(member, mag, 0.0).sum(axis=-1, keepdims=True)
+        s2 = np.where(member, 0.0, mag).sum(axis=-1, keepdims=True)
+        hi = np.where(n1 > 0, s1 / np.maximum(n1, 1), hi)  # empty cluster keeps its centre
+        lo = np.where(n2 > 0, s2 / np.maximum(n2, 1), lo)
+    return member
+
+
+def refine(X: Any, *, min_active: int = 3) -> np.ndarray:
+    """Algorithm 1: grid index of the position estimate, robust to inactive LoS links.
+
+    Parameters
+    ----------
+    X : (n, K, M) or (K, M) complex, numpy array or tensor
+        LoS gain estimates (from P-ADMM, DAUN or the reference solver).
+    min_active : int
+        Minimum size of the large cluster for a row to be a candidate
+        (the paper's 3; at most M).
+
+    Returns
+    -------
+    (n,) int
+        Grid indices k_hat; plain argmax for samples whose candidate set F
+        is empty.
+    """
+    mag = _as_magnitudes(X)
+    M = mag.shape[-1]
+    if isinstance(min_active, bool) or not isinstance(min_active, (int, np.integer)) or not 1 <= min_active <= M:
+        raise ValueError(f"min_active: expected an integer in [1, M={M}], got {min_active!r}")
+    member = two_means(mag)
+    score = np.where(member, np.square(mag), 0.0).sum(axis=-1)  # ||X[k, S_k1]||^2
+    candidate = member.sum(axis=-1) >= min_active  # the set F
+    score = np.where(candidate, score, -1.0)
+    k_ref = np.argmax(score, axis=1)
+    k_plain = np.argmax(np.square(mag).sum(axis=2), axis=1)
+    return np.where(candidate.any(axis=1), k_ref, k_plain)
