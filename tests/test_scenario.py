@@ -1,0 +1,95 @@
+"""Scenario geometry, grids and dictionaries (Sec. II, IV; DESIGN.md section 2)."""
+
+import numpy as np
+import pytest
+
+from daun_lib import Scenario
+from daun_lib.scenario import steering
+
+
+def test_paper_defaults():
+    s = Scenario()
+    assert s.n_bs == 4 and s.n_antennas == 50 and s.n_grid == 900 and s.n_angles == 100
+    assert s.carrier_hz == 30e9 and s.los_model == "always"
+    assert s.grid.shape == (900, 2) and s.angles.shape == (100,)
+    # cell centres, spacing 40/30 m, all inside the area
+    assert np.allclose(s.grid_spacing, (40 / 30, 40 / 30))
+    assert np.abs(s.grid).max() < 20.0
+
+
+def test_grid_index_order_and_nearest():
+    s = Scenario(grid_shape=(3, 4), area_size=12.0)
+    g = s.grid
+    # k = ix * ny + iy
+    assert np.allclose(g[1], [g[0, 0], g[0, 1] + 3.0])
+    assert np.allclose(g[4], [g[0, 0] + 4.0, g[0, 1]])
+    assert np.array_equal(s.nearest_grid(g), np.arange(12))
+
+
+def test_los_angle_is_papers_arctan():
+    s = Scenario()
+    rng = np.random.default_rng(1)
+    p = rng.uniform(-20, 20, size=(50, 2))
+    bs = s.bs_array
+    paper = np.arctan((p[:, None, 1] - bs[None, :, 1]) / (p[:, None, 0] - bs[None, :, 0]))
+    assert np.allclose(s.los_angles(p), paper)
+
+
+def test_dictionaries_unit_columns_and_norms():
+    s = Scenario()
+    A, B = s.dictionaries()
+    assert A.shape == (4, 50, 900) and B.shape == (4, 50, 100)
+    assert np.allclose(np.linalg.norm(A, axis=1), 1.0)
+    assert np.allclose(np.linalg.norm(B, axis=1), 1.0)
+    # the spectral norms recorded in DESIGN.md
+    assert np.linalg.norm(A[0], 2) ** 2 == pytest.approx(121, rel=0.01)
+    assert np.linalg.norm(B[0], 2) ** 2 == pytest.approx(12.1, rel=0.01)
+    # A's column k is the steering vector of the LoS angle of grid point k
+    th = s.los_angles(s.grid[[7]])[0]
+    for m in range(4):
+        assert np.allclose(A[m][:, 7], steering(th[m], 50))
+
+
+def test_steering_phase_reference_at_centre():
+    a = steering(np.array(0.3), 5)
+    # symmetric element indices -> the centre element has zero phase
+    assert np.isclose(np.angle(a[2]), 0.0)
+    assert np.isclose(np.linalg.norm(a), 1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"n_antennas": 0}, "n_antennas"),
+        ({"n_antennas": 2.5}, "n_antennas"),
+        ({"grid_shape": (0, 30)}, "grid_shape"),
+        ({"grid_shape": (30,)}, "grid_shape"),
+        ({"n_angles": 0}, "n_angles"),
+        ({"area_size": -1.0}, "area_size"),
+        ({"area_size": float("nan")}, "area_size"),
+        ({"carrier_hz": 0.0}, "carrier_hz"),
+        ({"los_model": "sometimes"}, "los_model"),
+        ({"los_model": 1.5}, "los_model"),
+        ({"bs_positions": ()}, "bs_positions"),
+        ({"bs_positions": ((0.0, 0.0),)}, "bs_positions"),
+        ({"bs_positions": ((float("nan"), 60.0),)}, "bs_positions"),
+    ],
+)
+def test_bad_scenarios(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Scenario(**kwargs)
+
+
+def test_bad_positions():
+    s = Scenario()
+    with pytest.raises(ValueError, match="positions"):
+        s.los_angles(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="positions"):
+        s.nearest_grid(np.zeros((3, 3)))
+
+
+def test_frozen_and_hashable():
+    s = Scenario()
+    with pytest.raises(Exception):
+        s.n_antennas = 3  # type: ignore[misc]
+    assert hash(s) == hash(Scenario())
