@@ -1,0 +1,737 @@
+r"""Monte Carlo engine of Sec. IV: cached, resumable accuracy sweeps and timing.
+
+Accuracy sweep (Fig. 2)
+-----------------------
+For every SNR point ``j`` (value ``snr_db[j]``) and trial ``t = 0..n_trials-1``
+the data ``(y, p)`` of one trial is drawn by one call::
+
+    simulate(scenario, 1, snr_db[j], seed=trial_seed(seed, j, t))
+    trial_seed(seed, j, t) = SeedSequence(seed, spawn_key=(j, t)) -> 64-bit int
+
+so it depends on the master ``seed``, ``j`` and ``t`` only: every method sees
+the same data (common random numbers), and the data do not depend on how the
+trials are cut into chunks, on ``n_jobs`` or on the joblib backend.  The
+trials of one chunk are stacked into ``y`` (n, M, N) and every method is
+called once per chunk, ``positions = method(scenario, y)`` (n, 2).  Per trial
+the engine keeps the error ``||p_hat - p||_2``; the rows are
+
+* ``mse = mean(err^2)`` (m^2, Fig. 2(a)),
+* ``p_submeter = mean(err < radius_m)`` (Fig. 2(b), ``radius_m = 1``),
+* ``median_error`` (m) and ``n_trials``.
+
+Rows equal bit for bit across chunk sizes, ``n_jobs`` and backends as long as
+each method treats the samples of a batch independently (e.g. a batched torch
+solver may differ in the last bits between batch sizes; positions read off a
+grid are unaffected).
+
+Cache layout
+------------
+One folder per method and parameter set, ``cache_dir/<method>-<hash>/``, where
+``hash`` is the SHA-256 (first 16 hex digits) of the canonical JSON of the
+scenario fields, the method name, the SNR list, ``n_trials``, ``seed``, the
+data generator, the ``daun_lib`` version and the user's ``extra`` dict (put the
+hash of pretrained weights or a method's options there: the engine only knows
+a method by its name and the library by its version; :func:`source_digest`
+fingerprints the code itself).  The folder holds ``params.json`` (what was hashed) and
+one ``snr<j>-t<t0>-<t1>.npz`` per SNR point and trial range with the arrays
+``trials``, ``errors``, ``estimates``, ``positions`` (and ``los`` when the
+generator returns it).  Files are written to a temporary name and renamed
+(``os.replace``), so an interrupted run leaves only complete chunks; a rerun
+loads them and computes the rest.  A change of any hashed parameter selects a
+new folder, so stale results are never reused; ``force=True`` deletes the
+chunk files of the folder and recomputes.  Files are read with
+``allow_pickle=False``.
+
+Parallel execution
+------------------
+Chunks are independent tasks run with joblib: ``backend="loky"`` (processes on
+this machine, ``n_jobs`` of them), ``"sequential"`` (a plain loop, no joblib),
+or ``"dask"``: joblib's Dask backend, which sends the tasks to the workers of
+the running ``distributed.Client``, e.g.::
+
+    from distributed import Client
+    client = Client("tcp://scheduler:8786")   # or Client(n_workers=4) locally
+    rows = accuracy_sweep(["DAUN", "DPD"], scenario, snr, 1000, 0,
+                          cache_dir="cache", backend="dask")
+
+The workers must be able to import :mod:`daun_lib` and the methods (registry
+functions are pickled by reference, other callables with cloudpickle).  Chunk
+files are written by this process as results arrive, so the workers need no
+access to ``cache_dir``.
+
+Timing (Table I)
+----------------
+:func:`time_methods` times callables ``f(y)`` with :func:`time.perf_counter`
+after one warm-up call, on the whole batch or sample by sample.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import io
+import json
+import numbers
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ._validation import positive
+
+BACKENDS = ("loky", "dask", "sequential")
+"""Accepted values of ``backend``."""
+
+CACHE_FORMAT = 1
+"""Version of the chunk-file layout; part of the hash."""
+
+ROW_FIELDS = ("method", "snr_db", "n_trials", "mse", "p_submeter", "median_error")
+"""Columns of the rows returned by :func:`accuracy_sweep`."""
+
+
+# ---------------------------------------------------------------------------
+# seeds, hashing, atomic files
+# ---------------------------------------------------------------------------
+def trial_seed(seed: int, snr_index: int, trial: int) -> int:
+    """Seed of the data of trial ``trial`` at SNR point ``snr_index``.
+
+    ``SeedSequence(seed, spawn_key=(snr_index, trial))`` reduced to one 64-bit
+    integer; pass it to ``channel.simulate(scenario, 1, snr_db, seed=...)`` to
+    regenerate exactly the data the sweep used.
+    """
+    ss = np.random.SeedSequence(int(seed), spawn_key=(int(snr_index), int(trial)))
+    return int(ss.generate_state(1, dtype=np.uint64)[0])
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types for numpy scalars/arrays, tuples, paths and dataclasses."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(asdict(obj))
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    """First 16 hex digits of the SHA-256 of the canonical JSON of ``params``."""
+    return hashlib.sha256(_canonical(params).encode()).hexdigest()[:16]
+
+
+def source_digest() -> str:
+    """SHA-256 (16 hex digits) of the source of every ``daun_lib`` module.
+
+    The cache hash holds the ``daun_lib`` version, which an edit of the code
+    does not change.  Pass ``extra={"code": source_digest()}`` to
+    :func:`accuracy_sweep` to recompute whenever any module changes (also
+    after edits that cannot change the results, such as docstrings).
+    """
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "method"
+
+
+def _library_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------
+# argument checks
+# ---------------------------------------------------------------------------
+def _resolve_methods(methods: Any) -> dict[str, Callable]:
+    if isinstance(methods, str):
+        methods = [methods]
+    if isinstance(methods, Mapping):
+        items = list(methods.items())
+    else:
+        try:
+            names = list(methods)
+        except TypeError as exc:
+            raise ValueError(f"methods: expected a dict name -> callable or a list of names, got {methods!r}") from exc
+        items = []
+        registry = None
+        for name in names:
+            if not isinstance(name, str):
+                raise ValueError(f"methods: expected method names (str), got {name!r}")
+            if registry is None:
+                from .methods import REGISTRY as registry  # noqa: N811 - lazy: methods imports the heavy solvers
+            if name not in registry:
+                raise ValueError(f"methods: unknown method {name!r}; known: {sorted(registry)}")
+            items.append((name, registry[name]))
+    if not items:
+        raise ValueError("methods: expected at least one method")
+    out: dict[str, Callable] = {}
+    for name, fn in items:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"methods: expected non-empty string names, got {name!r}")
+        if not callable(fn):
+            raise ValueError(f"methods: {name!r} is not callable ({type(fn).__name__})")
+        if name in out:
+            raise ValueError(f"methods: duplicate method name {name!r}")
+        out[name] = fn
+    return out
+
+
+def _check_snr(snr_db: Any) -> list[float]:
+    if isinstance(snr_db, numbers.Real) and not isinstance(snr_db, bool):
+        snr_db = [snr_db]
+    try:
+        arr = np.asarray(snr_db, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"snr_db: expected a sequence of numbers (dB), got {snr_db!r}") from exc
+    if arr.ndim != 1 or arr.size < 1:
+        raise ValueError(f"snr_db: expected a non-empty 1-D sequence of numbers, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"snr_db: contains NaN or inf: {arr.tolist()}")
+    return [float(s) for s in arr]
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int (the master seed of the sweep), got {seed!r}")
+    return int(seed)
+
+
+def _check_n_jobs(n_jobs: Any) -> int:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs: expected a non-zero int (-1 for all cores), got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def _default_simulate() -> Callable:
+    from .channel import simulate
+
+    return simulate
+
+
+def _callable_id(fn: Callable) -> str:
+    mod = getattr(fn, "__module__", None) or type(fn).__module__
+    qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{mod}.{qual}"
+
+
+# ---------------------------------------------------------------------------
+# the work of one chunk (runs in a worker)
+# ---------------------------------------------------------------------------
+def _stack_trials(simulate: Callable, scenario: Any, snr: float, seed: int, j: int, t0: int, t1: int) -> dict:
+    ys, ps, los = [], [], []
+    for t in range(t0, t1):
+        b = simulate(scenario, 1, snr, seed=trial_seed(seed, j, t))
+        ys.append(np.asarray(b.y))
+        ps.append(np.asarray(b.positions, dtype=float))
+        lo = getattr(b, "los", None)
+        los.append(None if lo is None else np.asarray(lo, dtype=bool))
+    data = {"y": np.concatenate(ys, axis=0), "positions": np.concatenate(ps, axis=0)}
+    if all(lo is not None for lo in los):
+        data["los"] = np.concatenate(los, axis=0)
+    return data
+
+
+def _run_chunk(scenario: Any, simulate: Callable, methods: list[tuple[str, Callable]], seed: int, j: int,
+               snr: float, t0: int, t1: int) -> tuple:
+    """Draw the trials t0..t1-1 of SNR point j and run every method on them.
+
+    Returns ``(j, t0, done, failure)``: the finished (name, arrays) pairs and,
+    when a method raised, ``(name, exception, traceback text)``, so that the
+    caller can still store what was finished before re-raising.
+    """
+    data = _stack_trials(simulate, scenario, snr, seed, j, t0, t1)
+    truth = data["positions"]
+    n = t1 - t0
+    done: list[tuple[str, dict]] = []
+    for name, fn in methods:
+        try:
+            est = np.asarray(fn(scenario, data["y"]), dtype=float)
+            if est.shape != (n, 2):
+                raise ValueError(f"method {name!r} returned shape {est.shape}, expected ({n}, 2)")
+        except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the method's name
+            return j, t0, done, (name, exc, traceback.format_exc())
+        arrays = {
+            "trials": np.arange(t0, t1, dtype=np.int64),
+            "errors": np.linalg.norm(est - truth, axis=1),
+            "estimates": est,
+            "positions": truth,
+            "snr_db": np.float64(snr),
+        }
+        if "los" in data:
+            arrays["los"] = data["los"]
+        done.append((name, arrays))
+    return j, t0, done, None
+
+
+# ---------------------------------------------------------------------------
+# the sweep
+# ---------------------------------------------------------------------------
+def _chunk_path(folder: Path, j: int, t0: int, t1: int) -> Path:
+    return folder / f"snr{j:03d}-t{t0:07d}-{t1:07d}.npz"
+
+
+def _load_chunk(path: Path, t0: int, t1: int) -> dict | None:
+    """The arrays of a cached chunk, or None when missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, KeyError):
+        return None
+    trials = arrays.get("trials")
+    if trials is None or not np.array_equal(trials, np.arange(t0, t1)) or "errors" not in arrays:
+        return None
+    return arrays
+
+
+def sweep_folder(cache_dir: str | os.PathLike, method: str, params: Mapping[str, Any]) -> Path:
+    """``cache_dir/<method>-<hash>`` for the hashed ``params`` of one method."""
+    return Path(cache_dir) / f"{_slug(method)}-{params_hash(params)}"
+
+
+def accuracy_sweep(
+    methods: Mapping[str, Callable] | Sequence[str],
+    scenario: Any,
+    snr_db: Sequence[float],
+    n_trials: int,
+    seed: int,
+    *,
+    cache_dir: str | os.PathLike | None,
+    chunk_size: int = 100,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    force: bool = False,
+    progress: bool = True,
+    extra: Mapping[str, Any] | None = None,
+    simulate: Callable | None = None,
+    radius_m: float = 1.0,
+    return_trials: bool = False,
+) -> list[dict] | tuple[list[dict], dict]:
+    """Monte Carlo accuracy of localisation methods against the SNR (Fig. 2).
+
+    Parameters
+    ----------
+    methods : dict name -> callable, or list of names
+        ``method(scenario, y (n, M, N) complex) -> positions (n, 2)``; names
+        are looked up in :data:`daun_lib.methods.REGISTRY`.
+    scenario : Scenario
+    snr_db : sequence of float
+        SNR points (dB); point ``j`` is ``snr_db[j]``.
+    n_trials : int >= 1
+        Trials per SNR point.
+    seed : int >= 0
+        Master seed; trial ``t`` of point ``j`` uses ``trial_seed(seed, j, t)``.
+    cache_dir : path or None
+        Root of the cache (module docstring); None computes without caching.
+    chunk_size : int >= 1
+        Trials per task and per cache file.
+    n_jobs : int
+        Parallel jobs for ``backend="loky"`` (-1: all cores); 1 runs in this
+        process.  Ignored by ``"dask"`` (the cluster decides) and
+        ``"sequential"``.
+    backend : "loky", "dask" or "sequential"
+        ``"dask"`` needs a running ``distributed.Client`` in this process.
+    force : bool
+        Recompute and overwrite the cached chunks.
+    progress : bool
+        Show a ``tqdm.auto`` bar over the chunks.
+    extra : dict, optional
+        JSON-serialisable values that identify the methods' settings (e.g. the
+        hash of pretrained weights); part of the cache hash.
+    simulate : callable, optional
+        Data generator ``simulate(scenario, n, snr_db, seed) -> batch`` with
+        ``batch.y`` (n, M, N) and ``batch.positions`` (n, 2); default
+        :func:`daun_lib.channel.simulate`.
+    radius_m : float > 0
+        Radius of the "sub-metre" probability (1 m).
+    return_trials : bool
+        Also return the per-trial arrays.
+
+    Returns
+    -------
+    rows : list of dict
+        One row per (method, SNR point), methods in the given order, with keys
+        :data:`ROW_FIELDS`.
+    trials : dict, only with ``return_trials``
+        ``trials[(method, j)]`` = dict of ``errors`` (n_trials,),
+        ``estimates`` and ``positions`` (n_trials, 2), and ``los``
+        (n_trials, M) when the generator provides it.
+    """
+    fns = _resolve_methods(methods)
+    snrs = _check_snr(snr_db)
+    n_trials = positive(n_trials, "n_trials", integer=True)
+    seed = _check_seed(seed)
+    chunk_size = positive(chunk_size, "chunk_size", integer=True)
+    n_jobs = _check_n_jobs(n_jobs)
+    radius_m = positive(radius_m, "radius_m")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if not is_dataclass(scenario) or isinstance(scenario, type):
+        raise ValueError(f"scenario: expected a Scenario (dataclass), got {type(scenario).__name__}")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise ValueError(f"extra: expected a dict of JSON-serialisable values, got {type(extra).__name__}")
+    try:
+        _canonical(extra or {})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"extra: expected JSON-serialisable values ({exc})") from exc
+    if simulate is None:
+        simulate = _default_simulate()
+    elif not callable(simulate):
+        raise ValueError(f"simulate: expected a callable, got {type(simulate).__name__}")
+    if backend == "dask":
+        _require_dask_client()
+
+    chunks = [(t0, min(t0 + chunk_size, n_trials)) for t0 in range(0, n_trials, chunk_size)]
+    results: dict[tuple[str, int], dict[int, dict]] = {(m, j): {} for m in fns for j in range(len(snrs))}
+
+    folders: dict[str, Path] = {}
+    if cache_dir is not None:
+        base = {
+            "scenario": {"type": _callable_id(type(scenario)), **_jsonable(asdict(scenario))},
+            "snr_db": snrs,
+            "n_trials": n_trials,
+            "seed": seed,
+            "simulate": _callable_id(simulate),
+            "daun_lib": _library_version(),
+            "cache_format": CACHE_FORMAT,
+            "extra": _jsonable(extra or {}),
+        }
+        for name in fns:
+            params = {"method": name, **base}
+            folder = sweep_folder(cache_dir, name, params)
+            folder.mkdir(parents=True, exist_ok=True)
+            if force:
+                for old in folder.glob("snr*-t*.npz"):
+                    old.unlink()
+            _atomic_write_text(folder / "params.json", json.dumps(_jsonable(params), indent=1, sort_keys=True) + "\n")
+            folders[name] = folder
+            if not force:
+                for j in range(len(snrs)):
+                    for t0, t1 in chunks:
+                        arrays = _load_chunk(_chunk_path(folder, j, t0, t1), t0, t1)
+                        if arrays is not None:
+                            results[(name, j)][t0] = arrays
+
+    tasks = []
+    for j, snr in enumerate(snrs):
+        for t0, t1 in chunks:
+            todo = [(name, fn) for name, fn in fns.items() if t0 not in results[(name, j)]]
+            if todo:
+                tasks.append((todo, j, snr, t0, t1))
+
+    if tasks:
+        _execute(tasks, scenario, simulate, seed, backend, n_jobs, progress, results, folders)
+
+    rows: list[dict] = []
+    trials: dict[tuple[str, int], dict] = {}
+    for name in fns:
+        for j, snr in enumerate(snrs):
+            parts = [results[(name, j)][t0] for t0, _ in chunks]
+            merged = {k: np.concatenate([p[k] for p in parts]) for k in ("errors", "estimates", "positions")}
+            if all("los" in p for p in parts):
+                merged["los"] = np.concatenate([p["los"] for p in parts])
+            err = merged["errors"]
+            rows.append({
+                "method": name,
+                "snr_db": snr,
+                "n_trials": n_trials,
+                "mse": float(np.mean(np.square(err))),
+                "p_submeter": float(np.mean(err < radius_m)),
+                "median_error": float(np.median(err)),
+            })
+            trials[(name, j)] = merged
+    return (rows, trials) if return_trials else rows
+
+
+def _require_dask_client() -> None:
+    try:
+        from distributed import get_client
+    except ImportError as exc:
+        raise ValueError(
+            "backend: 'dask' needs the packages dask and distributed (pip install 'daun_lib[dask]')"
+        ) from exc
+    try:
+        get_client()
+    except ValueError as exc:
+        raise ValueError(
+            "backend: 'dask' needs a running distributed.Client in this process, e.g. "
+            "`from distributed import Client; client = Client()` (local) or Client('tcp://scheduler:8786')"
+        ) from exc
+
+
+def _execute(tasks: list, scenario: Any, simulate: Callable, seed: int, backend: str, n_jobs: int, progress: bool,
+             results: dict, folders: dict[str, Path]) -> None:
+    """Run the chunk tasks, storing every finished (method, chunk) as soon as it arrives."""
+    from tqdm.auto import tqdm
+
+    snrs = {j: snr for _, j, snr, _, _ in tasks}
+    ends = {(j, t0): t1 for _, j, _, t0, t1 in tasks}
+    bar = tqdm(total=len(tasks), desc="Monte Carlo chunks", unit="chunk", disable=not progress, leave=False)
+
+    def store(out: tuple, remote: bool) -> None:
+        j, t0, done, failure = out
+        t1 = ends[(j, t0)]
+        for name, arrays in done:
+            results[(name, j)][t0] = arrays
+            if name in folders:
+                _save_npz(_chunk_path(folders[name], j, t0, t1), arrays)
+        if failure is not None:
+            name, exc, tb = failure
+            where = f"method {name!r} failed at snr_db={snrs[j]} (point {j}), trials {t0}..{t1 - 1}: {exc!r}"
+            raise RuntimeError(where + (f"\nworker traceback:\n{tb}" if remote else "")) from exc
+        bar.update(1)
+
+    try:
+        if backend == "sequential" or (backend == "loky" and n_jobs == 1):
+            for todo, j, snr, t0, t1 in tasks:
+                store(_run_chunk(scenario, simulate, todo, seed, j, snr, t0, t1), remote=False)
+            return
+        import joblib
+
+        calls = (joblib.delayed(_run_chunk)(scenario, simulate, todo, seed, j, snr, t0, t1)
+                 for todo, j, snr, t0, t1 in tasks)
+        if backend == "dask":
+            with joblib.parallel_config(backend="dask"):
+                for out in joblib.Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")(calls):
+                    store(out, remote=True)
+        else:
+            parallel = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, return_as="generator_unordered")
+            for out in parallel(calls):
+                store(out, remote=True)
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------------------
+# CSV with a JSON sidecar
+# ---------------------------------------------------------------------------
+def environment_info() -> dict[str, Any]:
+    """Versions, platform, CPU count and the UTC date, for result sidecars."""
+    info: dict[str, Any] = {
+        "daun_lib": _library_version(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:  # pragma: no cover
+        info["torch"] = None
+    return info
+
+
+def _format_cell(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (numbers.Integral, np.integer)):
+        return str(int(v))
+    if isinstance(v, (numbers.Real, np.floating)):
+        return repr(float(v))  # shortest round-trip form
+    return "" if v is None else str(v)
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike,
+              params: Mapping[str, Any] | None = None) -> Path:
+    """Write ``rows`` to ``path`` (CSV) and ``path.with_suffix('.json')`` (sidecar).
+
+    The columns are the keys of the rows in order of first appearance; floats
+    are written in their shortest round-trip form.  The sidecar holds
+    ``params`` (what produced the rows) and :func:`environment_info`.  Both
+    files are written atomically.
+
+    Returns
+    -------
+    Path of the CSV file.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        raise ValueError(f"path: expected a .csv file name, got {os.fspath(path)!r}")
+    rows = list(rows)
+    if not rows or not all(isinstance(r, Mapping) for r in rows):
+        raise ValueError("rows: expected a non-empty list of dicts")
+    if params is not None and not isinstance(params, Mapping):
+        raise ValueError(f"params: expected a dict, got {type(params).__name__}")
+    try:
+        params_json = _jsonable(dict(params or {}))
+    except TypeError as exc:
+        raise ValueError(f"params: expected JSON-serialisable values ({exc})") from exc
+    fields: list[str] = []
+    for r in rows:
+        fields.extend(k for k in r if k not in fields)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for r in rows:
+        writer.writerow([_format_cell(r.get(k)) for k in fields])
+    sidecar = {"file": path.name, "columns": fields, "n_rows": len(rows), "params": params_json,
+               "environment": environment_info()}
+    _atomic_write_text(path, buf.getvalue())
+    _atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=1, sort_keys=True, allow_nan=True) + "\n")
+    return path
+
+
+def _parse_cell(s: str) -> Any:
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a CSV written by :func:`write_csv`; ints and floats converted, the rest kept as str."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path: no such file {os.fspath(path)!r}")
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def read_params(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON sidecar of a CSV written by :func:`write_csv`."""
+    side = Path(path).with_suffix(".json")
+    if not side.is_file():
+        raise ValueError(f"path: no sidecar {os.fspath(side)!r}")
+    return json.loads(side.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------
+# timing (Table I)
+# ---------------------------------------------------------------------------
+def time_methods(
+    callables: Mapping[str, Callable[[Any], Any]],
+    y: Any,
+    *,
+    repeats: int = 3,
+    per_sample: bool = True,
+    batch: bool = True,
+) -> dict[str, float]:
+    """Wall-clock time of each callable on the signals ``y`` (Table I).
+
+    Each callable gets one untimed warm-up call, then ``repeats`` timed runs
+    (:func:`time.perf_counter`).  A run is one call ``f(y)`` with
+    ``batch=True``, or one call ``f(y[i:i+1])`` per sample with
+    ``batch=False`` (the single-sample latency of a solver that takes one
+    sample at a time, e.g. cvxpy).
+
+    Parameters
+    ----------
+    callables : dict name -> callable
+        ``f(y) -> anything``; the output is discarded.
+    y : (n, ...) array or tensor
+        The signals, samples along the first axis (n >= 1).
+    repeats : int >= 1
+    per_sample : bool
+        Divide by n (seconds per sample) instead of seconds per run.
+    batch : bool
+        Whole batch per call (True) or one sample per call (False).
+
+    Returns
+    -------
+    dict name -> float
+        Median over the repeats of the seconds per run (or per sample).
+    """
+    if not isinstance(callables, Mapping) or not callables:
+        raise ValueError("callables: expected a non-empty dict name -> callable")
+    for name, fn in callables.items():
+        if not callable(fn):
+            raise ValueError(f"callables: {name!r} is not callable ({type(fn).__name__})")
+    repeats = positive(repeats, "repeats", integer=True)
+    shape = getattr(y, "shape", None)
+    if shape is None or len(shape) < 1 or shape[0] < 1:
+        raise ValueError(f"y: expected an array with at least one sample along axis 0, got shape {shape}")
+    n = int(shape[0])
+
+    def once(fn: Callable) -> float:
+        start = time.perf_counter()
+        if batch:
+            fn(y)
+        else:
+            for i in range(n):
+                fn(y[i:i + 1])
+        return time.perf_counter() - start
+
+    out: dict[str, float] = {}
+    for name, fn in callables.items():
+        fn(y if batch else y[:1])  # warm-up: imports, caches, torch kernels
+        runs = [once(fn) for _ in range(repeats)]
+        sec = statistics.median(runs)
+        out[name] = sec / n if per_sample else sec
+    return out
+
+
+__all__ = [
+    "BACKENDS",
+    "ROW_FIELDS",
+    "accuracy_sweep",
+    "environment_info",
+    "params_hash",
+    "read_csv",
+    "read_params",
+    "source_digest",
+    "sweep_folder",
+    "time_methods",
+    "trial_seed",
+    "write_csv",
+]
