@@ -210,10 +210,17 @@ class Operators(NamedTuple):
     BH: torch.Tensor
 
 
+def _tensor(x: Any) -> torch.Tensor:
+    """``torch.as_tensor`` that copies read-only numpy arrays (torch cannot share them)."""
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        x = np.array(x)
+    return torch.as_tensor(x)
+
+
 def make_operators(A: Any, B: Any, cdtype: torch.dtype, device: Any = None) -> Operators:
     """Build :class:`Operators` from numpy arrays or tensors."""
-    At = torch.as_tensor(A).to(device=device, dtype=cdtype).contiguous()
-    Bt = torch.as_tensor(B).to(device=device, dtype=cdtype).contiguous()
+    At = _tensor(A).to(device=device, dtype=cdtype).contiguous()
+    Bt = _tensor(B).to(device=device, dtype=cdtype).contiguous()
     return Operators(At, At.conj().transpose(1, 2).contiguous(), Bt, Bt.conj().transpose(1, 2).contiguous())
 
 
@@ -316,7 +323,7 @@ def prepare_y(y: Any, cdtype: torch.dtype, device: Any, normalize: bool) -> tupl
     With ``normalize`` the samples are divided by their RMS value (zero samples
     keep scale 1); otherwise the scales are ones.
     """
-    yt = torch.as_tensor(y).to(device=device, dtype=cdtype)
+    yt = _tensor(y).to(device=device, dtype=cdtype)
     n, M, N = yt.shape
     if normalize:
         rms = torch.sqrt((yt.real.square() + yt.imag.square()).sum(dim=(1, 2)) / (M * N))
