@@ -142,7 +142,7 @@ def params_hash(params: Mapping[str, Any]) -> str:
 
 
 def source_digest() -> str:
-    """SHA-256 (16 hex digits) of the source of every ``daun_lib`` module.
+    """SHA-256 (16 hex digits) of every ``daun_lib`` module and shipped weights file.
 
     The cache hash holds the ``daun_lib`` version, which an edit of the code
     does not change.  Pass ``extra={"code": source_digest()}`` to
@@ -151,7 +151,8 @@ def source_digest() -> str:
     """
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
+    files = list(root.rglob("*.py")) + list(root.glob("weights/*.pt"))
+    for path in sorted(files):
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
@@ -556,6 +557,18 @@ def _execute(tasks: list, scenario: Any, simulate: Callable, seed: int, backend:
 # ---------------------------------------------------------------------------
 # CSV with a JSON sidecar
 # ---------------------------------------------------------------------------
+def _cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment_info() -> dict[str, Any]:
     """Versions, platform, CPU count and the UTC date, for result sidecars."""
     info: dict[str, Any] = {
@@ -565,6 +578,7 @@ def environment_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
