@@ -1,0 +1,110 @@
+"""Helpers shared by the baseline localisers: input checks, cached dictionaries, sectors.
+
+Inner helpers trust their inputs; the public ``localize`` functions call
+:func:`check_scenario` and :func:`check_y` first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_array, is_tensor
+from ..scenario import Scenario
+
+
+def check_scenario(scenario: Any) -> Scenario:
+    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario`."""
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    return scenario
+
+
+def check_y(scenario: Scenario, y: Any) -> np.ndarray:
+    """Validate received signals against ``scenario``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    y : (n, M, N) or (M, N) complex (numpy array or tensor)
+
+    Returns
+    -------
+    (n, M, N) complex128 numpy array.
+    """
+    y = as_array(y, "y", (2, 3))
+    if is_tensor(y):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim == 2:
+        y = y[None]
+    M, N = scenario.n_bs, scenario.n_antennas
+    if y.shape[1:] != (M, N):
+        raise ValueError(f"y: expected shape (n, {M}, {N}) for this scenario (M BSs, N antennas), got {y.shape}")
+    if y.shape[0] < 1:
+        raise ValueError("y: expected at least one sample, got n = 0")
+    return np.ascontiguousarray(y, dtype=np.complex128)
+
+
+def check_params(params: Any, cls: type, name: str = "params") -> Any:
+    """``params`` if it is an instance of the frozen dataclass ``cls``; ``cls()`` for None."""
+    if params is None:
+        return cls()
+    if not isinstance(params, cls):
+        raise ValueError(f"{name}: expected a {cls.__name__} (or None for the defaults), got {type(params).__name__}")
+    return params
+
+
+def replace(params: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` (re-runs the dataclass' own validation)."""
+    return dataclasses.replace(params, **changes)
+
+
+@lru_cache(maxsize=8)
+def dictionaries(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """``scenario.dictionaries()`` (A (M, N, K), B (M, N, L)), cached per scenario: do not modify.
+
+    (Not flagged read-only because torch warns when it wraps read-only arrays.)
+    """
+    return scenario.dictionaries()
+
+
+@lru_cache(maxsize=8)
+def grid(scenario: Scenario) -> np.ndarray:
+    """Read-only ``scenario.grid`` (K, 2), cached."""
+    g = scenario.grid
+    g.setflags(write=False)
+    return g
+
+
+@lru_cache(maxsize=8)
+def los_sector(scenario: Scenario) -> np.ndarray:
+    """Range of LoS angles that users inside the area can have at each BS.
+
+    The area is convex and every BS lies outside it, so the extreme angles are
+    reached on the boundary; the boundary is sampled densely (401 points a side).
+
+    Returns
+    -------
+    (M, 2) float
+        ``[theta_min, theta_max]`` per BS, radians from broadside.
+    """
+    h = scenario.area_size / 2.0
+    t = np.linspace(-h, h, 401)
+    e = np.full_like(t, h)
+    edge = np.concatenate(
+        [np.stack([t, -e], 1), np.stack([t, e], 1), np.stack([-e, t], 1), np.stack([e, t], 1)], axis=0
+    )
+    th = scenario.los_angles(edge)  # (P, M)
+    out = np.stack([th.min(axis=0), th.max(axis=0)], axis=1)
+    out.setflags(write=False)
+    return out
+
+
+def clip_to_area(scenario: Scenario, p: np.ndarray) -> np.ndarray:
+    """Clip positions (n, 2) to the user area (the prior every grid method has too)."""
+    h = scenario.area_size / 2.0
+    return np.clip(p, -h, h)

@@ -1,0 +1,108 @@
+r"""Bearing-only position fixing shared by the two-step baselines (Stansfield, SRL).
+
+A bearing (global azimuth) ``phi_m`` measured at a BS at ``b_m`` defines the
+line ``{p : n_m^T (p - b_m) = 0}`` with normal ``n_m = (sin phi_m, -cos phi_m)``.
+For a user at distance ``d_m`` a small bearing error ``e_m`` moves the
+line by ``n_m^T (p - b_m) = d_m sin(e_m) ~= d_m e_m``.
+
+Stansfield estimator (Stansfield 1947, as analysed by Gavish & Weiss 1992,
+their Sec. II, "Stansfield estimator"): the weighted least-squares solution
+of the linear equations ``n_m^T p = n_m^T b_m``,
+
+.. math::
+
+    \hat p = (H^T W H)^{-1} H^T W c,\quad H_m = n_m^T,\ c_m = n_m^T b_m,\
+    W = \mathrm{diag}\big(1 / (d_m^2 \sigma_m^2)\big),
+
+with bearing variances ``sigma_m^2`` and ranges ``d_m``.  The ranges are unknown;
+as usual they are taken from an initial estimate (here the solution with
+``d_m = 1``) and the solve is repeated ``iterations`` times with the
+ranges of the current estimate.  Gavish & Weiss show that the estimator is
+biased but close to the ML (their iterative least squares) at small bearing
+errors; with ``sigma_m`` known up to a common factor it is what they call the
+Stansfield estimator.
+
+Conventions: bearings are global azimuths (radians); a ULA angle ``theta``
+(from broadside, :mod:`daun_lib.scenario`) at BS ``m`` has the bearing
+``phi = array_normals[m] + theta`` (:func:`to_bearings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_array, positive
+from ..scenario import Scenario
+
+#: Relative ridge added to the 2 x 2 normal matrix (guards near-parallel bearings).
+RIDGE = 1e-9
+
+
+def to_bearings(scenario: Scenario, theta: Any) -> np.ndarray:
+    """Array angles (n, M) from broadside -> global bearings (n, M), radians."""
+    theta = np.asarray(as_array(theta, "theta", 2, complex_ok=False), dtype=float)
+    if theta.shape[1] != scenario.n_bs:
+        raise ValueError(f"theta: expected shape (n, {scenario.n_bs}), got {theta.shape}")
+    return scenario.array_normals[None, :] + theta
+
+
+def stansfield(
+    bs: Any,
+    bearings: Any,
+    bearing_var: Any | None = None,
+    *,
+    iterations: int = 3,
+) -> np.ndarray:
+    """Stansfield weighted least-squares intersection of bearing lines, batched.
+
+    Parameters
+    ----------
+    bs : (M, 2) float
+        Sensor (BS) positions, metres.
+    bearings : (n, M) float
+        Global azimuths of the measured bearings, radians.
+    bearing_var : (n, M) float > 0, optional
+        Bearing-error variances ``sigma_m^2`` (only their ratios matter).
+        Default: equal variances.
+    iterations : int >= 0
+        Number of range re-weightings after the initial solve with
+        ``d_m = 1``; 0 gives the plain (variance-weighted) least squares.
+
+    Returns
+    -------
+    (n, 2) float
+        Position estimates.
+    """
+    bs = np.asarray(as_array(bs, "bs", 2, complex_ok=False), dtype=float)
+    if bs.shape[1] != 2 or bs.shape[0] < 2:
+        raise ValueError(f"bs: expected an (M, 2) array with M >= 2, got shape {bs.shape}")
+    phi = np.asarray(as_array(bearings, "bearings", 2, complex_ok=False), dtype=float)
+    if phi.shape[1] != bs.shape[0] or phi.shape[0] < 1:
+        raise ValueError(f"bearings: expected shape (n, {bs.shape[0]}), got {phi.shape}")
+    if bearing_var is None:
+        var = np.ones_like(phi)
+    else:
+        var = np.asarray(as_array(bearing_var, "bearing_var", 2, complex_ok=False), dtype=float)
+        if var.shape != phi.shape or (var <= 0).any():
+            raise ValueError(f"bearing_var: expected positive values of shape {phi.shape}, got {var.shape}")
+    if iterations != 0:
+        iterations = positive(iterations, "iterations", integer=True)
+    nrm = np.stack([np.sin(phi), -np.cos(phi)], axis=-1)  # (n, M, 2)
+    c = np.einsum("nmi,mi->nm", nrm, bs)  # n_m^T b_m
+    w = 1.0 / var
+    p = _wls(nrm, c, w)
+    for _ in range(iterations):
+        d2 = np.sum(np.square(p[:, None, :] - bs[None]), axis=-1)
+        p = _wls(nrm, c, w / np.maximum(d2, 1e-12))
+    return p
+
+
+def _wls(nrm: np.ndarray, c: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Solve ``min_p sum_m w_m (n_m^T p - c_m)^2`` for every sample (2 x 2 systems)."""
+    w = w / w.max(axis=1, keepdims=True)
+    G = np.einsum("nm,nmi,nmj->nij", w, nrm, nrm)
+    r = np.einsum("nm,nmi,nm->ni", w, nrm, c)
+    G = G + RIDGE * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(2)
+    return np.linalg.solve(G, r[..., None])[..., 0]
