@@ -10,9 +10,11 @@ name       method
 ========== =====================================================================
 DAUN       the pretrained unfolded network (:mod:`daun_lib.daun`), plain argmax
 DAUN-R     the same with the position refinement of Algorithm 1
+DAUN-S     the same with the sub-grid readout :func:`daun_lib.refine.subgrid` (not in the paper)
 P-ADMM     :func:`daun_lib.admm.solve` with :func:`daun_lib.admm.default_params`,
            ``PADMM_ITERATIONS`` iterations, plain argmax readout
 DPD        grid DPD (Weiss 2004), :mod:`daun_lib.baselines.dpd`
+DPD-S      grid DPD with the same sub-grid readout as DAUN-S (the fair comparison for it)
 Stansfield beamscan AoA + Stansfield intersection, :mod:`daun_lib.baselines.stansfield`
 SRL        l1 angle spectra + Stansfield intersection, :mod:`daun_lib.baselines.srl`
 VB         variational-Bayes sparse Bayesian learning, :mod:`daun_lib.baselines.vb`
@@ -35,7 +37,7 @@ import numpy as np
 
 from . import admm
 from .baselines import _common, dpd, mm, srl, stansfield, vb
-from .refine import argmax_rows
+from .refine import argmax_rows, row_power, subgrid
 from .scenario import Scenario
 
 Localizer = Callable[[Scenario, Any], np.ndarray]
@@ -97,7 +99,15 @@ def _pretrained() -> Any:
     return daun.load_pretrained()
 
 
-def _daun(refine: bool) -> Localizer:
+def dpd_subgrid(scenario: Scenario, y: Any) -> np.ndarray:
+    """Grid DPD followed by the sub-grid readout of :func:`daun_lib.refine.subgrid` -> (n, 2)."""
+    scenario = _common.check_scenario(scenario)
+    y = _common.check_y(scenario, y)
+    A, _ = _common.dictionaries(scenario)
+    return subgrid(dpd.cost(A, y), scenario)
+
+
+def _daun(refine: bool | str) -> Localizer:
     def localize(scenario: Scenario, y: Any) -> np.ndarray:
         scenario = _common.check_scenario(scenario)
         default = Scenario()
@@ -108,21 +118,26 @@ def _daun(refine: bool) -> Localizer:
                 f"Scenario(); this scenario changes {changed} (train a network for it with daun_lib.daun)"
             )
         y = _common.check_y(scenario, y)
+        if refine == "subgrid":
+            return subgrid(row_power(_pretrained().solve(y).X), scenario)
         out = _pretrained().localize(y, refine=refine)
         if hasattr(out, "detach"):
             out = out.detach().cpu().numpy()
         return np.asarray(out, dtype=float).reshape(y.shape[0], 2)
 
-    localize.__name__ = "daun_r" if refine else "daun"
-    localize.__doc__ = f"Pretrained DAUN, {'Algorithm 1 refinement' if refine else 'plain argmax'} readout -> (n, 2)."
+    readout = {True: "Algorithm 1 refinement", False: "plain argmax", "subgrid": "sub-grid"}[refine]
+    localize.__name__ = {True: "daun_r", False: "daun", "subgrid": "daun_s"}[refine]
+    localize.__doc__ = f"Pretrained DAUN, {readout} readout -> (n, 2)."
     return localize
 
 
 REGISTRY: dict[str, Localizer] = {
     "DAUN": _daun(refine=False),
     "DAUN-R": _daun(refine=True),
+    "DAUN-S": _daun(refine="subgrid"),
     "P-ADMM": padmm,
     "DPD": dpd.localize,
+    "DPD-S": dpd_subgrid,
     "Stansfield": stansfield.localize,
     "SRL": srl.localize,
     "VB": vb.localize,

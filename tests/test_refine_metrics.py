@@ -84,3 +84,38 @@ def test_metrics_bad_input():
         metrics.p_within(np.zeros((3, 2)), np.zeros((3, 2)), radius_m=0.0)
     with pytest.raises(ValueError, match="residual"):
         metrics.nmse(np.ones((1, 2, 3)), np.ones((1, 2, 2)))
+
+
+def test_subgrid_recovers_the_peak_of_a_gaussian_map():
+    from daun_lib import Scenario
+    from daun_lib.refine import row_power, subgrid
+
+    s = Scenario()
+    truth = np.array([[3.1, -7.45], [-12.0, 0.2], [19.5, 19.5]])  # the last one sits in an edge cell
+    g = s.grid
+    d2 = ((g[None, :, :] - truth[:, None, :]) ** 2).sum(-1)
+    power = np.exp(-d2 / (2 * 1.5**2))  # log power is exactly quadratic: the 3-point fit is exact
+    est = subgrid(power, s)
+    assert np.allclose(est[:2], truth[:2], atol=1e-9)
+    # at the area edge the outer coordinate stays at the cell centre
+    k_edge = np.argmax(power[2])
+    assert np.allclose(est[2], g[k_edge])
+    # refining around a given peak and reading X's row powers
+    X = np.sqrt(power)[:, :, None] * np.ones((1, 1, 4)) / 2
+    assert np.allclose(row_power(X), power)
+    assert np.allclose(subgrid(row_power(X), s, k=np.argmax(power, 1)), est)
+
+
+def test_subgrid_bad_input():
+    from daun_lib import Scenario
+    from daun_lib.refine import subgrid
+
+    s = Scenario(grid_shape=(4, 4), area_size=8.0)
+    with pytest.raises(ValueError, match="power"):
+        subgrid(np.ones((2, 15)), s)
+    with pytest.raises(ValueError, match="power"):
+        subgrid(-np.ones((2, 16)), s)
+    with pytest.raises(ValueError, match="k"):
+        subgrid(np.ones((2, 16)), s, k=np.array([0, 16]))
+    with pytest.raises(ValueError, match="scenario"):
+        subgrid(np.ones((2, 16)), None)
