@@ -6,8 +6,13 @@ scenario    geometry, grids and the sparse dictionaries A, B of (2)
 channel     3GPP TR 38.901 UMa narrowband channels and the signal model (1)
 admm        P-ADMM, the linearised ADMM of (5)-(17)
 reference   problem (3) in cvxpy (Clarabel / MOSEK)
-refine      plain argmax readout and Algorithm 1 (position refinement)
+daun        DAUN, the unfolded network: training, checkpoints, shipped weights
+refine      plain argmax readout, Algorithm 1 (position refinement), sub-grid readout
+baselines   DPD, Stansfield, SRL, VB, MM
+methods     REGISTRY: method name -> localize(scenario, y) -> (n, 2)
 metrics     MSE, probability of sub-metre error, NMSE
+experiments cached, seeded Monte Carlo engine; CSV + JSON sidecars; timing
+plotting    figure style and save_figure
 """
 
 from importlib.metadata import PackageNotFoundError, version
