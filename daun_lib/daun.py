@@ -548,6 +548,24 @@ class DAUN(nn.Module):
             return admm.ADMMResult(X.clone(), Z.clone(), nmse.to(self.device))
         return admm.ADMMResult(X.cpu().numpy(), Z.cpu().numpy(), nmse.numpy())
 
+    def estimate_x(self, y: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Only the last layer's ``X`` (n, K, M) as a numpy array: :meth:`solve` without the
+        per-layer NMSE bookkeeping (the inference path of :meth:`localize`)."""
+        y = self._check_y(y)
+        batch_size = positive(batch_size, "batch_size", integer=True)
+        rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
+        Xs = []
+        with torch.inference_mode():
+            w = self.w
+            ops = self._ops()
+            for lo in range(0, y.shape[0], batch_size):
+                yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
+                st = admm.init_state(ops, yt)
+                for i in range(self.n_layers):
+                    st = admm.admm_layer(ops, yt, st, rho[i], tau1[i], tau2[i], w)
+                Xs.append(admm.unpack(st, scale)[0].cpu().numpy())
+        return np.concatenate(Xs) if len(Xs) > 1 else Xs[0]
+
     def localize(self, y: Any, refine: bool = True, *, batch_size: int = 256) -> np.ndarray:
         """Position estimates (n, 2) in metres.
 
@@ -562,9 +580,7 @@ class DAUN(nn.Module):
             raise ValueError(f"refine: expected True or False, got {refine!r}")
         if self.grid is None:
             raise ValueError("localize: this network has no position grid (pass grid= to DAUN.from_dictionaries)")
-        X = self.solve(y, batch_size=batch_size).X
-        if is_tensor(X):
-            X = X.detach().cpu().numpy()
+        X = self.estimate_x(y, batch_size=batch_size)
         k = refine_rows(X) if refine else argmax_rows(X)
         return self.grid.detach().cpu().double().numpy()[k]
 

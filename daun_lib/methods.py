@@ -119,7 +119,7 @@ def _daun(refine: bool | str) -> Localizer:
             )
         y = _common.check_y(scenario, y)
         if refine == "subgrid":
-            return subgrid(row_power(_pretrained().solve(y).X), scenario)
+            return subgrid(row_power(_pretrained().estimate_x(y)), scenario)
         out = _pretrained().localize(y, refine=refine)
         if hasattr(out, "detach"):
             out = out.detach().cpu().numpy()

@@ -280,3 +280,13 @@ def test_recipes():
         assert load_pretrained(v).meta["train_config"] == daun.RECIPES[v].as_dict()
     with pytest.raises(ValueError, match="variant"):
         daun.recipe("nope")
+
+
+def test_estimate_x_equals_solve():
+    from daun_lib import Scenario, daun as daun_mod
+
+    s = Scenario(n_antennas=8, grid_shape=(4, 4), n_angles=12)
+    net = daun_mod.DAUN(3, scenario=s, dtype="float64")
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((5, 4, 8)) + 1j * rng.standard_normal((5, 4, 8))
+    assert np.allclose(net.estimate_x(y, batch_size=2), net.solve(y).X, atol=1e-12)
