@@ -23,7 +23,6 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test,notebooks,dask]"
-	$(PY) -m ipykernel install --user --name python3 >/dev/null
 	touch $@
 
 test: install
