@@ -67,7 +67,8 @@ P(error < 1 m) falls to 0.09 (DPD 0.50).  ``"supervised"`` (the default:
 cross-entropy on the row norms of X + 10 x (18)) matches grid DPD at every SNR
 (-10 dB: 0.49 vs 0.50; 0 to 20 dB: equal) and keeps a small residual (NMSE 1e-4
 after 10 layers), so it fixes P-ADMM's low-SNR failure (converged P-ADMM: 0.22
-at -10 dB) but does not beat DPD: no variant tried did (see the README, section DAUN, and `DAUN-S` for the sub-grid readout).
+at -10 dB) but does not beat DPD: no variant tried did (see the README, section
+DAUN; the sub-grid readout of ``methods.REGISTRY['DAUN-S']`` is a separate gain).
 """
 
 from __future__ import annotations
