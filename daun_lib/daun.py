@@ -561,10 +561,14 @@ class DAUN(nn.Module):
             ops = self._ops()
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
-                st = admm.init_state(ops, yt)
-                for i in range(self.n_layers):
-                    st = admm.admm_layer(ops, yt, st, rho[i], tau1[i], tau2[i], w)
-                Xs.append(admm.unpack(st, scale)[0].cpu().numpy())
+                if yt.shape[-1] < admm.SMALL_BATCH and yt.device.type == "cpu":  # torch overhead dominates
+                    x = admm.run_small_batch_numpy(ops, yt, rho, tau1, tau2, w)
+                else:
+                    st = admm.init_state(ops, yt)
+                    for i in range(self.n_layers):
+                        st = admm.admm_layer(ops, yt, st, rho[i], tau1[i], tau2[i], w)
+                    x = st.x
+                Xs.append((x * scale.reshape(1, 1, -1)).permute(2, 1, 0).cpu().numpy())
         return np.concatenate(Xs) if len(Xs) > 1 else Xs[0]
 
     def localize(self, y: Any, refine: bool = True, *, batch_size: int = 256) -> np.ndarray:

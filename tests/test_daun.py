@@ -290,3 +290,14 @@ def test_estimate_x_equals_solve():
     rng = np.random.default_rng(5)
     y = rng.standard_normal((5, 4, 8)) + 1j * rng.standard_normal((5, 4, 8))
     assert np.allclose(net.estimate_x(y, batch_size=2), net.solve(y).X, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 2e-4)])
+def test_small_batch_numpy_path_equals_torch_layers(dtype, tol):
+    # estimate_x runs batches under admm.SMALL_BATCH through numpy; it must equal the torch layers
+    s = Scenario()
+    net = load_pretrained(dtype=dtype)
+    y = channel.simulate(s, 3, 5.0, seed=11).y
+    small = net.estimate_x(y, batch_size=1)  # numpy path
+    full = net.solve(y).X  # torch path
+    assert np.abs(small - full).max() <= tol * np.abs(full).max()
