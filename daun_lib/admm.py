@@ -397,13 +397,14 @@ def prepare_y(y: Any, cdtype: torch.dtype, device: Any, normalize: bool) -> tupl
     return yt, scale
 
 
+def energy(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``sum_b ||v_b||^2`` in the original scale: v (M, N, n) batch-last, scale (n,)."""
+    return ((v.real.square() + v.imag.square()).sum(dim=(0, 1)) * scale.square()).sum()
+
+
 def residual_nmse(yt: torch.Tensor, st: State, scale: torch.Tensor) -> torch.Tensor:
     """Batch NMSE ``sum_b ||y_b - A x_b - B z_b||^2 / sum_b ||y_b||^2`` in the original scale."""
-    r = yt - st.Ax - st.Bz
-    w2 = scale.square()
-    num = ((r.real.square() + r.imag.square()).sum(dim=(0, 1)) * w2).sum()
-    den = ((yt.real.square() + yt.imag.square()).sum(dim=(0, 1)) * w2).sum()
-    return num / den.clamp_min(_TINY)
+    return energy(yt - st.Ax - st.Bz, scale) / energy(yt, scale).clamp_min(_TINY)
 
 
 def unpack(st: State, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -466,23 +466,22 @@ class DAUN(nn.Module):
     def _ops(self) -> admm.Operators:
         return admm.Operators(self.A, self.AH, self.B, self.BH)
 
-    def run(self, yt: torch.Tensor, n_layers: int | None = None, scale: torch.Tensor | None = None,
-            record_nmse: bool = False) -> tuple[admm.State, list[torch.Tensor]]:
+    def run(self, yt: torch.Tensor, n_layers: int | None = None,
+            on_layer: Callable[[int, admm.State], None] | None = None) -> admm.State:
         """Run the layers on an already prepared, batch-last ``yt`` (M, N, n) (autograd-friendly).
 
-        Returns the final :class:`admm.State` and, with ``record_nmse``, the
-        batch NMSE after every layer (needs ``scale``).
+        ``on_layer(i, state)`` is called after every layer (e.g. to record the NMSE of Fig. 3).
+        Returns the final :class:`admm.State`.
         """
         ops = self._ops()
         n = self.n_layers if n_layers is None else n_layers
         rho, tau1, tau2, w = self.rho, self.tau1, self.tau2, self.w
         st = admm.init_state(ops, yt)
-        nmse: list[torch.Tensor] = []
         for i in range(n):
             st = admm.admm_layer(ops, yt, st, rho[i], tau1[i], tau2[i], w)
-            if record_nmse:
-                nmse.append(admm.residual_nmse(yt, st, scale))
-        return st, nmse
+            if on_layer is not None:
+                on_layer(i, st)
+        return st
 
     def prepare(self, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated ``y`` (n, M, N) -> RMS-normalised batch-last tensor (M, N, n) and scales (n,)."""
@@ -492,8 +491,7 @@ class DAUN(nn.Module):
     def forward(self, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """``X`` (n, K, M) and ``Z`` (n, L, M) as tensors (differentiable w.r.t. the parameters)."""
         yt, scale = self.prepare(y)
-        st, _ = self.run(yt)
-        return admm.unpack(st, scale)
+        return admm.unpack(self.run(yt), scale)
 
     def _check_y(self, y: Any) -> Any:
         y = as_array(y, "y", (2, 3))
@@ -529,17 +527,12 @@ class DAUN(nn.Module):
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
-                ops = self._ops()
-                st = admm.init_state(ops, yt)
-                w2 = scale.square()
-                ynorm = ((yt.real.square() + yt.imag.square()).sum(dim=(0, 1)) * w2).sum()
-                den += ynorm.double().cpu()
-                rho, tau1, tau2, w = self.rho, self.tau1, self.tau2, self.w
-                for i in range(self.n_layers):
-                    st = admm.admm_layer(ops, yt, st, rho[i], tau1[i], tau2[i], w)
-                    r = yt - st.Ax - st.Bz
-                    num[i] += ((r.real.square() + r.imag.square()).sum(dim=(0, 1)) * w2).sum().double().cpu()
-                X, Z = admm.unpack(st, scale)
+                den += admm.energy(yt, scale).double().cpu()
+
+                def record(i: int, st: admm.State, yt: torch.Tensor = yt, scale: torch.Tensor = scale) -> None:
+                    num[i] += admm.energy(yt - st.Ax - st.Bz, scale).double().cpu()
+
+                X, Z = admm.unpack(self.run(yt, on_layer=record), scale)
                 Xs.append(X.contiguous())
                 Zs.append(Z.contiguous())
             X = torch.cat(Xs) if len(Xs) > 1 else Xs[0]
@@ -554,20 +547,15 @@ class DAUN(nn.Module):
         per-layer NMSE bookkeeping (the inference path of :meth:`localize`)."""
         y = self._check_y(y)
         batch_size = positive(batch_size, "batch_size", integer=True)
-        rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
         Xs = []
         with torch.inference_mode():
-            w = self.w
-            ops = self._ops()
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
                 if yt.shape[-1] < admm.SMALL_BATCH and yt.device.type == "cpu":  # torch overhead dominates
-                    x = admm.run_small_batch_numpy(ops, yt, rho, tau1, tau2, w)
+                    rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
+                    x = admm.run_small_batch_numpy(self._ops(), yt, rho, tau1, tau2, self.w)
                 else:
-                    st = admm.init_state(ops, yt)
-                    for i in range(self.n_layers):
-                        st = admm.admm_layer(ops, yt, st, rho[i], tau1[i], tau2[i], w)
-                    x = st.x
+                    x = self.run(yt).x
                 Xs.append((x * scale.reshape(1, 1, -1)).permute(2, 1, 0).cpu().numpy())
         return np.concatenate(Xs) if len(Xs) > 1 else Xs[0]
 
@@ -965,8 +953,7 @@ def _loss_on(net: DAUN, loss_fn: Callable, config: TrainConfig, data: _Data, idx
         yt, snr, pos, cell = data
     else:
         yt, snr, pos, cell = data.yt[..., idx], data.snr_db[idx], data.positions[idx], data.cell[idx]
-    st, _ = net.run(yt)
-    return loss_fn(net, TrainingBatch(yt, st, snr, pos, cell), config)
+    return loss_fn(net, TrainingBatch(yt, net.run(yt), snr, pos, cell), config)
 
 
 def _val_loss(net: DAUN, loss_fn: Callable, config: TrainConfig, data: _Data, chunk: int = 100) -> float:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_array, is_tensor
+from .scenario import Scenario
 
 
 def _as_magnitudes(X: Any) -> np.ndarray:
@@ -122,7 +123,7 @@ def refine(X: Any, *, min_active: int = 3) -> np.ndarray:
     return np.where(candidate.any(axis=1), k_ref, k_plain)
 
 
-def subgrid(power: Any, scenario: "Scenario", k: Any = None) -> np.ndarray:
+def subgrid(power: Any, scenario: Scenario, k: Any = None) -> np.ndarray:
     """Sub-grid position readout: a 3-point Gaussian fit around a grid peak (not in the paper).
 
     The grid limits any argmax readout to the cell centres (MSE floor
@@ -146,8 +147,6 @@ def subgrid(power: Any, scenario: "Scenario", k: Any = None) -> np.ndarray:
     -------
     (n, 2) float, metres
     """
-    from .scenario import Scenario
-
     if not isinstance(scenario, Scenario):
         raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
     P = np.asarray(as_array(power, "power", 2, complex_ok=False), dtype=float)

@@ -65,11 +65,11 @@ def replace(params: Any, **changes: Any) -> Any:
 
 @lru_cache(maxsize=8)
 def dictionaries(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """``scenario.dictionaries()`` (A (M, N, K), B (M, N, L)), cached per scenario: do not modify.
-
-    (Not flagged read-only because torch warns when it wraps read-only arrays.)
-    """
-    return scenario.dictionaries()
+    """Read-only ``scenario.dictionaries()`` (A (M, N, K), B (M, N, L)), cached per scenario."""
+    A, B = scenario.dictionaries()
+    A.setflags(write=False)
+    B.setflags(write=False)
+    return A, B
 
 
 @lru_cache(maxsize=8)
