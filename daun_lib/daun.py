@@ -466,6 +466,27 @@ class DAUN(nn.Module):
     def _ops(self) -> admm.Operators:
         return admm.Operators(self.A, self.AH, self.B, self.BH)
 
+    def _block_ops(self) -> admm.BlockOperators:
+        """Real block dictionaries for :func:`admm.run_inference`, built once per device/dtype."""
+        key = (self.A.device, self.A.dtype, self.A.data_ptr())
+        cache = self.__dict__.setdefault("_block_cache", {})
+        if key not in cache:
+            cache.clear()
+            cache[key] = admm.block_operators(self._ops())
+        return cache[key]
+
+    def infer(self, yt: torch.Tensor, *, track_residual: bool = False) -> admm.InferenceResult:
+        """Inference on a prepared, batch-last ``yt`` (M, N, n): :meth:`run` without autograd.
+
+        The same layers computed by :func:`daun_lib.admm.run_inference` (real
+        arithmetic, in place); call it under ``torch.inference_mode()`` or
+        ``torch.no_grad()``.
+        """
+        rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
+        block_ops = None if yt.device.type == "cpu" and yt.shape[-1] < admm.SMALL_BATCH else self._block_ops()
+        return admm.iterate(self._ops(), yt, rho, tau1, tau2, self.w.detach(), track_residual=track_residual,
+                            block_ops=block_ops)
+
     def run(self, yt: torch.Tensor, n_layers: int | None = None,
             on_layer: Callable[[int, admm.State], None] | None = None) -> admm.State:
         """Run the layers on an already prepared, batch-last ``yt`` (M, N, n) (autograd-friendly).
@@ -528,11 +549,9 @@ class DAUN(nn.Module):
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
                 den += admm.energy(yt, scale).double().cpu()
-
-                def record(i: int, st: admm.State, yt: torch.Tensor = yt, scale: torch.Tensor = scale) -> None:
-                    num[i] += admm.energy(yt - st.Ax - st.Bz, scale).double().cpu()
-
-                X, Z = admm.unpack(self.run(yt, on_layer=record), scale)
+                out = self.infer(yt, track_residual=True)
+                num += (out.residual * scale.square()).sum(dim=1).double().cpu()
+                X, Z = admm.unpack_xz(out.x, out.z, scale)
                 Xs.append(X.contiguous())
                 Zs.append(Z.contiguous())
             X = torch.cat(Xs) if len(Xs) > 1 else Xs[0]
@@ -551,11 +570,7 @@ class DAUN(nn.Module):
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
-                if yt.shape[-1] < admm.SMALL_BATCH and yt.device.type == "cpu":  # torch overhead dominates
-                    rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
-                    x = admm.run_small_batch_numpy(self._ops(), yt, rho, tau1, tau2, self.w)
-                else:
-                    x = self.run(yt).x
+                x = self.infer(yt).x
                 Xs.append((x * scale.reshape(1, 1, -1)).permute(2, 1, 0).cpu().numpy())
         return np.concatenate(Xs) if len(Xs) > 1 else Xs[0]
 

@@ -52,6 +52,19 @@ def test_equals_admm_solve_other_setting(tiny_batch):
     np.testing.assert_allclose(out.nmse, ref.nmse, rtol=1e-9)
 
 
+def test_solve_equals_autograd_forward(tiny_batch):
+    """solve (in-place inference layers) equals forward (the autograd layers used in training)."""
+    rng = np.random.default_rng(4)
+    net = DAUN(5, scenario=TINY, dtype="float64").set_parameters(
+        rho=rng.uniform(0.5, 2.0, 5), tau1=rng.uniform(0.005, 0.02, 5), tau2=rng.uniform(0.02, 0.08, 5),
+        w=(0.5, 1.0, 2.0, 0.7))
+    X, Z = net(tiny_batch.y)
+    out = net.solve(tiny_batch.y)
+    assert np.count_nonzero(out.X) > 0
+    assert np.abs(out.X - X.detach().numpy()).max() < 1e-12 * np.abs(out.X).max()
+    assert np.abs(out.Z - Z.detach().numpy()).max() < 1e-12 * np.abs(out.Z).max()
+
+
 def test_parameter_count_and_positivity():
     net = DAUN(7, 4)
     assert sum(p.numel() for p in net.parameters()) == 3 * 7 + 4
