@@ -30,7 +30,11 @@ parameters of DAUN) valid at every SNR.
 
 The iteration itself (:func:`admm_layer`) is written in torch and shared by
 :func:`solve` and :class:`daun_lib.daun.DAUN`, so the unfolded network is
-exactly this algorithm with per-layer parameters.
+exactly this algorithm with per-layer parameters.  Two inference-only
+implementations of the same updates, tested equal to :func:`admm_layer`, do
+the work when no gradient is needed (:func:`iterate` picks one):
+:func:`run_inference` (real block products, in place; batches) and
+:func:`run_small_batch_numpy` (numpy; a handful of samples on CPU).
 """
 
 from __future__ import annotations
