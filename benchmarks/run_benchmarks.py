@@ -89,13 +89,14 @@ def padmm_net(scenario: Scenario, n_layers: int) -> daun.DAUN:
     return net.set_parameters(rho=[p.rho] * n_layers, tau1=[p.tau1] * n_layers, tau2=[p.tau2] * n_layers, w=p.w)
 
 
-def peak_memory_mb(batch: int) -> tuple[float, float, float]:
+def peak_memory_mb(batch: int) -> tuple[float, float]:
     """Memory of one batch of default-DAUN inference (``solve``) in a fresh process, MB.
 
-    Returns (peak RSS during the batch minus RSS before it, peak RSS during the batch, the
-    process's lifetime peak RSS).  The peak during the batch is Linux's ``VmHWM`` after
-    resetting it through ``/proc/self/clear_refs`` just before the batch; where that is not
-    possible the first two fall back to ``ru_maxrss`` (the lifetime peak, which may hide the batch).
+    Returns (peak RSS during the batch minus RSS before it, peak RSS during the batch).  The
+    peak is Linux's ``VmHWM`` after resetting it through ``/proc/self/clear_refs`` just before
+    the batch.  Where that is not possible both fall back to ``ru_maxrss``, which is a poor
+    substitute: Linux carries it over from the parent across fork and exec, so it reports the
+    benchmark process's own footprint (about 850 MB with cvxpy and the baselines loaded).
     """
     code = (
         "import resource, numpy as np\n"
@@ -116,11 +117,38 @@ def peak_memory_mb(batch: int) -> tuple[float, float, float]:
         "    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "    net.solve(y)\n"
         "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(peak - base, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "print(peak - base, peak)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    increase, during, lifetime = out.stdout.strip().splitlines()[-1].split()
-    return float(increase), float(during), float(lifetime)
+    increase, during = out.stdout.strip().splitlines()[-1].split()
+    return float(increase), float(during)
+
+
+def plot_scaling(rows: list[dict], figures_dir: str | Path) -> None:
+    """``figures/scaling.{png,pdf}``: time per sample against the flop model, one panel per sweep."""
+    import matplotlib.pyplot as plt
+    from matplotlib import ticker
+
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6), constrained_layout=True)
+        for ax, kind in zip(axes, ("grid", "antennas")):
+            pts = [r for r in rows if r["method"] == "scaling" and str(r["mode"]).startswith(kind)]
+            x = np.array([float(r["gflop_per_sample"]) for r in pts])
+            t = np.array([float(r["ms_per_sample"]) for r in pts])
+            ax.loglog(x, t, "o-", label="measured (10 layers)")
+            ax.loglog(x, t[0] * x / x[0], "k--", lw=0.8, label="linear in flops")
+            for r, xi, ti in zip(pts, x, t):
+                ax.annotate(str(r["mode"]).split("=")[1], (xi, ti), fontsize=6, xytext=(3, -8),
+                            textcoords="offset points")
+            for axis in (ax.xaxis, ax.yaxis):  # plain numbers at 1-2-5 steps (log axes over one decade)
+                axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+                axis.set_minor_formatter(ticker.NullFormatter())
+            ax.set_xlabel("GFLOP per sample (model)")
+            ax.set_ylabel("ms per sample")
+            ax.set_title("grid side (K = side^2)" if kind == "grid" else "antennas N")
+            ax.legend()
+        save_figure(fig, "scaling", figures_dir)
 
 
 def main() -> None:
@@ -131,7 +159,11 @@ def main() -> None:
     ap.add_argument("--reference", type=int, default=2, help="cvxpy solves to time")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmark.csv"))
     ap.add_argument("--figures", default=str(ROOT / "figures"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw figures/scaling from --out, measure nothing")
     args = ap.parse_args()
+    if args.plot_only:
+        plot_scaling(experiments.read_csv(Path(args.out)), args.figures)
+        return
     torch.set_num_threads(args.threads)
     reps = 1 if args.quick else 5
     daun_reps = 1 if args.quick else 15  # the DAUN timings are the targets: more repeats against VM noise
@@ -192,11 +224,11 @@ def main() -> None:
         add(name, f"batch {batch}", best_time(lambda: f(sc, y), max(1, reps // 2)) / batch)
 
     # --- memory
-    mem_inc, mem_during, mem_life = peak_memory_mb(batch)
+    mem_inc, mem_during = peak_memory_mb(batch)
     rows.append({"method": "DAUN peak memory", "mode": f"batch {batch}", "peak_rss_increase_mb": mem_inc,
-                 "peak_rss_process_mb": mem_during, "peak_rss_lifetime_mb": mem_life})
-    print(f"DAUN batch {batch}: peak RSS {mem_during:.1f} MB during the batch ({mem_inc:.1f} MB over the RSS "
-          f"before it); lifetime peak of the process {mem_life:.1f} MB")
+                 "peak_rss_process_mb": mem_during})
+    print(f"DAUN batch {batch}: peak RSS {mem_during:.1f} MB during the batch, whole process "
+          f"({mem_inc:.1f} MB over its RSS before the batch)")
 
     # --- scaling sweep (P-ADMM layers; cost does not depend on the parameter values)
     sweep = []
@@ -218,27 +250,11 @@ def main() -> None:
     rows += sweep
 
     params = {"threads": args.threads, "batch": batch, "quick": args.quick, "seed": SEED, "repeats": reps,
-              "daun_repeats": daun_reps, "gemm_peak_gflops": peak, "nominal_peak_gflops": NOMINAL_PEAK_GFLOPS,
+              "daun_repeats": daun_reps, "sweep_batch": n_sweep, "sweep_layers": 10, "gemm_peak_gflops": peak, "nominal_peak_gflops": NOMINAL_PEAK_GFLOPS,
               "reference_solves": args.reference, "note": "minimum over repeats after one warm-up"}
     experiments.write_csv(rows, Path(args.out), params)
 
-    import matplotlib.pyplot as plt
-
-    with style():
-        fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6), constrained_layout=True)
-        for ax, kind in zip(axes, ("grid", "antennas")):
-            pts = [r for r in sweep if r["mode"].startswith(kind)]
-            x = np.array([r["gflop_per_sample"] for r in pts])
-            t = np.array([r["ms_per_sample"] for r in pts])
-            ax.loglog(x, t, "o-", label="measured (10 layers)")
-            ax.loglog(x, t[0] * x / x[0], "k--", lw=0.8, label="linear in flops")
-            for r, xi, ti in zip(pts, x, t):
-                ax.annotate(r["mode"].split("=")[1], (xi, ti), fontsize=6, xytext=(3, -8), textcoords="offset points")
-            ax.set_xlabel("GFLOP per sample (model)")
-            ax.set_ylabel("ms per sample")
-            ax.set_title("grid side (K = side^2)" if kind == "grid" else "antennas N")
-            ax.legend()
-        save_figure(fig, "scaling", args.figures)
+    plot_scaling(sweep, args.figures)
     print(json.dumps(experiments.environment_info()))
 
 
