@@ -124,8 +124,16 @@ def peak_memory_mb(batch: int) -> tuple[float, float]:
     return float(increase), float(during)
 
 
-def plot_scaling(rows: list[dict], figures_dir: str | Path) -> None:
-    """``figures/scaling.{png,pdf}``: time per sample against the flop model, one panel per sweep."""
+def machine_label(sidecar: dict) -> str:
+    """"<cpu>, <n> cores, torch <version> with <t> threads" from a benchmark.json sidecar."""
+    env, params = sidecar.get("environment", {}), sidecar.get("params", {})
+    return (f"{env.get('cpu_model') or env.get('machine', '?')}, {env.get('cpu_count', '?')} cores, "
+            f"torch {env.get('torch', '?')} with {params.get('threads', env.get('torch_threads', '?'))} threads")
+
+
+def plot_scaling(rows: list[dict], figures_dir: str | Path, label: str) -> None:
+    """``figures/scaling.{png,pdf}``: time per sample against the flop model, one panel per sweep;
+    ``label`` (machine and threads) goes in the title."""
     import matplotlib.pyplot as plt
     from matplotlib import ticker
 
@@ -148,6 +156,7 @@ def plot_scaling(rows: list[dict], figures_dir: str | Path) -> None:
             ax.set_ylabel("ms per sample")
             ax.set_title("grid side (K = side^2)" if kind == "grid" else "antennas N")
             ax.legend()
+        fig.suptitle(f"DAUN layer cost vs. the flop model ({label})", fontsize=7)
         save_figure(fig, "scaling", figures_dir)
 
 
@@ -162,7 +171,9 @@ def main() -> None:
     ap.add_argument("--plot-only", action="store_true", help="redraw figures/scaling from --out, measure nothing")
     args = ap.parse_args()
     if args.plot_only:
-        plot_scaling(experiments.read_csv(Path(args.out)), args.figures)
+        out = Path(args.out)
+        plot_scaling(experiments.read_csv(out), args.figures,
+                     machine_label(json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))))
         return
     torch.set_num_threads(args.threads)
     reps = 1 if args.quick else 5
@@ -254,7 +265,8 @@ def main() -> None:
               "reference_solves": args.reference, "note": "minimum over repeats after one warm-up"}
     experiments.write_csv(rows, Path(args.out), params)
 
-    plot_scaling(sweep, args.figures)
+    sidecar = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))
+    plot_scaling(sweep, args.figures, machine_label(sidecar))
     print(json.dumps(experiments.environment_info()))
 
 
