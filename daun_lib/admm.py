@@ -385,6 +385,34 @@ class InferenceResult(NamedTuple):
     residual: torch.Tensor | None
 
 
+def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, tau1: Any, tau2: Any, w: Any,
+                          block: bool) -> tuple[list[float], list[float], list[float]]:
+    """Validate the arguments of :func:`run_inference` / :func:`run_small_batch_numpy`; returns the
+    parameter lists as floats."""
+    if not isinstance(yt, torch.Tensor) or yt.ndim != 3 or not yt.is_complex():
+        raise ValueError(f"yt: expected a complex (M, N, n) tensor (batch last, see prepare_y), got "
+                         f"{type(yt).__name__} {tuple(getattr(yt, 'shape', ()))}")
+    M, N = (ops.A.shape[0], ops.A.shape[1] // 2) if block else (ops.A.shape[0], ops.A.shape[1])
+    if tuple(yt.shape[:2]) != (M, N) or yt.shape[2] < 1:
+        raise ValueError(f"yt: expected shape ({M}, {N}, n >= 1) to match the dictionaries, got {tuple(yt.shape)}")
+    lists = []
+    for name, v in (("rho", rho), ("tau1", tau1), ("tau2", tau2)):
+        try:
+            vals = [float(t) for t in v]
+        except TypeError:
+            raise ValueError(f"{name}: expected a list with one value per iteration, got {v!r}") from None
+        if not vals or not all(np.isfinite(t) and t > 0 for t in vals):
+            raise ValueError(f"{name}: expected a non-empty list of finite positive values, got {vals}")
+        lists.append(vals)
+    if not len(lists[0]) == len(lists[1]) == len(lists[2]):
+        raise ValueError(f"rho, tau1, tau2: expected one value per iteration each, got lengths "
+                         f"{len(lists[0])}, {len(lists[1])}, {len(lists[2])}")
+    w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
+    if w_arr.shape != (M,) or not np.isfinite(w_arr).all() or (w_arr <= 0).any():
+        raise ValueError(f"w: expected {M} finite positive weights (one per BS), got {w_arr}")
+    return lists[0], lists[1], lists[2]
+
+
 def _sum_squares(planes: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``out = sum_j planes[j]**2`` over the first axis without a temporary (planes (J, ...), out (...))."""
     torch.mul(planes[0], planes[0], out=out)
@@ -423,6 +451,7 @@ def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1
     -------
     InferenceResult
     """
+    rho, tau1, tau2 = _check_inference_args(bops, yt, rho, tau1, tau2, w, block=True)
     M, N, n = yt.shape
     K, L = bops.AH.shape[1] // 2, bops.BH.shape[1] // 2
     y = torch.cat([yt.real, yt.imag], dim=1)  # (M, 2N, n)
@@ -480,6 +509,9 @@ def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], ta
     -------
     InferenceResult (tensors)
     """
+    rho, tau1, tau2 = _check_inference_args(ops, yt, rho, tau1, tau2, w, block=False)
+    if yt.device.type != "cpu":
+        raise ValueError(f"yt: expected a CPU tensor for the numpy path, got one on {yt.device}")
     A, AH, B, BH = (t.numpy() for t in ops)
     y = yt.numpy()
     real = y.real.dtype.type

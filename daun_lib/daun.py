@@ -482,6 +482,9 @@ class DAUN(nn.Module):
         arithmetic, in place); call it under ``torch.inference_mode()`` or
         ``torch.no_grad()``.
         """
+        if not isinstance(yt, torch.Tensor) or yt.device != self.device or yt.dtype != self.A.dtype:
+            raise ValueError(f"yt: expected a {self.A.dtype} tensor on {self.device} (use prepare(y)), got "
+                             f"{type(yt).__name__} {getattr(yt, 'dtype', '')} {getattr(yt, 'device', '')}")
         rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
         block_ops = None if yt.device.type == "cpu" and yt.shape[-1] < admm.SMALL_BATCH else self._block_ops()
         return admm.iterate(self._ops(), yt, rho, tau1, tau2, self.w.detach(), track_residual=track_residual,

@@ -241,6 +241,27 @@ def test_run_inference_equals_admm_layer(seed, n):
     assert admm.run_inference(admm.block_operators(ops), yt, rho, tau1, tau2, w).residual is None
 
 
+@pytest.mark.parametrize("change, name", [
+    (dict(yt="real"), "yt"), (dict(yt="shape"), "yt"), (dict(rho=[]), "rho"), (dict(tau1=[0.1, -1.0]), "tau1"),
+    (dict(tau2=[0.1]), "rho, tau1, tau2"), (dict(w=[1.0]), "w"), (dict(w=[1.0, float("nan"), 1.0]), "w"),
+    (dict(rho=0.5), "rho"),
+])
+@pytest.mark.parametrize("runner", ["run_inference", "run_small_batch_numpy"])
+def test_inference_bad_inputs(change, name, runner):
+    A, B, Y, w = gaussian_instance(0)
+    ops = admm.make_operators(A, B, torch.complex128)
+    yt, _ = admm.prepare_y(Y[None], torch.complex128, "cpu", normalize=True)
+    kw = dict(yt=yt, rho=[0.5, 0.5], tau1=[0.01, 0.01], tau2=[0.05, 0.05], w=w)
+    kw.update(change)
+    if kw["yt"] == "real":
+        kw["yt"] = yt.real
+    elif kw["yt"] == "shape":
+        kw["yt"] = yt[:, :-1]
+    first = admm.block_operators(ops) if runner == "run_inference" else ops
+    with pytest.raises(ValueError, match=name):
+        getattr(admm, runner)(first, kw.pop("yt"), kw.pop("rho"), kw.pop("tau1"), kw.pop("tau2"), kw.pop("w"))
+
+
 def test_real_block_maps_real_imag_stacks():
     rng = np.random.default_rng(9)
     D = torch.as_tensor(crandn(rng, 2, 3, 5))

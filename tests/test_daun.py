@@ -65,6 +65,17 @@ def test_solve_equals_autograd_forward(tiny_batch):
     assert np.abs(out.Z - Z.detach().numpy()).max() < 1e-12 * np.abs(out.Z).max()
 
 
+def test_infer_rejects_unprepared_input(tiny_batch):
+    net = DAUN(2, scenario=TINY)
+    with pytest.raises(ValueError, match="yt"):
+        net.infer(tiny_batch.y)  # numpy, not a prepared tensor
+    yt, _ = net.prepare(tiny_batch.y)
+    with pytest.raises(ValueError, match="yt"):
+        net.infer(yt.to(torch.complex128))  # wrong precision for this network
+    with torch.inference_mode():
+        assert net.infer(yt).x.shape == (TINY.n_bs, TINY.n_grid, tiny_batch.y.shape[0])
+
+
 def test_parameter_count_and_positivity():
     net = DAUN(7, 4)
     assert sum(p.numel() for p in net.parameters()) == 3 * 7 + 4
