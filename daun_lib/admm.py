@@ -386,9 +386,9 @@ class InferenceResult(NamedTuple):
 
 
 def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, tau1: Any, tau2: Any, w: Any,
-                          block: bool) -> tuple[list[float], list[float], list[float]]:
+                          block: bool) -> tuple[list[float], list[float], list[float], np.ndarray]:
     """Validate the arguments of :func:`run_inference` / :func:`run_small_batch_numpy`; returns the
-    parameter lists as floats."""
+    parameter lists as floats and ``w`` as an (M,) float array."""
     if not isinstance(yt, torch.Tensor) or yt.ndim != 3 or not yt.is_complex():
         raise ValueError(f"yt: expected a complex (M, N, n) tensor (batch last, see prepare_y), got "
                          f"{type(yt).__name__} {tuple(getattr(yt, 'shape', ()))}")
@@ -410,7 +410,7 @@ def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, ta
     w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
     if w_arr.shape != (M,) or not np.isfinite(w_arr).all() or (w_arr <= 0).any():
         raise ValueError(f"w: expected {M} finite positive weights (one per BS), got {w_arr}")
-    return lists[0], lists[1], lists[2]
+    return lists[0], lists[1], lists[2], w_arr
 
 
 def _sum_squares(planes: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -451,7 +451,7 @@ def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1
     -------
     InferenceResult
     """
-    rho, tau1, tau2 = _check_inference_args(bops, yt, rho, tau1, tau2, w, block=True)
+    rho, tau1, tau2, w_arr = _check_inference_args(bops, yt, rho, tau1, tau2, w, block=True)
     M, N, n = yt.shape
     K, L = bops.AH.shape[1] // 2, bops.BH.shape[1] // 2
     y = torch.cat([yt.real, yt.imag], dim=1)  # (M, 2N, n)
@@ -463,8 +463,7 @@ def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1
     z_pairs = z.view(M, 2, L, n)
     row = y.new_empty(K, n)
     mag = y.new_empty(M, L, n)
-    wcol = torch.as_tensor(np.asarray(w.detach().cpu() if is_tensor(w) else w), dtype=y.dtype,
-                           device=y.device).reshape(M, 1, 1)
+    wcol = torch.as_tensor(w_arr, dtype=y.dtype, device=y.device).reshape(M, 1, 1)
     residual = y.new_empty(len(rho), n) if track_residual else None
     for i, (r_i, t1, t2) in enumerate(zip(rho, tau1, tau2)):
         torch.mul(s, 1.0 / r_i, out=u).sub_(y)  # s / rho - y
@@ -509,13 +508,13 @@ def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], ta
     -------
     InferenceResult (tensors)
     """
-    rho, tau1, tau2 = _check_inference_args(ops, yt, rho, tau1, tau2, w, block=False)
+    rho, tau1, tau2, w_arr = _check_inference_args(ops, yt, rho, tau1, tau2, w, block=False)
     if yt.device.type != "cpu":
         raise ValueError(f"yt: expected a CPU tensor for the numpy path, got one on {yt.device}")
     A, AH, B, BH = (t.numpy() for t in ops)
     y = yt.numpy()
     real = y.real.dtype.type
-    wcol = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=real).reshape(-1, 1, 1)
+    wcol = w_arr.astype(real).reshape(-1, 1, 1)
     M, N, n = y.shape
     x = np.zeros((M, A.shape[2], n), y.dtype)
     z = np.zeros((M, B.shape[2], n), y.dtype)
@@ -546,7 +545,8 @@ def iterate(ops: Operators, yt: torch.Tensor, rho: list[float], tau1: list[float
     """Inference iterations, on the fastest path for the batch: :func:`run_small_batch_numpy`
     for CPU batches under :data:`SMALL_BATCH` samples, :func:`run_inference` otherwise.
 
-    ``block_ops`` (optional) are the :class:`BlockOperators` of ``ops``, when cached by the caller.
+    ``block_ops`` (optional) are the :class:`BlockOperators` of ``ops``, when cached by the caller
+    (otherwise built here, and only for the torch path).
     Shapes as in :func:`run_inference`.
     """
     if yt.device.type == "cpu" and yt.shape[-1] < SMALL_BATCH:

@@ -486,9 +486,8 @@ class DAUN(nn.Module):
             raise ValueError(f"yt: expected a {self.A.dtype} tensor on {self.device} (use prepare(y)), got "
                              f"{type(yt).__name__} {getattr(yt, 'dtype', '')} {getattr(yt, 'device', '')}")
         rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
-        block_ops = None if yt.device.type == "cpu" and yt.shape[-1] < admm.SMALL_BATCH else self._block_ops()
         return admm.iterate(self._ops(), yt, rho, tau1, tau2, self.w.detach(), track_residual=track_residual,
-                            block_ops=block_ops)
+                            block_ops=self._block_ops())
 
     def run(self, yt: torch.Tensor, n_layers: int | None = None,
             on_layer: Callable[[int, admm.State], None] | None = None) -> admm.State:
@@ -573,8 +572,8 @@ class DAUN(nn.Module):
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
-                x = self.infer(yt).x
-                Xs.append((x * scale.reshape(1, 1, -1)).permute(2, 1, 0).cpu().numpy())
+                out = self.infer(yt)
+                Xs.append(admm.unpack_xz(out.x, out.z, scale)[0].cpu().numpy())
         return np.concatenate(Xs) if len(Xs) > 1 else Xs[0]
 
     def localize(self, y: Any, refine: bool = True, *, batch_size: int = 256) -> np.ndarray:
