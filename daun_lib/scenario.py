@@ -5,9 +5,10 @@ Conventions (used by every module of the package)
 * Coordinates are metres in a 2-D plane; the user area is the square
   ``[-area_size/2, area_size/2]^2`` centred at the origin.
 * Each BS carries a uniform linear array (ULA) with ``n_antennas`` elements at
-  ``antenna_spacing`` wavelengths.  Its broadside (array normal) points along
-  +x for a BS left of the area centre and along -x otherwise, so the array axis
-  is the y axis.  The angle of a direction with global azimuth ``phi`` is
+  ``antenna_spacing`` wavelengths.  By default its broadside (array normal)
+  points along +x for a BS left of the area centre and along -x otherwise, so
+  the array axis is parallel to the y axis; ``Scenario.array_normal_deg`` sets
+  each broadside explicitly.  The angle of a direction with global azimuth ``phi`` is
   ``theta = wrap(phi - normal)`` in ``(-pi, pi]``; for points of the area this
   is exactly the paper's ``theta_m(p) = arctan((p_y - p~_y) / (p_x - p~_x))``
   (Sec. II-A).  A ULA sees only ``sin(theta)``: front and back are the same.
@@ -30,9 +31,25 @@ Conventions (used by every module of the package)
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+__all__ = ["DICTIONARY_FIELDS", "PAPER_BS_POSITIONS", "Scenario", "steering"]
+
+#: Scenario fields that determine the dictionaries ``A`` and ``B`` (and hence a
+#: trained network's operators).  The LoS model, carrier and heights only change
+#: the channel statistics, not the dictionaries.
+DICTIONARY_FIELDS: tuple[str, ...] = (
+    "bs_positions",
+    "n_antennas",
+    "area_size",
+    "grid_shape",
+    "n_angles",
+    "antenna_spacing",
+    "array_normal_deg",
+)
 
 PAPER_BS_POSITIONS: tuple[tuple[float, float], ...] = (
     (-50.0, -50.0),
@@ -59,8 +76,25 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
     -------
     (..., N) complex128
         ``exp(j 2 pi spacing (n - (N-1)/2) sin(theta)) / sqrt(N)``.
+
+    Raises
+    ------
+    ValueError
+        ``theta`` not real or not finite, ``n_antennas`` not a positive
+        integer, ``spacing`` not a finite positive number.
     """
-    theta = np.asarray(theta, dtype=float)
+    if isinstance(n_antennas, bool) or not isinstance(n_antennas, numbers.Integral) or n_antennas < 1:
+        raise ValueError(f"n_antennas: expected a positive integer, got {n_antennas!r}")
+    if isinstance(spacing, bool) or not isinstance(spacing, numbers.Real) or not np.isfinite(spacing) or spacing <= 0:
+        raise ValueError(f"spacing: expected a finite positive number, got {spacing!r}")
+    if np.iscomplexobj(theta):
+        raise ValueError("theta: expected real angles, got a complex array")
+    try:
+        theta = np.asarray(theta, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"theta: expected a real array of angles, got {type(theta).__name__}") from exc
+    if not np.isfinite(theta).all():
+        raise ValueError("theta: contains NaN or inf")
     n = np.arange(n_antennas) - (n_antennas - 1) / 2.0
     phase = 2.0 * np.pi * spacing * np.sin(theta)[..., None] * n
     return np.exp(1j * phase) / np.sqrt(n_antennas)
@@ -78,9 +112,10 @@ class Scenario:
     Parameters
     ----------
     bs_positions : tuple of (x, y)
-        Centres of the M BS arrays, metres.  Default: Sec. IV, M = 4.
+        Centres of the M BS arrays, metres, all outside the user area.
+        Default: Sec. IV, M = 4.
     n_antennas : int
-        ULA elements per BS, N (50).
+        ULA elements per BS, N >= 2 (50).
     area_size : float
         Side of the square user area centred at the origin, metres (40).
     grid_shape : (int, int)
@@ -96,6 +131,43 @@ class Scenario:
         Element spacing in wavelengths (0.5).
     bs_height_m, ut_height_m : float
         Heights used by the TR 38.901 channel model (25 m and 1.5 m, UMa).
+    array_normal_deg : tuple of M floats or None
+        Global azimuth of each array's broadside, degrees counter-clockwise
+        from +x.  ``None`` (default) keeps the paper's rule: 0 deg for a BS with
+        x < 0, 180 deg otherwise.  :attr:`array_normals` gives the values in
+        radians.
+
+    Identifiability rules (checked on construction)
+    ------------------------------------------------
+    A ULA measures only ``sin(theta)``, the direction cosine along its axis
+    (the line through the BS perpendicular to the broadside).  Two points that
+    are mirror images across that axis line give the same steering vector, and
+    directions whose ``sin(theta)`` differ by ``1 / antenna_spacing`` alias
+    (grating lobes).  Hence:
+
+    * ``n_antennas < 2`` raises ``ValueError``: one antenna measures no angle.
+    * An array is *ambiguous* when its axis line passes through the interior
+      of the user area (e.g. a BS straight above the area with the default
+      broadside): users mirrored across that line are indistinguishable for
+      it.  Each ambiguous array gets a ``UserWarning`` naming its index and
+      position.
+    * An unambiguous array whose broadside points away from the area raises
+      ``ValueError`` (``array_normal_deg``): its angles would be the mirror
+      images of the true ones for every bearing-based method; turn it by
+      180 deg.
+    * BSs at the same position give a ``UserWarning`` (they measure the same
+      bearing).
+    * Fewer than two unambiguous arrays at distinct positions raises
+      ``ValueError`` ("fewer than two usable arrays"): one bearing (or a set of
+      bearings from one point) fixes a line, not a position.  This also
+      rejects a one-BS scenario and BSs that all coincide.  A single link's
+      channel can still be studied with any valid scenario (each BS's
+      channel is drawn independently).
+    * An unambiguous array with ``antenna_spacing > 0.5`` whose view of the
+      area spans ``sin(theta)`` values at least ``1 / antenna_spacing`` apart
+      gets a ``UserWarning`` (grating-lobe ambiguity inside the area).
+
+    The paper's default set-up triggers none of these.
     """
 
     bs_positions: tuple[tuple[float, float], ...] = PAPER_BS_POSITIONS
@@ -108,6 +180,7 @@ class Scenario:
     antenna_spacing: float = 0.5
     bs_height_m: float = 25.0
     ut_height_m: float = 1.5
+    array_normal_deg: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -117,8 +190,10 @@ class Scenario:
         if len(bs) < 1 or any(len(p) != 2 for p in bs) or not np.isfinite(np.array(bs)).all():
             raise ValueError(f"bs_positions: expected at least one finite (x, y) pair, got {self.bs_positions!r}")
         object.__setattr__(self, "bs_positions", bs)
-        if isinstance(self.n_antennas, bool) or not isinstance(self.n_antennas, numbers.Integral) or self.n_antennas < 1:
-            raise ValueError(f"n_antennas: expected a positive integer, got {self.n_antennas!r}")
+        if isinstance(self.n_antennas, bool) or not isinstance(self.n_antennas, numbers.Integral) or self.n_antennas < 2:
+            raise ValueError(
+                f"n_antennas: expected an integer >= 2 (a single antenna measures no angle), got {self.n_antennas!r}"
+            )
         if isinstance(self.n_angles, bool) or not isinstance(self.n_angles, numbers.Integral) or self.n_angles < 1:
             raise ValueError(f"n_angles: expected a positive integer, got {self.n_angles!r}")
         gs = tuple(self.grid_shape) if isinstance(self.grid_shape, (tuple, list)) else None
@@ -143,6 +218,84 @@ class Scenario:
         inside = [abs(x) <= half and abs(y) <= half for x, y in bs]
         if any(inside):
             raise ValueError("bs_positions: every BS must lie outside the user area (far field, Sec. II-A)")
+        nd = self.array_normal_deg
+        if nd is not None:
+            bad = ValueError(
+                f"array_normal_deg: expected None or {len(bs)} finite angles in degrees (one per BS), got {nd!r}"
+            )
+            if isinstance(nd, (str, bytes)) or not hasattr(nd, "__len__"):
+                raise bad
+            if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in nd):
+                raise bad
+            nd = tuple(float(v) for v in nd)
+            if len(nd) != len(bs) or not np.isfinite(np.array(nd)).all():
+                raise bad
+            object.__setattr__(self, "array_normal_deg", nd)
+        self._check_identifiable()
+
+    def _check_identifiable(self) -> None:
+        """Apply the identifiability rules of the class docstring (warn or raise)."""
+        bs = self.bs_array
+        normals = self.array_normals
+        half = self.area_size / 2.0
+        corners = np.array([[-half, -half], [-half, half], [half, -half], [half, half]])
+        scale = half + np.abs(bs).max()
+        tol = 1e-9 * scale
+        usable = []
+        for m, (b, nrm) in enumerate(zip(bs, normals)):
+            nvec = np.array([np.cos(nrm), np.sin(nrm)])
+            ahead = (corners - b) @ nvec  # signed distances of the corners from the axis line
+            where = f"BS {m} at ({b[0]:g}, {b[1]:g}) (broadside {np.rad2deg(nrm):g} deg)"
+            if ahead.min() < -tol and ahead.max() > tol:
+                warnings.warn(
+                    f"{where}: its array axis passes through the user area, so users mirrored across that "
+                    f"line give identical signals at this BS (mirror ambiguity); set array_normal_deg or move "
+                    f"the BS so that the whole area lies on one side of the axis",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                continue
+            if ahead.max() <= tol:
+                raise ValueError(
+                    f"array_normal_deg: {where} faces away from the user area; a ULA cannot tell front from "
+                    f"back, so every angle it reports would be mirrored: turn this broadside by 180 deg"
+                )
+            usable.append(m)
+            axis = np.array([-np.sin(nrm), np.cos(nrm)])
+            rel = corners - b
+            sin_t = (rel @ axis) / np.linalg.norm(rel, axis=1)
+            if self.antenna_spacing > 0.5 and (sin_t.max() - sin_t.min()) * self.antenna_spacing >= 1.0 - 1e-12:
+                warnings.warn(
+                    f"{where}: with antenna_spacing {self.antenna_spacing:g} > 0.5 the array has grating lobes "
+                    f"inside the user area (directions whose sin(theta) differ by 1/spacing give identical signals)",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        M = len(bs)
+        groups: list[list[int]] = []
+        for m in range(M):
+            for g in groups:
+                if np.linalg.norm(bs[g[0]] - bs[m]) <= tol:
+                    g.append(m)
+                    break
+            else:
+                groups.append([m])
+        for g in groups:
+            if len(g) > 1:
+                warnings.warn(
+                    f"bs_positions: BSs {g} coincide at ({bs[g[0]][0]:g}, {bs[g[0]][1]:g}); they measure the "
+                    f"same bearing and add no geometric diversity",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        distinct = {min(g) for g in groups for m in g if m in usable}
+        if len(distinct) < 2:
+            raise ValueError(
+                f"bs_positions: fewer than two usable arrays ({len(usable)} of {M} arrays are unambiguous, at "
+                f"{len(distinct)} distinct position(s)); a position needs bearings from at least two distinct "
+                f"points whose array axes do not cross the user area (see the Scenario docstring; "
+                f"array_normal_deg sets the broadsides)"
+            )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -173,7 +326,13 @@ class Scenario:
 
     @property
     def array_normals(self) -> np.ndarray:
-        """(M,) float: global azimuth of each array's broadside (0 or pi)."""
+        """(M,) float: global azimuth of each array's broadside, radians.
+
+        ``np.deg2rad(array_normal_deg)`` when it is set; otherwise the default
+        rule: 0 for a BS with x < 0 and pi otherwise.
+        """
+        if self.array_normal_deg is not None:
+            return np.deg2rad(np.array(self.array_normal_deg, dtype=float))
         return np.where(self.bs_array[:, 0] < 0.0, 0.0, np.pi)
 
     @property
