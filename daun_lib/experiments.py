@@ -28,19 +28,65 @@ Cache layout
 ------------
 One folder per method and parameter set, ``cache_dir/<method>-<hash>/``, where
 ``hash`` is the SHA-256 (first 16 hex digits) of the canonical JSON of the
-scenario fields, the method name, the SNR list, ``n_trials``, ``seed``, the
-data generator, the ``daun_lib`` version and the user's ``extra`` dict (put the
-hash of pretrained weights or a method's options there: the engine only knows
-a method by its name and the library by its version; :func:`source_digest`
-fingerprints the code itself).  The folder holds ``params.json`` (what was hashed) and
-one ``snr<j>-t<t0>-<t1>.npz`` per SNR point and trial range with the arrays
-``trials``, ``errors``, ``estimates``, ``positions`` (and ``los`` when the
-generator returns it).  Files are written to a temporary name and renamed
-(``os.replace``), so an interrupted run leaves only complete chunks; a rerun
-loads them and computes the rest.  A change of any hashed parameter selects a
-new folder, so stale results are never reused; ``force=True`` deletes the
-chunk files of the folder and recomputes.  Files are read with
-``allow_pickle=False``.
+scenario fields, the method name and key, the SNR list, ``n_trials``,
+``seed``, the data generator's key, the ``daun_lib`` version, the cache format
+and the user's ``extra`` dict (put the hash of pretrained weights or anything
+else the keys below cannot see there; :func:`source_digest` fingerprints the
+library's own code).
+
+How a callable is keyed:
+
+* functions of ``daun_lib`` itself (the registry entries, the default
+  generator :func:`daun_lib.channel.simulate`): module, qualified name and the
+  fingerprint of their closure values and defaults (so ``DAUN`` and
+  ``DAUN-R``, two closures of one factory, differ); their code is covered by
+  the library version;
+* every other method and generator (lambdas, :func:`functools.partial`,
+  functions of a notebook or of the user's modules, callable objects):
+  :func:`daun_lib._fingerprint.fingerprint`, the hash of their code,
+  constants, closure values, defaults, partial arguments, attributes and,
+  for functions that cannot be imported by name (lambdas, nested and
+  ``__main__`` functions), the globals they refer to.  Two lambdas with
+  other SNR offsets, two partials with other arguments, or another function
+  under the same method name therefore select other folders;
+* a callable with a string attribute ``cache_key`` is keyed by that string
+  alone (``my_method.cache_key = "mine-v2"``): the way out for a callable
+  whose state cannot be fingerprinted (open files, clients, locks), which
+  otherwise makes the sweep refuse to cache it with a ``ValueError`` naming
+  the argument (``methods['mine']`` or ``simulate``); ``cache_dir=None``
+  runs it without a cache.
+
+Cache format 2 introduced these keys (format 1 keyed callables by module and
+qualified name only, which returned stale rows for lambdas and partials), so
+every folder name changed with it; the chunk arrays of a given sweep did not.
+
+The folder holds ``params.json`` (what was hashed) and one
+``snr<j>-t<t0>-<t1>.npz`` per SNR point and trial range with the arrays
+``trials`` (n,) int64, ``errors`` (n,), ``estimates`` and ``positions``
+(n, 2) float64, ``snr_db`` (a float64 scalar), ``los`` (n, M) bool when the
+generator returns it, and ``checksum``: the SHA-256 of the names, dtypes,
+shapes and bytes of all the other arrays.  Files are written to a temporary
+name and renamed (``os.replace``), so an interrupted run leaves only complete
+chunks; a rerun loads them and computes the rest.  Every chunk is checked on
+load: readable (``allow_pickle=False``), all arrays present with the shapes
+and dtypes above, the checksum, finite values, the trial range and SNR value
+of its file name, and ``errors == ||estimates - positions||`` recomputed.  A
+chunk that fails any check is treated as missing: a :class:`CacheWarning`
+names the file and the reason, the chunk is recomputed and the file replaced.
+A change of any hashed parameter selects a new folder, so stale results are
+never reused; ``force=True`` deletes the chunk files of the folder and
+recomputes.
+
+Nothing is written when nothing needs computing, so a complete cache can be
+read from a read-only folder; ``params.json`` is written only when missing or
+different.  When chunks do need computing, ``cache_dir`` must be a writable
+folder (or creatable below one): this is checked before the first chunk
+runs, and :func:`check_writable` does the same for a results path, so a long
+sweep does not end in a permission error.
+
+A method that returns NaN or inf positions stops the sweep with a
+``RuntimeError`` naming the method, the SNR point, the trial range and the
+number of non-finite entries; nothing of that method's chunk is cached.
 
 Parallel execution
 ------------------
@@ -58,6 +104,21 @@ The workers must be able to import :mod:`daun_lib` and the methods (registry
 functions are pickled by reference, other callables with cloudpickle).  Chunk
 files are written by this process as results arrive, so the workers need no
 access to ``cache_dir``.
+
+Threads: in the worker path (loky with ``n_jobs != 1``, and Dask) every chunk
+runs with one thread: loky starts its workers with one OpenMP/BLAS thread
+(joblib's ``inner_max_num_threads=1``), and around each chunk torch is set to
+one thread (``torch.set_num_threads(1)``) and set back afterwards, so that
+several processes do not oversubscribe the cores (four processes with
+default threads on two cores ran 13 times slower).  Dask workers in other
+processes keep the BLAS threads their own start-up gave them (start them with
+``OMP_NUM_THREADS=1`` to limit those too).  ``backend="sequential"`` and
+``n_jobs=1`` run in this process with the caller's thread settings.
+
+Workers: the loky workers that a sweep started are shut down when it returns
+or fails (an executor that existed before the call is left alone), and a
+worker whose parent process died (killed, say) exits within about a second
+instead of finishing its chunk and idling for minutes.
 
 Timing (Table I)
 ----------------
@@ -79,21 +140,31 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import types
+import warnings
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ._fingerprint import fingerprint
 from ._validation import positive
 
 BACKENDS = ("loky", "dask", "sequential")
 """Accepted values of ``backend``."""
 
-CACHE_FORMAT = 1
-"""Version of the chunk-file layout; part of the hash."""
+CACHE_FORMAT = 2
+"""Version of the chunk-file layout and of the callable keys; part of the hash.
+
+2: callables keyed by fingerprint, chunks with a checksum (1: keyed by name)."""
+
+
+class CacheWarning(UserWarning):
+    """A cached chunk was unreadable or failed a check and is recomputed."""
 
 ROW_FIELDS = ("method", "snr_db", "n_trials", "mse", "p_submeter", "median_error")
 """Columns of the rows returned by :func:`accuracy_sweep`."""
@@ -182,6 +253,72 @@ def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     _atomic_write_bytes(path, buf.getvalue())
 
 
+def check_writable(path_or_dir: str | os.PathLike, name: str = "path", *, directory: bool | None = None) -> Path:
+    """Fail now, with a clear message, if files cannot be written at ``path_or_dir``.
+
+    Call it in a notebook before a long sweep on the folder or file the
+    results go to, so that a read-only results folder fails before the
+    sweep and not after it.  An existing folder must accept a new file; an
+    existing file must sit in a folder that accepts one (it is replaced
+    atomically); a path that does not exist yet must lie below a writable
+    folder, with no file in the way.  The test writes and deletes an empty
+    temporary file and creates no folders.
+
+    Parameters
+    ----------
+    path_or_dir : str or path
+        A folder (e.g. ``cache_dir``) or a file to be written (e.g. a CSV).
+    name : str
+        The argument's name, used in the error message.
+    directory : bool, optional
+        True: the path must be a folder (an existing file there is an error);
+        False: it must be a file name (an existing folder there is an error);
+        None: either.
+
+    Returns
+    -------
+    Path
+        ``Path(path_or_dir)``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the reason.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected a non-empty str, got {name!r}")
+    if directory is not None and not isinstance(directory, bool):
+        raise ValueError(f"directory: expected True, False or None, got {directory!r}")
+    if isinstance(path_or_dir, bytes) or not isinstance(path_or_dir, (str, os.PathLike)) or not os.fspath(path_or_dir):
+        raise ValueError(f"{name}: expected a non-empty path (str or os.PathLike), got {path_or_dir!r}")
+    path = Path(path_or_dir)
+    shown = os.fspath(path)
+    if path.is_dir():
+        if directory is False:
+            raise ValueError(f"{name}: {shown!r} is a folder, expected a file name")
+        folder = path
+    elif path.exists():
+        if directory is True:
+            raise ValueError(f"{name}: {shown!r} is an existing file, expected a folder")
+        folder = path.parent
+    else:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{name}: cannot create {shown!r}: {os.fspath(folder)!r} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".daun-write-test-", dir=folder)
+    except OSError as exc:
+        raise ValueError(
+            f"{name}: cannot write below {shown!r}: folder {os.fspath(folder)!r} is not writable "
+            f"({exc.strerror or exc}); choose a writable location"
+        ) from exc
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "method"
 
@@ -262,25 +399,108 @@ def _default_simulate() -> Callable:
 
 
 def _callable_id(fn: Callable) -> str:
+    """``module.qualname`` of a callable: a readable label, not a key (see :func:`_callable_key`)."""
     mod = getattr(fn, "__module__", None) or type(fn).__module__
     qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{mod}.{qual}"
+
+
+def _is_library_function(fn: Any) -> bool:
+    mod = getattr(fn, "__module__", None) or ""
+    return (isinstance(fn, types.FunctionType) and (mod == "daun_lib" or mod.startswith("daun_lib."))
+            and not isinstance(getattr(fn, "cache_key", None), str))
+
+
+def _callable_key(fn: Callable, name: str) -> str:
+    """The cache key of a method or generator (module docstring, "How a callable is keyed").
+
+    Raises ``ValueError`` naming ``name`` when ``fn`` cannot be keyed.
+    """
+    if _is_library_function(fn):
+        cells = []
+        for cell in fn.__closure__ or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                cells.append(None)
+        state = fingerprint((tuple(cells), fn.__defaults__, fn.__kwdefaults__), name=name)
+        return f"{_callable_id(fn)}:{state[:16]}"
+    return fingerprint(fn, name=name)
+
+
+def _check_cache_dir(cache_dir: Any) -> Path | None:
+    """``Path(cache_dir)``; ValueError when it is not a path or a file is in the way."""
+    if cache_dir is None:
+        return None
+    if isinstance(cache_dir, bytes) or not isinstance(cache_dir, (str, os.PathLike)) or not os.fspath(cache_dir):
+        raise ValueError(f"cache_dir: expected a folder path (str or os.PathLike) or None, got {cache_dir!r}")
+    path = Path(cache_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"cache_dir: {os.fspath(path)!r} is an existing file, expected a folder (or None: no cache)")
+    if not path.exists():
+        above = path.parent
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        if above.exists() and not above.is_dir():
+            raise ValueError(
+                f"cache_dir: cannot create {os.fspath(path)!r}: {os.fspath(above)!r} is a file, not a folder"
+            )
+    return path
 
 
 # ---------------------------------------------------------------------------
 # the work of one chunk (runs in a worker)
 # ---------------------------------------------------------------------------
 def _stack_trials(simulate: Callable, scenario: Any, snr: float, seed: int, j: int, t0: int, t1: int) -> dict:
-    ys, ps, los = [], [], []
-    for t in range(t0, t1):
+    """Draw the trials t0..t1-1 of SNR point j, one generator call per trial.
+
+    Returns ``y`` (n, M, N), ``positions`` (n, 2) float64 and, when every
+    trial has it, ``los`` (n, M) bool.  The outputs are allocated once from
+    the first trial and filled in place, so at most one chunk (plus one
+    trial) is held.  ``ValueError`` naming ``simulate`` for a malformed batch.
+    """
+    n = t1 - t0
+    n_bs = getattr(scenario, "n_bs", None)
+    y = pos = los = None
+    for i, t in enumerate(range(t0, t1)):
         b = simulate(scenario, 1, snr, seed=trial_seed(seed, j, t))
-        ys.append(np.asarray(b.y))
-        ps.append(np.asarray(b.positions, dtype=float))
-        lo = getattr(b, "los", None)
-        los.append(None if lo is None else np.asarray(lo, dtype=bool))
-    data = {"y": np.concatenate(ys, axis=0), "positions": np.concatenate(ps, axis=0)}
-    if all(lo is not None for lo in los):
-        data["los"] = np.concatenate(los, axis=0)
+        where = f"simulate: trial {t} at snr_db={snr} (point {j})"
+        if not hasattr(b, "y") or not hasattr(b, "positions"):
+            raise ValueError(f"{where}: expected a batch with attributes y and positions, got {type(b).__name__}")
+        yi = np.asarray(b.y)
+        pi = np.asarray(b.positions, dtype=float)
+        li = getattr(b, "los", None)
+        if yi.ndim != 3 or yi.shape[0] != 1:
+            raise ValueError(f"{where}: expected y of shape (1, M, N) for one trial, got {yi.shape}")
+        if not np.issubdtype(yi.dtype, np.number):
+            raise ValueError(f"{where}: expected numeric y, got dtype {yi.dtype}")
+        if not np.isfinite(yi).all():
+            raise ValueError(f"{where}: y has {int(yi.size - np.isfinite(yi).sum())} non-finite entries (NaN or inf)")
+        if pi.shape != (1, 2) or not np.isfinite(pi).all():
+            raise ValueError(f"{where}: expected finite positions of shape (1, 2), got {pi.tolist()}")
+        if li is not None:
+            li = np.asarray(li)
+            if li.ndim != 2 or li.shape[0] != 1 or (n_bs is not None and li.shape[1] != n_bs):
+                raise ValueError(f"{where}: expected los of shape (1, {n_bs if n_bs is not None else 'M'}), "
+                                 f"got {li.shape}")
+        if i == 0:
+            y = np.empty((n,) + yi.shape[1:], dtype=yi.dtype)
+            pos = np.empty((n, 2), dtype=float)
+            los = None if li is None else np.empty((n, li.shape[1]), dtype=bool)
+        elif yi.shape[1:] != y.shape[1:] or yi.dtype != y.dtype:
+            raise ValueError(f"{where}: y has shape {yi.shape} and dtype {yi.dtype}, but the first trial of the "
+                             f"chunk had {(1,) + y.shape[1:]} and {y.dtype}")
+        y[i] = yi[0]
+        pos[i] = pi[0]
+        if los is not None:
+            if li is None or li.shape[1] != los.shape[1]:
+                los = None  # kept only when every trial of the chunk has it
+            else:
+                los[i] = li[0].astype(bool)
+        del b, yi, pi, li
+    data = {"y": y, "positions": pos}
+    if los is not None:
+        data["los"] = los
     return data
 
 
@@ -289,8 +509,9 @@ def _run_chunk(scenario: Any, simulate: Callable, methods: list[tuple[str, Calla
     """Draw the trials t0..t1-1 of SNR point j and run every method on them.
 
     Returns ``(j, t0, done, failure)``: the finished (name, arrays) pairs and,
-    when a method raised, ``(name, exception, traceback text)``, so that the
-    caller can still store what was finished before re-raising.
+    when a method raised or returned a wrong shape or non-finite positions,
+    ``(name, exception, traceback text)``, so that the caller can still store
+    what was finished before re-raising.
     """
     data = _stack_trials(simulate, scenario, snr, seed, j, t0, t1)
     truth = data["positions"]
@@ -301,6 +522,12 @@ def _run_chunk(scenario: Any, simulate: Callable, methods: list[tuple[str, Calla
             est = np.asarray(fn(scenario, data["y"]), dtype=float)
             if est.shape != (n, 2):
                 raise ValueError(f"method {name!r} returned shape {est.shape}, expected ({n}, 2)")
+            bad = int(est.size - np.isfinite(est).sum())
+            if bad:
+                raise ValueError(
+                    f"method {name!r} returned {bad} non-finite entries (NaN or inf) among its {est.size} position "
+                    f"coordinates; nothing of this chunk was cached for it"
+                )
         except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the method's name
             return j, t0, done, (name, exc, traceback.format_exc())
         arrays = {
@@ -316,6 +543,73 @@ def _run_chunk(scenario: Any, simulate: Callable, methods: list[tuple[str, Calla
     return j, t0, done, None
 
 
+# one thread per chunk in the worker path; a count so that concurrent chunks in
+# threads of one process (Dask in-process) restore the setting only once
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = 0
+_THREADS_SAVED: int | None = None
+_WATCHDOG_LOCK = threading.Lock()
+_WATCHDOG_PARENT: int | None = None
+
+
+def _torch_or_none() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return None
+    return torch
+
+
+def _single_thread_enter() -> None:
+    global _THREADS_USERS, _THREADS_SAVED
+    torch = _torch_or_none()
+    with _THREADS_LOCK:
+        if _THREADS_USERS == 0 and torch is not None:
+            _THREADS_SAVED = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS += 1
+
+
+def _single_thread_exit() -> None:
+    global _THREADS_USERS, _THREADS_SAVED
+    torch = _torch_or_none()
+    with _THREADS_LOCK:
+        _THREADS_USERS -= 1
+        if _THREADS_USERS == 0 and torch is not None and _THREADS_SAVED is not None:
+            torch.set_num_threads(_THREADS_SAVED)
+            _THREADS_SAVED = None
+
+
+def _watch_parent(parent_pid: int, interval_s: float) -> None:
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent_pid:
+            os._exit(1)  # the sweep's process died: drop the chunk instead of idling for minutes
+
+
+def _start_watchdog(parent_pid: int) -> None:
+    """In a worker process whose parent is the sweep's process, exit when that parent dies (once per process)."""
+    global _WATCHDOG_PARENT
+    if os.getpid() == parent_pid or os.getppid() != parent_pid:
+        return  # this process itself (Dask threads) or a worker started by someone else (a Dask nanny)
+    with _WATCHDOG_LOCK:
+        if _WATCHDOG_PARENT == parent_pid:
+            return
+        _WATCHDOG_PARENT = parent_pid
+        threading.Thread(target=_watch_parent, args=(parent_pid, 1.0), name="daun-parent-watchdog",
+                         daemon=True).start()
+
+
+def _run_chunk_in_worker(parent_pid: int, *args: Any) -> tuple:
+    """:func:`_run_chunk` in a worker: one torch thread for the chunk, exit with the parent."""
+    _start_watchdog(parent_pid)
+    _single_thread_enter()
+    try:
+        return _run_chunk(*args)
+    finally:
+        _single_thread_exit()
+
+
 # ---------------------------------------------------------------------------
 # the sweep
 # ---------------------------------------------------------------------------
@@ -323,16 +617,79 @@ def _chunk_path(folder: Path, j: int, t0: int, t1: int) -> Path:
     return folder / f"snr{j:03d}-t{t0:07d}-{t1:07d}.npz"
 
 
-def _load_chunk(path: Path, t0: int, t1: int) -> dict | None:
-    """The arrays of a cached chunk, or None when missing or unreadable."""
+_CHUNK_REQUIRED = ("trials", "errors", "estimates", "positions", "snr_db", "checksum")
+_CHUNK_OPTIONAL = ("los",)
+
+
+def _chunk_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of every array but ``checksum``."""
+    h = hashlib.sha256()
+    for key in sorted(k for k in arrays if k != "checksum"):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write a chunk with its checksum, atomically."""
+    _save_npz(path, {**arrays, "checksum": np.array(_chunk_checksum(arrays))})
+
+
+def _chunk_problem(arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: float, n_bs: int | None) -> str | None:
+    """Why the arrays of a chunk cannot be used (None when they can)."""
+    missing = [k for k in _CHUNK_REQUIRED if k not in arrays]
+    if missing:
+        return f"arrays {missing} missing"
+    unknown = sorted(set(arrays) - set(_CHUNK_REQUIRED) - set(_CHUNK_OPTIONAL))
+    if unknown:
+        return f"unexpected arrays {unknown}"
+    checksum = arrays["checksum"]
+    if checksum.shape != () or checksum.dtype.kind != "U" or str(checksum) != _chunk_checksum(arrays):
+        return "checksum mismatch"
+    n = t1 - t0
+    expected = {"trials": ((n,), np.int64), "errors": ((n,), np.float64), "estimates": ((n, 2), np.float64),
+                "positions": ((n, 2), np.float64), "snr_db": ((), np.float64)}
+    if "los" in arrays:
+        expected["los"] = ((n, arrays["los"].shape[1] if n_bs is None and arrays["los"].ndim == 2 else n_bs), np.bool_)
+    for key, (shape, dtype) in expected.items():
+        a = arrays[key]
+        if a.shape != shape or a.dtype != dtype:
+            return f"{key} has shape {a.shape} and dtype {a.dtype}, expected {shape} and {np.dtype(dtype)}"
+    for key in ("errors", "estimates", "positions", "snr_db"):
+        bad = int(np.size(arrays[key]) - np.isfinite(arrays[key]).sum())
+        if bad:
+            return f"{key} has {bad} non-finite entries"
+    if not np.array_equal(arrays["trials"], np.arange(t0, t1)):
+        return f"trials are not {t0}..{t1 - 1}"
+    if float(arrays["snr_db"]) != snr:
+        return f"snr_db is {float(arrays['snr_db'])}, expected {snr}"
+    recomputed = np.linalg.norm(arrays["estimates"] - arrays["positions"], axis=1)
+    if not np.allclose(arrays["errors"], recomputed, rtol=1e-12, atol=1e-12):
+        return "errors differ from ||estimates - positions||"
+    return None
+
+
+def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None) -> dict | None:
+    """The checked arrays of a cached chunk (without ``checksum``), or None when missing or damaged.
+
+    A damaged chunk (unreadable, or failing a check of :func:`_chunk_problem`)
+    gives a :class:`CacheWarning` naming the file and the reason.
+    """
+    if not path.is_file():
+        return None
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, KeyError):
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib/CRC errors, ValueError, OSError ...: all "damaged"
+        problem = f"unreadable: {type(exc).__name__}: {exc}"
+    else:
+        problem = _chunk_problem(arrays, t0, t1, snr, n_bs)
+    if problem is not None:
+        warnings.warn(f"cache chunk {os.fspath(path)!r} is damaged ({problem}); recomputing it",
+                      CacheWarning, stacklevel=3)
         return None
-    trials = arrays.get("trials")
-    if trials is None or not np.array_equal(trials, np.arange(t0, t1)) or "errors" not in arrays:
-        return None
+    arrays.pop("checksum")
     return arrays
 
 
@@ -430,6 +787,7 @@ def accuracy_sweep(
         simulate = _default_simulate()
     elif not callable(simulate):
         raise ValueError(f"simulate: expected a callable, got {type(simulate).__name__}")
+    cache_root = _check_cache_dir(cache_dir)
     if backend == "dask":
         _require_dask_client()
 
@@ -437,30 +795,28 @@ def accuracy_sweep(
     results: dict[tuple[str, int], dict[int, dict]] = {(m, j): {} for m in fns for j in range(len(snrs))}
 
     folders: dict[str, Path] = {}
-    if cache_dir is not None:
+    params_of: dict[str, dict] = {}
+    if cache_root is not None:
         base = {
             "scenario": {"type": _callable_id(type(scenario)), **_jsonable(asdict(scenario))},
             "snr_db": snrs,
             "n_trials": n_trials,
             "seed": seed,
             "simulate": _callable_id(simulate),
+            "simulate_key": _callable_key(simulate, "simulate"),
             "daun_lib": _library_version(),
             "cache_format": CACHE_FORMAT,
             "extra": _jsonable(extra or {}),
         }
-        for name in fns:
-            params = {"method": name, **base}
-            folder = sweep_folder(cache_dir, name, params)
-            folder.mkdir(parents=True, exist_ok=True)
-            if force:
-                for old in folder.glob("snr*-t*.npz"):
-                    old.unlink()
-            _atomic_write_text(folder / "params.json", json.dumps(_jsonable(params), indent=1, sort_keys=True) + "\n")
-            folders[name] = folder
-            if not force:
-                for j in range(len(snrs)):
+        n_bs = getattr(scenario, "n_bs", None)
+        for name, fn in fns.items():
+            params = {"method": name, "method_key": _callable_key(fn, f"methods[{name!r}]"), **base}
+            folder = sweep_folder(cache_root, name, params)
+            folders[name], params_of[name] = folder, params
+            if not force and folder.is_dir():
+                for j, snr in enumerate(snrs):
                     for t0, t1 in chunks:
-                        arrays = _load_chunk(_chunk_path(folder, j, t0, t1), t0, t1)
+                        arrays = _load_chunk(_chunk_path(folder, j, t0, t1), t0, t1, snr, n_bs)
                         if arrays is not None:
                             results[(name, j)][t0] = arrays
 
@@ -470,6 +826,29 @@ def accuracy_sweep(
             todo = [(name, fn) for name, fn in fns.items() if t0 not in results[(name, j)]]
             if todo:
                 tasks.append((todo, j, snr, t0, t1))
+
+    # write only what needs computing, and find out that it cannot be written before the first chunk runs
+    writers = sorted({name for todo, *_ in tasks for name, _ in todo} & set(folders), key=list(fns).index)
+    if writers:
+        check_writable(cache_root, "cache_dir", directory=True)
+        for name in writers:
+            folder = folders[name]
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"cache_dir: cannot create the folder {os.fspath(folder)!r} ({exc})") from exc
+            check_writable(folder, "cache_dir", directory=True)
+            if force:
+                for old in folder.glob("snr*-t*.npz"):
+                    old.unlink()
+            text = json.dumps(_jsonable(params_of[name]), indent=1, sort_keys=True) + "\n"
+            target = folder / "params.json"
+            try:
+                current = target.read_text(encoding="utf-8") if target.is_file() else None
+            except (OSError, UnicodeDecodeError):
+                current = None
+            if current != text:
+                _atomic_write_text(target, text)
 
     if tasks:
         _execute(tasks, scenario, simulate, seed, backend, n_jobs, progress, results, folders)
@@ -526,7 +905,7 @@ def _execute(tasks: list, scenario: Any, simulate: Callable, seed: int, backend:
         for name, arrays in done:
             results[(name, j)][t0] = arrays
             if name in folders:
-                _save_npz(_chunk_path(folders[name], j, t0, t1), arrays)
+                _save_chunk(_chunk_path(folders[name], j, t0, t1), arrays)
         if failure is not None:
             name, exc, tb = failure
             where = f"method {name!r} failed at snr_db={snrs[j]} (point {j}), trials {t0}..{t1 - 1}: {exc!r}"
@@ -540,18 +919,35 @@ def _execute(tasks: list, scenario: Any, simulate: Callable, seed: int, backend:
             return
         import joblib
 
-        calls = (joblib.delayed(_run_chunk)(scenario, simulate, todo, seed, j, snr, t0, t1)
+        pid = os.getpid()
+        calls = (joblib.delayed(_run_chunk_in_worker)(pid, scenario, simulate, todo, seed, j, snr, t0, t1)
                  for todo, j, snr, t0, t1 in tasks)
         if backend == "dask":
             with joblib.parallel_config(backend="dask"):
                 for out in joblib.Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")(calls):
                     store(out, remote=True)
         else:
-            parallel = joblib.Parallel(n_jobs=n_jobs, backend="loky", batch_size=1, return_as="generator_unordered")
-            for out in parallel(calls):
-                store(out, remote=True)
+            before = _loky_executor()
+            try:
+                with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+                    parallel = joblib.Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")
+                    for out in parallel(calls):
+                        store(out, remote=True)
+            finally:
+                after = _loky_executor()
+                if after is not None and after is not before:
+                    after.shutdown(wait=True, kill_workers=True)  # the workers this call started
     finally:
         bar.close()
+
+
+def _loky_executor() -> Any:
+    """joblib's reusable loky executor of this process, or None."""
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # pragma: no cover - joblib is a dependency
+        return None
+    return getattr(reusable_executor, "_executor", None)
 
 
 # ---------------------------------------------------------------------------
