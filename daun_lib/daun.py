@@ -27,8 +27,8 @@ uniformly from ``snr_range_db``.  The loss is a choice from :data:`LOSSES`:
     The SNR-weighted loss (18) with its sign slip corrected,
     ``(1 + sigmoid(-snr_dB)) ||y - A x - B z||^2``, evaluated on the
     RMS-normalised ``y`` that the network sees (so it is a per-sample NMSE and
-    every SNR is on one scale).  As recorded in DESIGN.md, this loss does not
-    reward localisation: training drives ``w_m`` and ``tau1`` towards zero,
+    every SNR is on one scale).  Measured on the shipped variant, this loss
+    does not reward localisation: training drives ``w_m`` and ``tau1`` towards zero,
     ``B z`` absorbs ``y`` and DAUN's position estimate becomes grid DPD's.
 ``"ce"``
     Supervised: cross-entropy of a softmax over the row norms of ``X`` (scaled
@@ -48,11 +48,42 @@ Checkpoints
 -----------
 :meth:`DAUN.save` stores the state dict (the ``3 I + M`` numbers and ``w_min``;
 the dictionaries are rebuilt from the scenario) with metadata: the scenario
-fields, the layer count, the training settings, the library version and the
-per-layer training and validation curves.  :meth:`DAUN.load` reads it with
-``torch.load(..., weights_only=True)`` and raises :class:`ValueError` for a
-corrupt file, a file that is not a DAUN checkpoint, or weights trained for
-another scenario (naming the field that differs).
+fields, the layer count, the precision, the training settings, a fingerprint
+of the data generator, the library version, the per-layer training and
+validation curves, and a sketch of the dictionaries ``A``, ``B`` and of the
+grid (see below).  A SHA-256 digest of the tensors (name, dtype, shape, bytes)
+and of all that metadata is stored with it (format version
+:data:`CHECKPOINT_VERSION` = 2).
+
+:meth:`DAUN.load` and :meth:`DAUN.load_weights` read the file with
+``torch.load(..., weights_only=True)`` (no code runs) and refuse, with a
+:class:`ValueError` naming the file and the reason, before anything large is
+built:
+
+* a file that is not a readable DAUN checkpoint, or larger than
+  :data:`MAX_CHECKPOINT_BYTES`;
+* a damaged file: the digest does not match (``torch.load`` does not check the
+  zip CRCs, so a flipped bit would otherwise load as a different network);
+* version-1 files (no digest): :func:`upgrade_checkpoint` converts one that
+  you trust;
+* contents no trained network has, which a crafted file could carry with a
+  recomputed digest: other state keys, non-float or complex tensors, shapes
+  other than ``(I,)`` and ``(M,)``, non-finite values, ``I`` above
+  :data:`MAX_LAYERS`, dictionaries above :data:`MAX_DICTIONARY_ENTRIES`
+  complex entries, ``rho`` or ``w`` outside :data:`PARAMETER_RANGE`, and steps
+  beyond :data:`STEP_BOUND` times the convergence bound of the network's own
+  operators (``tau1 max_m ||A_m||^2`` and ``tau2 max_m ||B_m||^2``);
+* weights for another problem: sizes ``M, N, K, L``, any of
+  :data:`DICTIONARY_FIELDS` when both sides have a scenario, and the sketch of
+  the dictionaries themselves (so weights saved from
+  :meth:`DAUN.from_dictionaries`, or for moved BSs of the same sizes, are not
+  taken for the default scenario's).
+
+The dictionary sketch is ``U^H A_m V`` (and the same for ``B_m``) with fixed
+unit-modulus pseudo-random probes ``U`` (N, 4) and ``V`` (K, 4) plus the
+Frobenius norm of every ``A_m``: a difference ``D`` in ``A_m`` changes it by
+about ``||D||_F`` (relative tolerance :data:`SKETCH_TOLERANCE`, far above the
+float32/float64 round-off, far below any change of geometry that matters).
 
 Shipped weights
 ---------------
@@ -75,9 +106,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import math
 import numbers
 import os
+import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -92,6 +126,9 @@ from . import admm
 from ._validation import as_array, is_tensor, nonnegative, positive
 from .refine import argmax_rows
 from .refine import refine as refine_rows
+from ._devices import check_device
+from ._fingerprint import fingerprint
+from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
 __all__ = [
@@ -108,19 +145,59 @@ __all__ = [
     "DEFAULT_VARIANT",
     "recipe",
     "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "DICTIONARY_FIELDS",
+    "MAX_LAYERS",
+    "MAX_BS",
+    "MAX_DICTIONARY_ENTRIES",
+    "MAX_CHECKPOINT_BYTES",
+    "STEP_BOUND",
+    "PARAMETER_RANGE",
+    "upgrade_checkpoint",
     "plot_training",
     "plot_parameters",
 ]
 
 #: Identifies a DAUN checkpoint file.
 CHECKPOINT_FORMAT = "daun_lib.daun"
-#: Version of the checkpoint layout.
-CHECKPOINT_VERSION = 1
+#: Version of the checkpoint layout (2: with an integrity digest and a
+#: dictionary sketch; version-1 files are refused, see :func:`upgrade_checkpoint`).
+CHECKPOINT_VERSION = 2
 
-#: Scenario fields that define the dictionaries ``A`` and ``B``: weights trained
-#: for a scenario that differs in one of these are refused by :meth:`DAUN.load`.
-#: (The LoS model, carrier and heights only change the channel statistics.)
-DICTIONARY_FIELDS = ("bs_positions", "n_antennas", "area_size", "grid_shape", "n_angles", "antenna_spacing")
+#: Scenario fields that define the dictionaries ``A`` and ``B`` (from
+#: :mod:`daun_lib.scenario`): weights trained for a scenario that differs in one
+#: of these are refused by :meth:`DAUN.load`.  (The LoS model, carrier and
+#: heights only change the channel statistics.)
+DICTIONARY_FIELDS = _SCENARIO_DICTIONARY_FIELDS
+
+#: Largest layer count a checkpoint may declare (the shipped networks have 10).
+MAX_LAYERS = 10_000
+#: Largest dictionary size ``M N (K + L)`` (complex entries) built for a
+#: checkpoint: 5e7 entries are 400 MB in complex64 (the paper's problem: 2e5).
+MAX_DICTIONARY_ENTRIES = 50_000_000
+#: Largest number of BSs a checkpoint may declare.
+MAX_BS = 1024
+#: Largest checkpoint file read (a 10-layer checkpoint is about 8 KB).
+MAX_CHECKPOINT_BYTES = 256 * 2**20
+#: A checkpoint's steps must satisfy ``tau1 max_m ||A_m||^2 <= STEP_BOUND`` and
+#: ``tau2 max_m ||B_m||^2 <= STEP_BOUND``.  The linearised ADMM converges for
+#: ``tau ||.||^2 < 1`` (P-ADMM uses 0.99); an unfolded network runs a fixed
+#: number of layers and training takes some steps beyond it: the largest
+#: measured ratio is 7.1 (shipped ``"paper"`` variant, tau2 of layer 1; the
+#: ``"supervised"`` variant reaches 4.3).  50 leaves a factor 7 for other
+#: trainings and refuses steps such as tau1 = 1 (ratio 121): set in layer 4 of
+#: the default network, it takes P(error < 1 m) on 300 users at -10..20 dB from
+#: 0.92 to 0.07.
+STEP_BOUND = 50.0
+#: Smallest step ratio ``tau ||.||^2`` accepted (a zero step freezes X).
+MIN_STEP_RATIO = 1e-12
+#: Range accepted for ``rho`` and ``w_m`` (and upper bound of ``w_min``).
+PARAMETER_RANGE = (1e-12, 1e12)
+#: Relative tolerance of the dictionary sketch comparison (float32 round-off: ~1e-7).
+SKETCH_TOLERANCE = 1e-5
+
+_STATE_KEYS = ("log_rho", "log_tau1", "log_tau2", "log_w", "w_min")
+_SKETCH_METHOD = "phase-probes-4x4"
 
 _WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -220,11 +297,167 @@ def _atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def _read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and sanity-check a checkpoint file; every failure is a ValueError."""
-    path = Path(path)
+def _canonical_json(value: Any, what: str) -> bytes:
+    """Deterministic bytes of a plain value (dict keys sorted; floats exact)."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: expected plain values (numbers, strings, lists, dicts), {exc}") from exc
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    t = t.detach().cpu().contiguous()
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
+def _digest(obj: dict[str, Any]) -> str:
+    """SHA-256 of a checkpoint's contents: format, version, all metadata, and every
+    state tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256(b"daun_lib checkpoint digest 1\0")
+    head = {"format": obj["format"], "format_version": obj["format_version"], "meta": obj["meta"]}
+    blob = _canonical_json(head, "meta")
+    h.update(len(blob).to_bytes(8, "little") + blob)
+    for name in sorted(obj["state_dict"]):
+        t = obj["state_dict"][name]
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"state_dict[{name!r}] is a {type(t).__name__}, not a tensor")
+        head = f"{name}|{t.dtype}|{tuple(t.shape)}".encode()
+        data = _tensor_bytes(t)
+        h.update(len(head).to_bytes(8, "little") + head + len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()
+
+
+def _probes(seed: int, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols) unit-modulus complex numbers with pseudo-random phases; the same on every
+    platform and numpy version (the PCG64 bit stream is fixed)."""
+    raw = np.random.PCG64(seed).random_raw(rows * cols)
+    phase = (raw >> np.uint64(11)).astype(np.float64) * (2.0 * np.pi / 2.0**53)
+    return np.exp(1j * phase).reshape(rows, cols)
+
+
+def _sketch(D: np.ndarray, seed: int) -> dict[str, Any]:
+    """Shape, per-BS Frobenius norms and per-BS ``U^H D_m V`` (4 x 4) of a dictionary D (M, N, P)."""
+    D = np.asarray(D, dtype=np.complex128)
+    M, N, P = D.shape
+    U, V = _probes(seed, N, 4), _probes(seed + 1, P, 4)
+    S = np.einsum("na,mnp,pb->mab", U.conj(), D, V)
+    return {"shape": [M, N, P], "fro": np.linalg.norm(D.reshape(M, -1), axis=1).tolist(),
+            "re": S.real.reshape(M, -1).tolist(), "im": S.imag.reshape(M, -1).tolist()}
+
+
+def _grid_sketch(grid: np.ndarray) -> dict[str, Any]:
+    g = np.asarray(grid, dtype=np.float64)
+    V = _probes(7, g.shape[0], 4).real
+    return {"shape": list(g.shape), "fro": float(np.linalg.norm(g)), "s": (g.T @ V).reshape(-1).tolist()}
+
+
+def _sketch_difference(stored: dict[str, Any], mine: dict[str, Any], what: str, per_bs: bool) -> str | None:
+    """Why two sketches differ (None when they agree within :data:`SKETCH_TOLERANCE`)."""
+    if list(stored.get("shape", [])) != list(mine["shape"]):
+        return f"{what} has shape {stored.get('shape')} in the checkpoint but {mine['shape']} here"
+    if per_bs:
+        for m, fro in enumerate(mine["fro"]):
+            old = np.asarray(stored["re"][m], float) + 1j * np.asarray(stored["im"][m], float)
+            new = np.asarray(mine["re"][m]) + 1j * np.asarray(mine["im"][m])
+            rel = max(abs(float(stored["fro"][m]) - fro), float(np.sqrt(np.mean(np.abs(old - new) ** 2)))) / max(
+                fro, 1e-300)
+            if not rel <= SKETCH_TOLERANCE:
+                return (f"{what} of BS {m} differs from the checkpoint's (relative difference {rel:.2g}): the "
+                        f"weights were trained for another geometry (BS positions, array orientations, grid, "
+                        f"angles or antenna spacing)")
+        return None
+    old, new = np.asarray(stored["s"], float), np.asarray(mine["s"])
+    scale = max(mine["fro"], 1e-300)
+    rel = max(abs(float(stored["fro"]) - mine["fro"]), float(np.sqrt(np.mean((old - new) ** 2)))) / scale
+    if not rel <= SKETCH_TOLERANCE:
+        return f"{what} differs from the checkpoint's (relative difference {rel:.2g})"
+    return None
+
+
+def _fail(path: Any, why: str) -> ValueError:
+    return ValueError(f"path: {str(path)!r} {why}")
+
+
+def _check_int(value: Any, lo: int, hi: float, what: str, path: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise _fail(path, f"is not a valid DAUN checkpoint: {what} is {value!r}, expected an integer in [{lo}, {hi:g}]")
+    return int(value)
+
+
+def _scenario_sizes(fields: dict[str, Any], path: Any) -> dict[str, int]:
+    """M, N, K, L of a stored scenario record, read without building anything."""
+    try:
+        M = len(fields["bs_positions"])
+        N = fields["n_antennas"]
+        nx, ny = fields["grid_shape"]
+        L = fields["n_angles"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(path, f"has a damaged scenario record ({type(exc).__name__}: {exc})") from exc
+    out = {}
+    for key, v in (("M", M), ("N", N), ("nx", nx), ("ny", ny), ("L", L)):
+        out[key] = _check_int(v, 1, MAX_DICTIONARY_ENTRIES, f"scenario size {key}", path)
+    out["K"] = out.pop("nx") * out.pop("ny")
+    return out
+
+
+def _check_sizes(shape: dict[str, int], path: Any) -> None:
+    entries = shape["M"] * shape["N"] * (shape["K"] + shape["L"])
+    if entries > MAX_DICTIONARY_ENTRIES:
+        raise _fail(path, f"declares dictionaries of M N (K + L) = {entries:.3g} complex entries "
+                          f"(M={shape['M']}, N={shape['N']}, K={shape['K']}, L={shape['L']}), above the limit "
+                          f"MAX_DICTIONARY_ENTRIES = {MAX_DICTIONARY_ENTRIES:.3g}; refusing to build them")
+
+
+def _check_state(state: dict[str, Any], n_layers: int, n_bs: int, path: Any) -> None:
+    """Keys, dtypes, shapes, finiteness and ranges of a checkpoint's tensors (steps: see _check_steps)."""
+    keys = set(state)
+    if keys != set(_STATE_KEYS):
+        raise _fail(path, f"is not a valid DAUN checkpoint: state_dict keys {sorted(keys)}, expected "
+                          f"{sorted(_STATE_KEYS)}")
+    shapes = {"log_rho": (n_layers,), "log_tau1": (n_layers,), "log_tau2": (n_layers,), "log_w": (n_bs,),
+              "w_min": ()}
+    values = {}
+    for name in _STATE_KEYS:
+        t = state[name]
+        if not isinstance(t, torch.Tensor) or t.dtype not in (torch.float32, torch.float64):
+            raise _fail(path, f"is not a valid DAUN checkpoint: {name} is "
+                              f"{getattr(t, 'dtype', type(t).__name__)}, expected a float32 or float64 tensor")
+        if tuple(t.shape) != shapes[name]:
+            raise _fail(path, f"is not a valid DAUN checkpoint: {name} has shape {tuple(t.shape)}, expected "
+                              f"{shapes[name]} (n_layers = {n_layers}, M = {n_bs})")
+        v = t.detach().cpu().double()
+        if not bool(torch.isfinite(v).all()):
+            raise _fail(path, f"is not a valid DAUN checkpoint: {name} is not finite")
+        values[name] = v
+    lo, hi = PARAMETER_RANGE
+    w_min = float(values["w_min"])
+    if not 0.0 <= w_min <= hi:
+        raise _fail(path, f"holds w_min = {w_min:.3g}, expected 0 <= w_min <= {hi:g}")
+    for name, v in (("rho", values["log_rho"].exp()), ("w", w_min + values["log_w"].exp())):
+        bad = ~((v >= lo) & (v <= hi))
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise _fail(path, f"holds {name}[{i}] = {float(v[i]):.3g}, outside the accepted range "
+                              f"PARAMETER_RANGE = [{lo:g}, {hi:g}]")
+
+
+def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict[str, Any]:
+    """Load a checkpoint and check all that can be checked without building the network.
+
+    Every failure is a ValueError naming the file.  Checked: readability, size,
+    format tag and version, the digest (version 2), the metadata types, the layer
+    count, the problem sizes, and the state tensors (:func:`_check_state`).
+    """
+    try:
+        path = Path(path)
+    except TypeError as exc:
+        raise ValueError(f"path: expected a file path, got {type(path).__name__}") from exc
     if not path.is_file():
         raise ValueError(f"path: no checkpoint file at {str(path)!r}")
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        raise _fail(path, f"is {size} bytes, larger than any DAUN checkpoint (limit MAX_CHECKPOINT_BYTES = "
+                          f"{MAX_CHECKPOINT_BYTES})")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt zip, pickle, truncated file, disallowed types ...
@@ -233,17 +466,51 @@ def _read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ) from exc
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"path: {str(path)!r} is not a DAUN checkpoint (missing format tag {CHECKPOINT_FORMAT!r})")
-    if obj.get("format_version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"path: {str(path)!r} has checkpoint format version {obj.get('format_version')!r}, "
-            f"this library reads version {CHECKPOINT_VERSION}"
-        )
+    version = obj.get("format_version")
+    if version == 1 and not allow_v1:
+        raise _fail(path, "is a version-1 DAUN checkpoint: it carries no integrity digest, so damage to it "
+                          "cannot be detected, and this library reads version 2 only; if you trust the file, "
+                          "convert it with daun_lib.daun.upgrade_checkpoint(path, new_path)")
+    if version != CHECKPOINT_VERSION and not (allow_v1 and version == 1):
+        raise _fail(path, f"has checkpoint format version {version!r}, this library reads version "
+                          f"{CHECKPOINT_VERSION}")
     meta, state = obj.get("meta"), obj.get("state_dict")
     if not isinstance(meta, dict) or not isinstance(state, dict):
-        raise ValueError(f"path: {str(path)!r} is a damaged DAUN checkpoint (no meta or state_dict)")
+        raise _fail(path, "is a damaged DAUN checkpoint (no meta or state_dict)")
+    if version == CHECKPOINT_VERSION:
+        stored = obj.get("digest")
+        try:
+            actual = _digest(obj)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise _fail(path, f"is damaged: its contents cannot be digested ({exc})") from exc
+        if not isinstance(stored, str) or stored != actual:
+            raise _fail(path, "is damaged: digest mismatch (the file changed after it was written: a flipped "
+                              "bit, a truncated copy or an edit); refusing to load it")
+        for key in ("n_layers", "shape", "dtype", "dictionaries"):
+            if key not in meta:
+                raise _fail(path, f"is not a valid DAUN checkpoint (meta lacks {key!r})")
     for key in ("n_layers", "shape"):
         if key not in meta:
-            raise ValueError(f"path: {str(path)!r} is a damaged DAUN checkpoint (meta lacks {key!r})")
+            raise _fail(path, f"is a damaged DAUN checkpoint (meta lacks {key!r})")
+    n_layers = _check_int(meta["n_layers"], 1, MAX_LAYERS, "n_layers", path)
+    shape = meta["shape"]
+    if not isinstance(shape, dict):
+        raise _fail(path, f"is not a valid DAUN checkpoint: shape is {shape!r}")
+    shape = {k: _check_int(shape.get(k), 1, MAX_BS if k == "M" else MAX_DICTIONARY_ENTRIES, f"shape[{k!r}]", path)
+             for k in "MNKL"}
+    _check_sizes(shape, path)
+    scen = meta.get("scenario")
+    if scen is not None:
+        if not isinstance(scen, dict):
+            raise _fail(path, f"has a damaged scenario record ({type(scen).__name__})")
+        sizes = _scenario_sizes(scen, path)
+        if sizes != shape:
+            raise _fail(path, f"is not a valid DAUN checkpoint: its scenario has sizes {sizes} but its "
+                              f"shape record says {shape}")
+    if meta.get("dtype", "float32") not in ("float32", "float64") or meta.get("normalize", True) is not True:
+        raise _fail(path, f"is not a valid DAUN checkpoint: dtype {meta.get('dtype')!r}, normalize "
+                          f"{meta.get('normalize')!r}")
+    _check_state(state, n_layers, shape["M"], path)
     return obj
 
 
@@ -294,6 +561,7 @@ class DAUN(nn.Module):
         _placeholder: bool = False,
     ) -> None:
         super().__init__()
+        device = check_device(device, "device")
         n_layers = positive(n_layers, "n_layers", integer=True)
         if _dictionaries is None:
             if scenario is None:
@@ -475,6 +743,37 @@ class DAUN(nn.Module):
             cache[key] = admm.block_operators(self._ops())
         return cache[key]
 
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """A value derived from the dictionaries, computed once per dictionary buffer."""
+        key = (name, self.A.device, self.A.dtype, self.A.data_ptr(), self.B.data_ptr(),
+               None if self.grid is None else self.grid.data_ptr())
+        cache = self.__dict__.setdefault("_derived_cache", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    def operator_norms(self) -> tuple[float, float]:
+        """``max_m ||A_m||_2^2`` and ``max_m ||B_m||_2^2`` of this network's dictionaries
+        (the step bounds are ``tau1 < 1 / ||A||^2``, ``tau2 < 1 / ||B||^2``)."""
+        def compute() -> tuple[float, float]:
+            A = self.A.detach().cpu().numpy().astype(np.complex128)
+            B = self.B.detach().cpu().numpy().astype(np.complex128)
+            return admm._max_spectral_norm_sq(A), admm._max_spectral_norm_sq(B)
+
+        return self._cached("norms", compute)
+
+    def _dictionary_record(self) -> dict[str, Any]:
+        """Sketch of ``A``, ``B`` and the grid stored in checkpoints (module docstring)."""
+        def compute() -> dict[str, Any]:
+            return {
+                "method": _SKETCH_METHOD,
+                "A": _sketch(self.A.detach().cpu().numpy(), 11),
+                "B": _sketch(self.B.detach().cpu().numpy(), 13),
+                "grid": None if self.grid is None else _grid_sketch(self.grid.detach().cpu().numpy()),
+            }
+
+        return self._cached("sketch", compute)
+
     def infer(self, yt: torch.Tensor, *, track_residual: bool = False) -> admm.InferenceResult:
         """Inference on a prepared, batch-last ``yt`` (M, N, n): :meth:`run` without autograd.
 
@@ -563,17 +862,20 @@ class DAUN(nn.Module):
             return admm.ADMMResult(X.clone(), Z.clone(), nmse.to(self.device))
         return admm.ADMMResult(X.cpu().numpy(), Z.cpu().numpy(), nmse.numpy())
 
-    def estimate_x(self, y: Any, *, batch_size: int = 256) -> np.ndarray:
-        """Only the last layer's ``X`` (n, K, M) as a numpy array: :meth:`solve` without the
-        per-layer NMSE bookkeeping (the inference path of :meth:`localize`)."""
-        y = self._check_y(y)
-        batch_size = positive(batch_size, "batch_size", integer=True)
-        Xs = []
+    def _x_chunks(self, y: Any, batch_size: int) -> Any:
+        """Yield the last layer's ``X`` (b, K, M) numpy array of every chunk of ``batch_size`` samples."""
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
                 out = self.infer(yt)
-                Xs.append(admm.unpack_xz(out.x, out.z, scale)[0].cpu().numpy())
+                yield admm.unpack_xz(out.x, out.z, scale)[0].cpu().numpy()
+
+    def estimate_x(self, y: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Only the last layer's ``X`` (n, K, M) as a numpy array: :meth:`solve` without the
+        per-layer NMSE bookkeeping."""
+        y = self._check_y(y)
+        batch_size = positive(batch_size, "batch_size", integer=True)
+        Xs = list(self._x_chunks(y, batch_size))
         return np.concatenate(Xs) if len(Xs) > 1 else Xs[0]
 
     def localize(self, y: Any, refine: bool = True, *, batch_size: int = 256) -> np.ndarray:
@@ -585,13 +887,18 @@ class DAUN(nn.Module):
         refine : bool
             True (default): DAUN-R, Algorithm 1 (:func:`daun_lib.refine.refine`)
             on the last layer's ``X``; False: plain DAUN, ``argmax_k ||X[k, :]||``.
+        batch_size : int
+            Samples per chunk: the network and the readout run chunk by chunk,
+            so memory does not grow with ``n`` (the result does not depend on it).
         """
         if not isinstance(refine, (bool, np.bool_)):
             raise ValueError(f"refine: expected True or False, got {refine!r}")
         if self.grid is None:
             raise ValueError("localize: this network has no position grid (pass grid= to DAUN.from_dictionaries)")
-        X = self.estimate_x(y, batch_size=batch_size)
-        k = refine_rows(X) if refine else argmax_rows(X)
+        y = self._check_y(y)
+        batch_size = positive(batch_size, "batch_size", integer=True)
+        readout = refine_rows if refine else argmax_rows
+        k = np.concatenate([readout(X) for X in self._x_chunks(y, batch_size)])
         return self.grid.detach().cpu().double().numpy()[k]
 
     # ------------------------------------------------------------- checkpoints
@@ -607,68 +914,100 @@ class DAUN(nn.Module):
             "normalize": True,
             "history": _plain(self.history),
             "library_version": _library_version(),
+            "python_version": platform.python_version(),
             "parameters": {k: v.tolist() for k, v in self.parameters_dict().items()},
+            "dictionaries": self._dictionary_record(),
         })
         return meta
 
     def save(self, path: str | os.PathLike, **extra_meta: Any) -> Path:
-        """Write the checkpoint (state dict + metadata) atomically; returns the path.
+        """Write the checkpoint (state dict + metadata + digest) atomically; returns the path.
 
-        ``extra_meta`` (plain Python values) is stored under ``meta``.
+        ``extra_meta`` (plain Python values: numbers, strings, lists, dicts) is
+        stored under ``meta``; it may not replace the keys this method writes.
         """
         meta = self._meta()
+        reserved = sorted(set(extra_meta) & (set(meta) - set(self.meta)))
+        if reserved:
+            raise ValueError(f"extra_meta: {reserved} are written by save itself and cannot be given")
         meta.update(_plain(extra_meta))
         state = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
         obj = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "meta": meta, "state_dict": state}
+        obj["digest"] = _digest(obj)
         return _atomic_save(obj, path)
 
-    def _check_compatible(self, meta: dict[str, Any], path: Any) -> None:
-        shape = meta.get("shape") or {}
+    @staticmethod
+    def _check_record(meta: dict[str, Any], shape: dict[str, int], scenario: Scenario | None, path: Any) -> None:
+        """Sizes and (when both sides have a scenario) the dictionary fields; nothing is built."""
+        stored = meta.get("shape") or {}
         for key, name in (("M", "n_bs (M)"), ("N", "n_antennas (N)"), ("K", "grid size (K)"), ("L", "n_angles (L)")):
-            if shape.get(key) != self.shape[key]:
-                raise ValueError(
-                    f"path: {str(path)!r} holds weights for another scenario: {name} is {shape.get(key)} "
-                    f"in the checkpoint but {self.shape[key]} here"
-                )
-        if self.scenario is not None and meta.get("scenario") is not None:
-            mine = _scenario_fields(self.scenario)
+            if stored.get(key) != shape[key]:
+                raise _fail(path, f"holds weights for another scenario: {name} is {stored.get(key)} in the "
+                                  f"checkpoint but {shape[key]} here")
+        if scenario is not None and meta.get("scenario") is not None:
+            mine = _scenario_fields(scenario)
+            defaults = _scenario_fields(Scenario())
             for field in DICTIONARY_FIELDS:
-                if not _same(meta["scenario"].get(field), mine.get(field)):
-                    raise ValueError(
-                        f"path: {str(path)!r} holds weights for another scenario: {field} is "
-                        f"{meta['scenario'].get(field)!r} in the checkpoint but {mine.get(field)!r} here"
-                    )
+                theirs = meta["scenario"].get(field, defaults.get(field))
+                if not _same(theirs, mine.get(field)):
+                    raise _fail(path, f"holds weights for another scenario: {field} is {theirs!r} in the "
+                                      f"checkpoint but {mine.get(field)!r} here")
+
+    def _check_compatible(self, meta: dict[str, Any], path: Any) -> None:
+        self._check_record(meta, self.shape, self.scenario, path)
+        record = meta.get("dictionaries")
+        if record is None:  # version-1 files (upgrade_checkpoint only)
+            return
+        try:
+            if record.get("method") != _SKETCH_METHOD:
+                raise _fail(path, f"has a dictionary sketch of an unknown kind ({record.get('method')!r})")
+            mine = self._dictionary_record()
+            why = (_sketch_difference(record["A"], mine["A"], "the dictionary A", True)
+                   or _sketch_difference(record["B"], mine["B"], "the dictionary B", True))
+            if why is None and record.get("grid") is not None and mine["grid"] is not None:
+                why = _sketch_difference(record["grid"], mine["grid"], "the position grid", False)
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise _fail(path, f"has a damaged dictionary sketch ({type(exc).__name__}: {exc})") from exc
+        if why is not None:
+            raise _fail(path, f"holds weights for other dictionaries: {why}")
+
+    def _check_steps(self, state: dict[str, torch.Tensor], path: Any) -> None:
+        """Steps against the convergence bound of this network's operators (:data:`STEP_BOUND`)."""
+        na, nb = self.operator_norms()
+        for name, norm, op in (("tau1", na, "A"), ("tau2", nb, "B")):
+            ratio = state[f"log_{name}"].detach().cpu().double().exp() * norm
+            bad = ~((ratio >= MIN_STEP_RATIO) & (ratio <= STEP_BOUND))
+            if bool(bad.any()):
+                i = int(bad.nonzero()[0, 0])
+                raise _fail(path, f"holds {name}[{i}] = {float(ratio[i]) / norm:.3g}, i.e. {name} ||{op}||^2 = "
+                                  f"{float(ratio[i]):.3g}: outside [{MIN_STEP_RATIO:g}, STEP_BOUND = {STEP_BOUND:g}] "
+                                  f"(the linearised ADMM converges below 1; trained networks stay below 7.2)")
+
+    def _load_checked(self, obj: dict[str, Any], path: Any) -> "DAUN":
+        meta, state = obj["meta"], obj["state_dict"]
+        self._check_compatible(meta, path)
+        self._check_steps(state, path)
+        with torch.no_grad():
+            for name in ("log_rho", "log_tau1", "log_tau2"):
+                setattr(self, name, nn.Parameter(state[name].to(dtype=self.A.real.dtype, device=self.device).clone()))
+            self.log_w.copy_(state["log_w"])
+            self.w_min.copy_(state["w_min"])
+            for name in _STATE_KEYS:  # e.g. a float64 value beyond the float32 range
+                if not torch.isfinite(getattr(self, name)).all():
+                    raise _fail(path, f"holds {name} values that are not finite in {self.dtype_name}")
+        self.history = list(meta.get("history") or [])
+        self.meta = {k: v for k, v in meta.items() if k in ("train_config", "variant", "notes", "train_device",
+                                                              "train_seconds", "generator")}
+        return self
 
     def load_weights(self, path: str | os.PathLike) -> "DAUN":
         """Load a checkpoint into this network (layer count adapted); returns self.
 
-        Raises ValueError when the file is corrupt, is no DAUN checkpoint, or was
-        trained for another scenario (the message names the field).
+        Raises ValueError when the file is damaged or crafted, is no DAUN
+        checkpoint, or was trained for other dictionaries (the message names
+        what differs); see the module docstring.
         """
-        obj = _read_checkpoint(path)
-        meta, state = obj["meta"], obj["state_dict"]
-        self._check_compatible(meta, path)
-        try:
-            n_layers = positive(int(meta["n_layers"]), "n_layers", integer=True)
-            with torch.no_grad():
-                for name in ("log_rho", "log_tau1", "log_tau2"):
-                    t = state[name]
-                    if t.shape != (n_layers,):
-                        raise ValueError(f"{name} has shape {tuple(t.shape)}, expected ({n_layers},)")
-                    setattr(self, name, nn.Parameter(t.to(dtype=self.A.real.dtype, device=self.device).clone()))
-                if state["log_w"].shape != (self.n_bs,):
-                    raise ValueError(f"log_w has shape {tuple(state['log_w'].shape)}, expected ({self.n_bs},)")
-                self.log_w.copy_(state["log_w"])
-                self.w_min.copy_(state["w_min"])
-                for name in ("log_rho", "log_tau1", "log_tau2", "log_w", "w_min"):
-                    if not torch.isfinite(getattr(self, name)).all():
-                        raise ValueError(f"{name} is not finite")
-        except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
-            raise ValueError(f"path: {str(path)!r} is a damaged DAUN checkpoint ({exc})") from exc
-        self.history = list(meta.get("history") or [])
-        self.meta = {k: v for k, v in meta.items() if k in ("train_config", "variant", "notes", "train_device",
-                                                              "train_seconds")}
-        return self
+        return self._load_checked(_read_checkpoint(path), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, scenario: Scenario | None = None, device: Any = None,
@@ -683,23 +1022,28 @@ class DAUN(nn.Module):
             checkpoint).  A scenario with other dictionaries (M, N, K, L, geometry)
             raises ValueError naming the field that differs.
         device, dtype : see :class:`DAUN`
+
+        Everything the file declares is checked before the dictionaries are
+        built (module docstring, section Checkpoints).
         """
+        device = check_device(device, "device")
+        admm.resolve_dtype(dtype)
+        if scenario is not None and not isinstance(scenario, Scenario):
+            raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
         obj = _read_checkpoint(path)
         meta = obj["meta"]
         if scenario is None:
             if meta.get("scenario") is None:
-                raise ValueError(f"path: {str(path)!r} was saved from user dictionaries; use "
-                                 "DAUN.from_dictionaries(...).load_weights(path)")
+                raise _fail(path, "was saved from user dictionaries; use "
+                                  "DAUN.from_dictionaries(A, B, n_layers).load_weights(path)")
             try:
                 scenario = _scenario_from_fields(meta["scenario"])
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"path: {str(path)!r} has a damaged scenario record ({exc})") from exc
-        try:
-            n_layers = int(meta["n_layers"])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"path: {str(path)!r} is a damaged DAUN checkpoint (n_layers)") from exc
-        net = cls(n_layers, None, scenario=scenario, device=device, dtype=dtype, _placeholder=True)
-        return net.load_weights(path)
+                raise _fail(path, f"has a damaged scenario record ({exc})") from exc
+        shape = {"M": scenario.n_bs, "N": scenario.n_antennas, "K": scenario.n_grid, "L": scenario.n_angles}
+        cls._check_record(meta, shape, scenario, path)
+        net = cls(int(meta["n_layers"]), None, scenario=scenario, device=device, dtype=dtype, _placeholder=True)
+        return net._load_checked(obj, path)
 
     def extra_repr(self) -> str:
         s = self.shape
@@ -709,6 +1053,53 @@ class DAUN(nn.Module):
 def load(path: str | os.PathLike, **kwargs: Any) -> DAUN:
     """Alias of :meth:`DAUN.load`."""
     return DAUN.load(path, **kwargs)
+
+
+def upgrade_checkpoint(path: str | os.PathLike, new_path: str | os.PathLike, *, A: Any = None, B: Any = None,
+                       grid: Any = None) -> Path:
+    """Convert a version-1 checkpoint (no digest) that you trust to the current format.
+
+    The tensors are copied unchanged; the file gets the full scenario record,
+    the dictionary sketch and the digest.  Every content check of
+    :meth:`DAUN.load` except the digest (which version 1 lacks) runs first.
+
+    Parameters
+    ----------
+    path : the version-1 file
+    new_path : where to write the converted file (atomically)
+    A, B, grid : optional
+        The dictionaries (and grid) of a file saved from
+        :meth:`DAUN.from_dictionaries` (it stores no scenario).
+
+    Returns
+    -------
+    Path of the new file.
+    """
+    obj = _read_checkpoint(path, allow_v1=True)
+    meta, state = dict(obj["meta"]), obj["state_dict"]
+    n_layers, dtype = int(meta["n_layers"]), meta.get("dtype", "float32")
+    if meta.get("scenario") is not None:
+        if A is not None or B is not None:
+            raise ValueError("A, B: this checkpoint stores its scenario; do not pass dictionaries")
+        try:
+            scenario = _scenario_from_fields(meta["scenario"])
+        except (TypeError, ValueError) as exc:
+            raise _fail(path, f"has a damaged scenario record ({exc})") from exc
+        net = DAUN(n_layers, scenario=scenario, dtype=dtype, _placeholder=True)
+        meta["scenario"] = _scenario_fields(scenario)
+    else:
+        if A is None or B is None:
+            raise ValueError("A, B: this checkpoint was saved from user dictionaries; pass them as A=..., B=...")
+        net = DAUN.from_dictionaries(A, B, n_layers, grid=grid, dtype=dtype)
+    net._check_compatible(meta, path)
+    net._check_steps(state, path)
+    meta["dtype"] = dtype
+    meta["dictionaries"] = net._dictionary_record()
+    meta["upgraded_from"] = {"format_version": int(obj["format_version"]), "by": _library_version()}
+    new = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "meta": _plain(meta),
+           "state_dict": {k: state[k] for k in _STATE_KEYS}}
+    new["digest"] = _digest(new)
+    return _atomic_save(new, new_path)
 
 
 # ---------------------------------------------------------------------------
@@ -1042,6 +1433,36 @@ def _train_stage(net: DAUN, loss_fn: Callable, config: TrainConfig, train_data: 
     }
 
 
+def _check_resumable(meta: dict[str, Any], path: Any, config: TrainConfig, scenario: Scenario, dtype: str,
+                     generator: str | None) -> None:
+    """Refuse to resume from a checkpoint made with anything that changes the result."""
+    where = f"checkpoint: {str(path)!r} was trained with"
+    again = "(pass resume=False to start over)"
+    old_scenario = meta.get("scenario")
+    if old_scenario is None:
+        raise ValueError(f"{where} user dictionaries, not a scenario {again}")
+    mine = _scenario_fields(scenario)
+    for field, val in mine.items():
+        theirs = old_scenario.get(field, _scenario_fields(Scenario()).get(field))
+        if not _same(theirs, val):
+            raise ValueError(f"{where} scenario {field} = {theirs!r}, this training has {val!r} {again}")
+    if meta.get("dtype") != dtype:
+        raise ValueError(f"{where} dtype = {meta.get('dtype')!r}, this training has {dtype!r} {again}")
+    old_cfg = TrainConfig().as_dict()  # fields missing from an older checkpoint take their defaults
+    old_cfg.update(meta.get("train_config") or {})
+    for field, val in config.as_dict().items():
+        if field in _RESUMABLE_FIELDS:
+            continue
+        if not _same(old_cfg.get(field), val):
+            raise ValueError(f"{where} {field} = {old_cfg.get(field)!r}, the config asks for {val!r} {again}")
+    if meta.get("generator") != generator:
+        made = meta.get("python_version")
+        note = (f"; the fingerprint depends on the Python version: the checkpoint was made with Python {made}, "
+                f"this is {platform.python_version()}" if made and made != platform.python_version() else "")
+        raise ValueError(f"{where} another data generator: the fingerprint of simulate differs "
+                         f"({str(meta.get('generator'))[:12]} vs {str(generator)[:12]}){note} {again}")
+
+
 def train(
     config: TrainConfig | None = None,
     scenario: Scenario | None = None,
@@ -1065,9 +1486,13 @@ def train(
     checkpoint : path, optional
         Written (atomically) after every completed layer.
     resume : bool
-        Continue from ``checkpoint`` when it exists.  Its scenario and settings
-        must match (only ``n_layers`` and ``max_epochs`` may differ), else
-        ValueError.  With ``resume=False`` an existing checkpoint is overwritten.
+        Continue from ``checkpoint`` when it exists.  Everything that decides
+        the result must match, else ValueError naming the difference: every
+        scenario field (geometry, LoS model, carrier, heights), the precision
+        ``dtype``, the settings (only ``n_layers`` and ``max_epochs`` may
+        differ) and the data generator ``simulate`` (its fingerprint, see
+        :func:`daun_lib._fingerprint.fingerprint`; it depends on the Python
+        version).  With ``resume=False`` an existing checkpoint is overwritten.
     device, dtype : see :class:`DAUN`
     progress : bool
         Show a tqdm progress bar (layer, epoch, validation loss).
@@ -1081,6 +1506,8 @@ def train(
     DAUN
         The trained network; ``net.history`` holds the per-layer curves.
     """
+    device = check_device(device, "device")
+    admm.resolve_dtype(dtype)
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
@@ -1091,6 +1518,18 @@ def train(
         from .channel import simulate as _sim
 
         simulate = _sim
+    if not callable(simulate):
+        raise ValueError(f"simulate: expected a callable, got {type(simulate).__name__}")
+    generator = None
+    if checkpoint is not None:  # recorded so that a resumed training can check it draws the same data
+        try:
+            generator = fingerprint(simulate, name="simulate")
+        except ValueError as exc:
+            raise ValueError(
+                f"simulate: cannot be fingerprinted, so a resumed training could not check that it draws the same "
+                f"data ({exc}); give it a string attribute `cache_key` naming its version, or pass "
+                f"checkpoint=None"
+            ) from exc
     train_scenario = scenario if config.los_model is None else dataclasses.replace(scenario, los_model=config.los_model)
     loss_fn = LOSSES[config.loss]
     A, B = scenario.dictionaries()
@@ -1101,18 +1540,8 @@ def train(
     done = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         obj = _read_checkpoint(checkpoint)
-        old_cfg = TrainConfig().as_dict()  # fields missing from an older checkpoint take their defaults
-        old_cfg.update(obj["meta"].get("train_config") or {})
-        mine = config.as_dict()
-        for field, val in mine.items():
-            if field in _RESUMABLE_FIELDS:
-                continue
-            if not _same(old_cfg.get(field), val):
-                raise ValueError(
-                    f"checkpoint: {str(checkpoint)!r} was trained with {field} = {old_cfg.get(field)!r}, "
-                    f"the config asks for {val!r} (pass resume=False to start over)"
-                )
-        net.load_weights(checkpoint)
+        _check_resumable(obj["meta"], checkpoint, config, scenario, net.dtype_name, generator)
+        net._load_checked(obj, checkpoint)
         done = net.n_layers
         if done > config.n_layers:
             net.truncate(config.n_layers)
@@ -1120,6 +1549,8 @@ def train(
             done = config.n_layers
     else:
         net.history = []
+    if generator is not None:
+        net.meta["generator"] = generator
     net.meta["train_config"] = config.as_dict()
     val_data = _draw(simulate, train_scenario, config.n_val, config, (1,), net)
     bar = None
@@ -1161,6 +1592,7 @@ def load_pretrained(variant: str = "default", *, device: Any = None, dtype: str 
 
     No training and no network access are needed.
     """
+    device = check_device(device, "device")
     name = DEFAULT_VARIANT if variant == "default" else variant
     if name not in VARIANTS:
         raise ValueError(f"variant: expected 'default' or one of {sorted(VARIANTS)}, got {variant!r}")

@@ -247,7 +247,8 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
         return real_stage(net, loss_fn, config, train_data, val_data, layer, bar)
 
     monkeypatch.setattr(daun, "_train_stage", spy)
-    net = train(cfg3, TINY, checkpoint=ck, resume=True, progress=False)
+    failing.draws = -10**9  # the same generator (its fingerprint is checked), no longer interrupted
+    net = train(cfg3, TINY, checkpoint=ck, resume=True, progress=False, simulate=failing)
     assert [s[0] for s in stages] == [3]  # only the new layer's stage ran
     start = stages[0][1]
     for k in ("rho", "tau1", "tau2"):  # layers 1..2 started from the checkpoint's values
@@ -262,7 +263,8 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
         np.testing.assert_allclose(net.parameters_dict()[k], v, rtol=1e-5)
     # a checkpoint trained with other settings is not silently mixed in
     with pytest.raises(ValueError, match="lr"):
-        train(TrainConfig(n_layers=3, lr=0.1, samples_per_layer=28, n_val=14), TINY, checkpoint=ck, progress=False)
+        train(TrainConfig(n_layers=3, lr=0.1, samples_per_layer=28, n_val=14), TINY, checkpoint=ck, progress=False,
+              simulate=failing)
 
 
 # --------------------------------------------------------------- shipped weights
