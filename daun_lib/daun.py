@@ -306,7 +306,8 @@ def _canonical_json(value: Any, what: str) -> bytes:
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:
-    t = t.detach().cpu().contiguous()
+    t = t.detach().cpu()
+    t = (t.to_dense() if t.layout != torch.strided else t).contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
@@ -419,9 +420,11 @@ def _check_state(state: dict[str, Any], n_layers: int, n_bs: int, path: Any) -> 
     values = {}
     for name in _STATE_KEYS:
         t = state[name]
-        if not isinstance(t, torch.Tensor) or t.dtype not in (torch.float32, torch.float64):
+        if (not isinstance(t, torch.Tensor) or t.dtype not in (torch.float32, torch.float64)
+                or t.layout != torch.strided):
             raise _fail(path, f"is not a valid DAUN checkpoint: {name} is "
-                              f"{getattr(t, 'dtype', type(t).__name__)}, expected a float32 or float64 tensor")
+                              f"{getattr(t, 'dtype', type(t).__name__)} ({getattr(t, 'layout', '')}), expected a "
+                              f"dense float32 or float64 tensor")
         if tuple(t.shape) != shapes[name]:
             raise _fail(path, f"is not a valid DAUN checkpoint: {name} has shape {tuple(t.shape)}, expected "
                               f"{shapes[name]} (n_layers = {n_layers}, M = {n_bs})")

@@ -146,6 +146,8 @@ def test_version_1_files_are_refused_and_can_be_upgraded(tmp_path):
      "log_tau1.*float32 or float64"),
     ("half", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(4, dtype=torch.float16)),
      "log_w.*float32 or float64"),
+    ("sparse", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(4).to_sparse()),
+     "log_w.*dense float32 or float64"),
     ("shape", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(5)), r"log_w has shape \(5,\)"),
     ("2-d", lambda o: o["state_dict"].__setitem__("log_rho", torch.zeros(3, 1)), r"log_rho has shape"),
     ("extra key", lambda o: o["state_dict"].__setitem__("extra", torch.zeros(1)), "keys"),
