@@ -100,6 +100,19 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
     return np.exp(1j * phase) / np.sqrt(n_antennas)
 
 
+def _positions(positions: object) -> np.ndarray:
+    """Check a finite real (n, 2) array of positions (n may be 0) -> float64 array."""
+    if np.iscomplexobj(positions):
+        raise ValueError("positions: expected real coordinates, got a complex array")
+    try:
+        p = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"positions: expected a finite (n, 2) array, got {type(positions).__name__}") from exc
+    if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
+        raise ValueError(f"positions: expected a finite (n, 2) array, got shape {p.shape}")
+    return p
+
+
 def _wrap(angle: np.ndarray) -> np.ndarray:
     """Wrap angles to (-pi, pi]."""
     return -(np.mod(-np.asarray(angle) + np.pi, 2.0 * np.pi) - np.pi)
@@ -356,17 +369,18 @@ class Scenario:
         Parameters
         ----------
         positions : (n, 2) float
-            User positions, metres.
+            User positions, metres; finite, none exactly at a BS position
+            (the direction is undefined there).
 
         Returns
         -------
         (n, M) float
             ``theta_m(p)`` in radians relative to each array's broadside.
         """
-        p = np.asarray(positions, dtype=float)
-        if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
-            raise ValueError(f"positions: expected a finite (n, 2) array, got shape {p.shape}")
+        p = _positions(positions)
         d = p[:, None, :] - self.bs_array[None, :, :]
+        if (np.abs(d).max(axis=-1) == 0.0).any():
+            raise ValueError("positions: a position coincides with a BS; its direction from that BS is undefined")
         phi = np.arctan2(d[..., 1], d[..., 0])
         return _wrap(phi - self.array_normals[None, :])
 
@@ -387,10 +401,12 @@ class Scenario:
         return np.ascontiguousarray(A), B
 
     def nearest_grid(self, positions: np.ndarray) -> np.ndarray:
-        """(n,) int: index of the grid cell nearest to each of ``positions`` (n, 2)."""
-        p = np.asarray(positions, dtype=float)
-        if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
-            raise ValueError(f"positions: expected a finite (n, 2) array, got shape {p.shape}")
+        """(n,) int: index of the grid cell nearest to each of ``positions`` (n, 2), finite.
+
+        Positions outside the area map to the nearest edge cell; ``n = 0``
+        gives an empty result.
+        """
+        p = _positions(positions)
         nx, ny = self.grid_shape
         dx, dy = self.grid_spacing
         half = self.area_size / 2.0

@@ -228,6 +228,8 @@ def test_more_samples_than_one_block():
         (dict(n=True), "n"),
         (dict(snr_db=np.nan), "snr_db"),
         (dict(snr_db=np.inf), "snr_db"),
+        (dict(snr_db=1e4), "snr_db"),
+        (dict(snr_db=np.array([1.0, -400.0, 2.0, 3.0])), "snr_db"),
         (dict(snr_db=[1.0, 2.0]), "snr_db"),
         (dict(snr_db=np.array([1.0, np.nan, 2.0, 3.0])), "snr_db"),
         (dict(snr_db="10"), "snr_db"),

@@ -1,4 +1,4 @@
-"""Scenario geometry, grids and dictionaries (Sec. II, IV; DESIGN.md section 2)."""
+"""Scenario geometry, grids and dictionaries (Sec. II, IV)."""
 
 import numpy as np
 import pytest
@@ -41,7 +41,7 @@ def test_dictionaries_unit_columns_and_norms():
     assert A.shape == (4, 50, 900) and B.shape == (4, 50, 100)
     assert np.allclose(np.linalg.norm(A, axis=1), 1.0)
     assert np.allclose(np.linalg.norm(B, axis=1), 1.0)
-    # the spectral norms recorded in DESIGN.md
+    # the spectral norms quoted in the scenario module docstring
     assert np.linalg.norm(A[0], 2) ** 2 == pytest.approx(121, rel=0.01)
     assert np.linalg.norm(B[0], 2) ** 2 == pytest.approx(12.1, rel=0.01)
     # A's column k is the steering vector of the LoS angle of grid point k
@@ -62,6 +62,7 @@ def test_steering_phase_reference_at_centre():
     [
         ({"n_antennas": 0}, "n_antennas"),
         ({"n_antennas": 2.5}, "n_antennas"),
+        ({"n_antennas": 1}, "n_antennas"),
         ({"grid_shape": (0, 30)}, "grid_shape"),
         ({"grid_shape": (30,)}, "grid_shape"),
         ({"n_angles": 0}, "n_angles"),
@@ -73,6 +74,9 @@ def test_steering_phase_reference_at_centre():
         ({"bs_positions": ()}, "bs_positions"),
         ({"bs_positions": ((0.0, 0.0),)}, "bs_positions"),
         ({"bs_positions": ((float("nan"), 60.0),)}, "bs_positions"),
+        ({"bs_positions": ((-50.0, 0.0),)}, "bs_positions"),
+        ({"array_normal_deg": (0.0, 0.0)}, "array_normal_deg"),
+        ({"array_normal_deg": (0.0, 0.0, 180.0, float("inf"))}, "array_normal_deg"),
     ],
 )
 def test_bad_scenarios(kwargs, name):
