@@ -140,6 +140,14 @@ class _Hasher:
             self.tag(type(obj).__name__)
             self.raw(repr(obj).encode() if not isinstance(obj, bytes) else obj)
             return
+        if obj is Ellipsis or obj is NotImplemented:
+            self.tag("singleton")
+            self.raw(repr(obj).encode())
+            return
+        if isinstance(obj, (slice, range)):
+            self.tag(type(obj).__name__)
+            self.feed((obj.start, obj.stop, obj.step), path, depth + 1)
+            return
         if isinstance(obj, (np.ndarray, np.generic)):
             arr = np.ascontiguousarray(obj)
             if arr.dtype == object:

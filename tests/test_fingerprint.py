@@ -131,3 +131,10 @@ def test_fingerprint_is_the_same_in_a_fresh_process():
             for _ in range(2)]
     assert runs[0] == runs[1]
     assert runs[0].split()[0] == fingerprint(REGISTRY["DAUN-S"])
+
+
+def test_constants_of_every_kind_are_keyed():
+    assert fingerprint(Ellipsis) != fingerprint(NotImplemented)
+    assert fingerprint(slice(1, 2)) != fingerprint(slice(1, 3))
+    assert fingerprint(range(3)) != fingerprint(range(4))
+    assert len(fingerprint(channel.simulate, name="simulate")) == 64
