@@ -651,7 +651,8 @@ def _chunk_problem(arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: floa
     expected = {"trials": ((n,), np.int64), "errors": ((n,), np.float64), "estimates": ((n, 2), np.float64),
                 "positions": ((n, 2), np.float64), "snr_db": ((), np.float64)}
     if "los" in arrays:
-        expected["los"] = ((n, arrays["los"].shape[1] if n_bs is None and arrays["los"].ndim == 2 else n_bs), np.bool_)
+        m = n_bs if n_bs is not None else (arrays["los"].shape[-1] if arrays["los"].ndim == 2 else -1)
+        expected["los"] = ((n, m), np.bool_)
     for key, (shape, dtype) in expected.items():
         a = arrays[key]
         if a.shape != shape or a.dtype != dtype:
@@ -679,7 +680,7 @@ def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None) -> d
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:  # our handle: closed also on errors
             arrays = {k: f[k] for k in f.files}
     except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib/CRC errors, ValueError, OSError ...: all "damaged"
         problem = f"unreadable: {type(exc).__name__}: {exc}"
@@ -722,7 +723,10 @@ def accuracy_sweep(
     ----------
     methods : dict name -> callable, or list of names
         ``method(scenario, y (n, M, N) complex) -> positions (n, 2)``; names
-        are looked up in :data:`daun_lib.methods.REGISTRY`.
+        are looked up in :data:`daun_lib.methods.REGISTRY`.  With a cache,
+        each method is keyed by what it computes (module docstring); one
+        that cannot be keyed raises ``ValueError`` unless it has a
+        ``cache_key`` string.  Non-finite positions raise ``RuntimeError``.
     scenario : Scenario
     snr_db : sequence of float
         SNR points (dB); point ``j`` is ``snr_db[j]``.
@@ -732,16 +736,21 @@ def accuracy_sweep(
         Master seed; trial ``t`` of point ``j`` uses ``trial_seed(seed, j, t)``.
     cache_dir : path or None
         Root of the cache (module docstring); None computes without caching.
+        Must be a folder (or creatable); when anything needs computing it
+        must be writable, which is checked before the first chunk runs.
+        A complete cache is only read.
     chunk_size : int >= 1
         Trials per task and per cache file.
     n_jobs : int
         Parallel jobs for ``backend="loky"`` (-1: all cores); 1 runs in this
-        process.  Ignored by ``"dask"`` (the cluster decides) and
-        ``"sequential"``.
+        process with the caller's thread settings.  Ignored by ``"dask"``
+        (the cluster decides) and ``"sequential"``.  Worker chunks run with
+        one thread each; loky workers started here are shut down on return.
     backend : "loky", "dask" or "sequential"
         ``"dask"`` needs a running ``distributed.Client`` in this process.
     force : bool
-        Recompute and overwrite the cached chunks.
+        Recompute and overwrite the cached chunks (damaged chunks are
+        recomputed without it, with a :class:`CacheWarning`).
     progress : bool
         Show a ``tqdm.auto`` bar over the chunks.
     extra : dict, optional
@@ -749,8 +758,11 @@ def accuracy_sweep(
         hash of pretrained weights); part of the cache hash.
     simulate : callable, optional
         Data generator ``simulate(scenario, n, snr_db, seed) -> batch`` with
-        ``batch.y`` (n, M, N) and ``batch.positions`` (n, 2); default
-        :func:`daun_lib.channel.simulate`.
+        ``batch.y`` (n, M, N) and ``batch.positions`` (n, 2) (optionally
+        ``batch.los`` (n, M) bool); default :func:`daun_lib.channel.simulate`.
+        Called with ``n = 1`` per trial; a batch of another shape, a non-finite
+        ``y`` or non-finite positions raise ``ValueError`` naming ``simulate``.
+        Keyed like the methods.
     radius_m : float > 0
         Radius of the "sub-metre" probability (1 m).
     return_trials : bool
@@ -1005,12 +1017,17 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike,
     The columns are the keys of the rows in order of first appearance; floats
     are written in their shortest round-trip form.  The sidecar holds
     ``params`` (what produced the rows) and :func:`environment_info`.  Both
-    files are written atomically.
+    files are written atomically; missing folders are created.  A path that
+    cannot be written (read-only folder, a file where a folder should be)
+    raises ``ValueError`` naming ``path`` before anything is written; call
+    :func:`check_writable` before a long sweep to find out earlier.
 
     Returns
     -------
     Path of the CSV file.
     """
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path: expected a .csv file name (str or os.PathLike), got {path!r}")
     path = Path(path)
     if path.suffix.lower() != ".csv":
         raise ValueError(f"path: expected a .csv file name, got {os.fspath(path)!r}")
@@ -1033,8 +1050,14 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike,
         writer.writerow([_format_cell(r.get(k)) for k in fields])
     sidecar = {"file": path.name, "columns": fields, "n_rows": len(rows), "params": params_json,
                "environment": environment_info()}
-    _atomic_write_text(path, buf.getvalue())
-    _atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=1, sort_keys=True, allow_nan=True) + "\n")
+    check_writable(path, "path", directory=False)
+    check_writable(path.with_suffix(".json"), "path", directory=False)
+    try:
+        _atomic_write_text(path, buf.getvalue())
+        _atomic_write_text(path.with_suffix(".json"),
+                           json.dumps(sidecar, indent=1, sort_keys=True, allow_nan=True) + "\n")
+    except OSError as exc:
+        raise ValueError(f"path: cannot write {os.fspath(path)!r} or its sidecar ({exc})") from exc
     return path
 
 
@@ -1133,8 +1156,11 @@ def time_methods(
 
 __all__ = [
     "BACKENDS",
+    "CACHE_FORMAT",
+    "CacheWarning",
     "ROW_FIELDS",
     "accuracy_sweep",
+    "check_writable",
     "environment_info",
     "params_hash",
     "read_csv",
