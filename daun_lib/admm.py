@@ -26,7 +26,21 @@ is divided by its RMS value ``c = ||y|| / sqrt(M N)`` before the iterations and
 the estimates are multiplied back: problem (3) is positively homogeneous, so
 the optimum is unchanged, and the iteration equals the un-normalised one with a
 per-sample ``rho / c``.  This makes one parameter setting (and the learned
-parameters of DAUN) valid at every SNR.
+parameters of DAUN) valid at every SNR.  The normalisation is scale-free over
+the whole float range: each sample is first multiplied by a power of two (an
+exact operation) that brings its largest entry into [0.5, 1), in its own
+precision, and only then converted to the working precision and divided by its
+RMS, so ``c * y`` gives the same estimates (times ``c``) as ``y`` for any ``c``
+whose product stays in range (y x 1e30 no longer overflows float32 and y x 1e-30
+no longer underflows).  An all-zero sample has no information and is rejected.
+
+Robustness.  :func:`solve` checks its step parameters up front: ``rho`` must lie
+in ``[RHO_MIN, RHO_MAX]``, ``tau1`` and ``tau2`` be finite and positive, and a
+step above its convergence bound gives a :class:`UserWarning` (the bound is
+sufficient, not necessary, so the run goes on).  All inference iterations
+(also DAUN's) check the iterate for NaN/inf every ``FINITE_CHECK_EVERY``
+iterations and at the end, and raise :class:`DivergenceError` (a
+``ValueError``) instead of returning a non-finite estimate.
 
 The iteration itself (:func:`admm_layer`) is written in torch and shared by
 :func:`solve` and :class:`daun_lib.daun.DAUN`, so the unfolded network is
@@ -42,12 +56,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import math
+import warnings
+
 import numpy as np
 import torch
 
+from ._devices import check_device
 from ._validation import as_array, is_tensor, positive
 
 _TINY = 1e-30
+
+#: Accepted range of the penalty ``rho`` (of :func:`solve` and of the per-iteration
+#: lists of :func:`run_inference`): outside it ``s / rho`` or ``tau / rho`` leave
+#: the float range or every estimate is shrunk to zero within any practical
+#: iteration count.
+RHO_MIN, RHO_MAX = 1e-12, 1e12
+#: Largest iteration count :func:`solve` accepts (the per-iteration residual
+#: history is stored; 1e6 iterations of a 256-sample batch take 1 GB).
+MAX_ITERATIONS = 1_000_000
+#: The inference iterations test the iterate for NaN/inf this often (and after the last one).
+FINITE_CHECK_EVERY = 25
+
+
+class DivergenceError(ValueError):
+    """The ADMM iterate became NaN or inf (steps above the convergence bound, or values out of range)."""
 
 
 # ---------------------------------------------------------------------------
@@ -185,7 +218,11 @@ def check_problem(A: Any, B: Any, y: Any, w: Any | None = None) -> tuple[Any, An
         raise ValueError("y: expected at least one sample, got n = 0")
     w_arr = None
     if w is not None:
-        w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
+        try:
+            w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"w: expected a positive number or a length-{M} vector of positive weights, "
+                             f"got {w!r}") from None
         if w_arr.ndim == 0:
             w_arr = np.full(M, float(w_arr))
         if w_arr.shape != (M,):
@@ -228,7 +265,9 @@ def _tensor(x: Any) -> torch.Tensor:
 
 
 def make_operators(A: Any, B: Any, cdtype: torch.dtype, device: Any = None) -> Operators:
-    """Build :class:`Operators` from numpy arrays or tensors."""
+    """Build :class:`Operators` from numpy arrays or tensors (``device`` None: where ``A`` is)."""
+    if device is not None:
+        device = check_device(device)
     At = _tensor(A).to(device=device, dtype=cdtype).contiguous()
     Bt = _tensor(B).to(device=device, dtype=cdtype).contiguous()
     return Operators(At, At.conj().transpose(1, 2).contiguous(), Bt, Bt.conj().transpose(1, 2).contiguous())
@@ -403,6 +442,8 @@ def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, ta
             raise ValueError(f"{name}: expected a list with one value per iteration, got {v!r}") from None
         if not vals or not all(np.isfinite(t) and t > 0 for t in vals):
             raise ValueError(f"{name}: expected a non-empty list of finite positive values, got {vals}")
+        if name == "rho" and not all(RHO_MIN <= t <= RHO_MAX for t in vals):
+            raise ValueError(f"rho: expected values in [{RHO_MIN:g}, {RHO_MAX:g}], got {vals}")
         lists.append(vals)
     if not len(lists[0]) == len(lists[1]) == len(lists[2]):
         raise ValueError(f"rho, tau1, tau2: expected one value per iteration each, got lengths "
@@ -411,6 +452,14 @@ def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, ta
     if w_arr.shape != (M,) or not np.isfinite(w_arr).all() or (w_arr <= 0).any():
         raise ValueError(f"w: expected {M} finite positive weights (one per BS), got {w_arr}")
     return lists[0], lists[1], lists[2], w_arr
+
+
+def _divergence(i: int, total: int, rho: float, tau1: float, tau2: float) -> DivergenceError:
+    return DivergenceError(
+        f"the P-ADMM iterate became NaN or inf by iteration {i} of {total} (rho={rho:g}, tau1={tau1:g}, "
+        f"tau2={tau2:g}): the steps must satisfy tau1 < 1/max_m ||A_m||_2^2 and tau2 < 1/max_m ||B_m||_2^2 "
+        f"(see admm.default_params), or the input is out of the working precision's range"
+    )
 
 
 def _sum_squares(planes: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -483,9 +532,14 @@ def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1
         s.add_(r, alpha=r_i)  # (7)
         if residual is not None:
             residual[i] = r.reshape(2 * M * N, n).square().sum(dim=0)
+        if (i + 1) % FINITE_CHECK_EVERY == 0 or i + 1 == len(rho):
+            # a non-finite x or z reaches s (through A x, B z) within the iteration; s is small (M, 2N, n)
+            if not bool(torch.isfinite(s).all()):
+                raise _divergence(i + 1, len(rho), r_i, t1, t2)
     return InferenceResult(torch.complex(x[:, :K], x[:, K:]), torch.complex(z[:, :L], z[:, L:]), residual)
 
 
+@np.errstate(over="ignore", invalid="ignore")  # divergence is detected and reported below
 def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], tau1: list[float],
                           tau2: list[float], w: Any, *, track_residual: bool = False) -> InferenceResult:
     """The iterations of :func:`admm_layer` in numpy, for small CPU batches (inference only).
@@ -536,6 +590,9 @@ def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], ta
         s = s + real(r) * res  # (7)
         if residual is not None:
             residual[i] = (res.real ** 2 + res.imag ** 2).sum(axis=(0, 1))
+        if (i + 1) % FINITE_CHECK_EVERY == 0 or i + 1 == len(rho):
+            if not np.isfinite(s).all():
+                raise _divergence(i + 1, len(rho), r, t1, t2)
     return InferenceResult(torch.from_numpy(x), torch.from_numpy(z),
                            None if residual is None else torch.from_numpy(residual))
 
@@ -555,20 +612,58 @@ def iterate(ops: Operators, yt: torch.Tensor, rho: list[float], tau1: list[float
     return run_inference(bops, yt, rho, tau1, tau2, w, track_residual=track_residual)
 
 
+def _zero_samples(absmax: torch.Tensor) -> list[int]:
+    return torch.nonzero(absmax == 0).flatten().tolist()
+
+
 def prepare_y(y: Any, cdtype: torch.dtype, device: Any, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, M, N) input -> batch-last (M, N, n) tensor and per-sample scales (n,).
 
-    With ``normalize`` the samples are divided by their RMS value (zero samples
-    keep scale 1); otherwise the scales are ones.
+    With ``normalize`` the samples are divided by their RMS value; otherwise
+    the scales are ones.  The normalisation is exact over the whole float range
+    of the input: each sample is first multiplied, in the input's precision, by
+    the power of two ``2^-e`` that puts its largest real or imaginary part in
+    [0.5, 1) (an exact operation), then converted to ``cdtype`` and divided by
+    its RMS; the returned scale is that RMS times ``2^e``.  For inputs that
+    need no rescaling this is bit for bit the plain RMS division.
+
+    Raises
+    ------
+    ValueError
+        When a sample is all zero (it carries no information), or when ``y``
+        or its scale does not fit the working precision.
     """
-    yt = _tensor(y).to(device=device, dtype=cdtype)
+    if device is not None:
+        device = check_device(device)
+    yt = _tensor(y)
+    if not yt.is_complex():
+        yt = yt.to(torch.complex128 if yt.dtype == torch.float64 else cdtype)
+    if device is not None:
+        yt = yt.to(device=device)
     n, M, N = yt.shape
+    absmax = torch.maximum(yt.real.abs().amax(dim=(1, 2)), yt.imag.abs().amax(dim=(1, 2)))
+    zero = _zero_samples(absmax)
+    if zero:
+        raise ValueError(f"y: sample(s) {zero[:10]} are all zero: a zero signal carries no information "
+                         f"about the position")
+    rdtype = torch.float32 if cdtype == torch.complex64 else torch.float64
     if normalize:
+        _, e = torch.frexp(absmax)  # absmax = mant * 2^e, mant in [0.5, 1)
+        e = e.to(torch.int32)
+        yt = torch.ldexp(yt, (-e).to(yt.real.dtype).reshape(n, 1, 1)) if bool((e != 0).any()) else yt
+        yt = yt.to(dtype=cdtype)
         rms = torch.sqrt((yt.real.square() + yt.imag.square()).sum(dim=(1, 2)) / (M * N))
-        scale = torch.where(rms > 0, rms, torch.ones_like(rms))
+        scale = torch.ldexp(rms, e.to(rms.dtype))
+        if not bool(torch.isfinite(scale).all()) or not bool((scale > torch.finfo(rdtype).tiny).all()):
+            raise ValueError(f"y: a sample's RMS ({float(absmax.max()):.3g} at most) does not fit {rdtype} "
+                             f"estimates; use dtype='float64'")
     else:
-        scale = torch.ones(n, dtype=yt.real.dtype, device=yt.device)
-    yt = (yt / scale.reshape(n, 1, 1)).permute(1, 2, 0).contiguous()
+        yt = yt.to(dtype=cdtype)
+        if not bool(torch.isfinite(yt).all()):
+            raise ValueError(f"y: values exceed the range of {cdtype} (largest {float(absmax.max()):.3g}); "
+                             f"use normalize=True or dtype='float64'")
+        scale = torch.ones(n, dtype=rdtype, device=yt.device)
+    yt = (yt / scale.reshape(n, 1, 1) if not normalize else yt / rms.reshape(n, 1, 1)).permute(1, 2, 0).contiguous()
     return yt, scale
 
 
@@ -622,9 +717,14 @@ def solve(
         Received signals.
     rho, tau1, tau2 : float > 0
         Penalty and proximal parameters.  See :func:`default_params`.
+        ``rho`` must lie in [``RHO_MIN``, ``RHO_MAX``] = [1e-12, 1e12].
+        A step above its convergence bound (``tau1 >= 1 / max_m ||A_m||_2^2``,
+        ``tau2 >= 1 / max_m ||B_m||_2^2``) gives a :class:`UserWarning`
+        and the run goes on (the bound is sufficient, not necessary); if the
+        iterate then diverges, :class:`DivergenceError` is raised.
     w : float or (M,) float > 0
         NLoS weights w_m of (3).
-    iterations : int >= 1
+    iterations : int, 1 <= iterations <= ``MAX_ITERATIONS``
     dtype : "float32" (default) or "float64"
         Working precision (complex64 / complex128).
     normalize : bool
@@ -637,6 +737,14 @@ def solve(
     ADMMResult
         ``X`` (n, K, M), ``Z`` (n, L, M) and ``nmse`` (iterations,), numpy
         arrays when ``y`` is a numpy array, tensors when it is a tensor.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (naming the argument), an all-zero sample of ``y``
+        or a ``device`` this machine does not have.
+    DivergenceError
+        (a ``ValueError``) when the iterate becomes NaN or inf.
     """
     if w is None:
         raise ValueError("w: expected a scalar or a length-M vector of positive weights, got None")
@@ -644,22 +752,50 @@ def solve(
         raise ValueError(f"normalize: expected True or False, got {normalize!r}")
     A, B, y_arr, w_arr = check_problem(A, B, y, w)
     rho = positive(rho, "rho")
+    if not RHO_MIN <= rho <= RHO_MAX:
+        raise ValueError(f"rho: expected a penalty in [{RHO_MIN:g}, {RHO_MAX:g}], got {rho!r}")
     tau1 = positive(tau1, "tau1")
     tau2 = positive(tau2, "tau2")
     iterations = positive(iterations, "iterations", integer=True)
+    if iterations > MAX_ITERATIONS:
+        raise ValueError(f"iterations: expected at most MAX_ITERATIONS = {MAX_ITERATIONS}, got {iterations}")
     _, cdtype = resolve_dtype(dtype)
+    device = check_device(device) if device is not None else None
+    bounds = _step_bounds(A, B)
+    for name, tau, bound in (("tau1", tau1, bounds[0]), ("tau2", tau2, bounds[1])):
+        if tau >= bound:
+            warnings.warn(f"{name}={tau:g} is not below the convergence bound {bound:.4g} of the linearised step "
+                          f"(1/max_m ||{'A' if name == 'tau1' else 'B'}_m||_2^2); P-ADMM may diverge",
+                          UserWarning, stacklevel=2)
     ops = make_operators(A, B, cdtype, device)
     want_tensor = is_tensor(y)
     with torch.inference_mode():
         yt, scale = prepare_y(y_arr, cdtype, ops.A.device, normalize)
-        out = iterate(ops, yt, [rho] * iterations, [tau1] * iterations, [tau2] * iterations, w_arr,
-                      track_residual=True)
-        nmse = (out.residual * scale.square()).sum(dim=1) / energy(yt, scale).clamp_min(_TINY)
+        try:
+            out = iterate(ops, yt, [rho] * iterations, [tau1] * iterations, [tau2] * iterations, w_arr,
+                          track_residual=True)
+        except DivergenceError as exc:
+            raise DivergenceError(f"{exc}; here 1/max_m ||A_m||^2 = {bounds[0]:.4g}, "
+                                  f"1/max_m ||B_m||^2 = {bounds[1]:.4g}") from None
+        # the ratio only needs relative scales: dividing them by a power of two (exact) keeps their
+        # squares in range at any scale of y
+        rel = torch.ldexp(scale, -torch.frexp(scale.max())[1].to(scale.dtype))
+        nmse = (out.residual * rel.square()).sum(dim=1) / energy(yt, rel).clamp_min(_TINY)
         X, Z = unpack_xz(out.x, out.z, scale)
         X, Z = X.contiguous(), Z.contiguous()
     if want_tensor:
         return ADMMResult(X.clone(), Z.clone(), nmse.clone())
     return ADMMResult(X.cpu().numpy(), Z.cpu().numpy(), nmse.cpu().numpy())
+
+
+def _step_bounds(A: Any, B: Any) -> tuple[float, float]:
+    """``(1 / max_m ||A_m||_2^2, 1 / max_m ||B_m||_2^2)``: the convergence bounds of tau1 and tau2."""
+    out = []
+    for D in (A, B):
+        d = np.asarray(D.detach().cpu() if is_tensor(D) else D)
+        na = _max_spectral_norm_sq(d)
+        out.append(math.inf if na == 0.0 else 1.0 / na)
+    return out[0], out[1]
 
 
 def objective(X: np.ndarray, Z: np.ndarray, w: Any) -> np.ndarray:

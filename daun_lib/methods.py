@@ -26,6 +26,14 @@ The DAUN entries import :mod:`daun_lib.daun` only when called and raise
 default ``Scenario()`` that the shipped weights were trained for (fields
 ``DICTIONARY_FIELDS``; the channel options ``los_model``, ``carrier_hz`` and the
 heights change the data, not the network, and are accepted).
+
+Scale.  DAUN, DAUN-R, DAUN-S, P-ADMM, DPD, DPD-S and Stansfield need no noise
+level: ``c * y`` gives the same positions as ``y`` for any ``c`` from 1e-30 to
+1e30 (exactly for the grid readouts, to float round-off for the continuous
+ones).  SRL, VB and MM are set in units of the noise (the paper's unit noise
+power): they answer for ``c * y`` as for a different SNR, and reject samples far
+below the noise power with a ``ValueError`` instead of answering.  An all-zero
+sample is rejected by every method.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import numpy as np
 from . import admm
 from .baselines import _common, dpd, mm, srl, stansfield, vb
 from .refine import argmax_rows, row_power, subgrid
+from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
 Localizer = Callable[[Scenario, Any], np.ndarray]
@@ -52,15 +61,13 @@ Localizer = Callable[[Scenario, Any], np.ndarray]
 #: when ``admm.DEFAULT_RHO`` changes.
 PADMM_ITERATIONS = 300
 
-#: Scenario fields that determine the dictionaries A, B (and so the network's operators).
-DICTIONARY_FIELDS: tuple[str, ...] = (
-    "bs_positions",
-    "n_antennas",
-    "area_size",
-    "grid_shape",
-    "n_angles",
-    "antenna_spacing",
-)
+#: Scenario fields that determine the dictionaries A, B (and so the network's operators);
+#: an alias of :data:`daun_lib.scenario.DICTIONARY_FIELDS`.
+DICTIONARY_FIELDS: tuple[str, ...] = _SCENARIO_DICTIONARY_FIELDS
+
+#: Samples per block of the DAUN-S readout (bounds its peak memory: X of a block
+#: is (DAUN_S_CHUNK, K, M) complex).
+DAUN_S_CHUNK = 256
 
 #: The methods of Fig. 2 and of Table I, in the paper's order.
 FIG2_METHODS: tuple[str, ...] = ("DAUN", "DAUN-R", "DPD", "Stansfield", "SRL", "VB")
@@ -119,7 +126,12 @@ def _daun(refine: bool | str) -> Localizer:
             )
         y = _common.check_y(scenario, y)
         if refine == "subgrid":
-            return subgrid(row_power(_pretrained().estimate_x(y)), scenario)
+            net = _pretrained()
+            out = np.empty((y.shape[0], 2))
+            for lo in range(0, y.shape[0], DAUN_S_CHUNK):
+                X = net.estimate_x(y[lo:lo + DAUN_S_CHUNK])
+                out[lo:lo + DAUN_S_CHUNK] = subgrid(row_power(X, normalize=True), scenario)
+            return out
         out = _pretrained().localize(y, refine=refine)
         if hasattr(out, "detach"):
             out = out.detach().cpu().numpy()

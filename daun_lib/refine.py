@@ -32,7 +32,10 @@ from ._validation import as_array, is_tensor
 from .scenario import Scenario
 
 
-def _as_magnitudes(X: Any) -> np.ndarray:
+def _as_magnitudes(X: Any, *, unit: bool = False) -> np.ndarray:
+    """``|X|`` as (n, K, M); with ``unit``, each sample times the power of two that puts its largest
+    entry in [0.5, 1).  That scaling is exact, so the readouts (argmax, 2-means) are unchanged by it,
+    and squares can neither overflow nor underflow whatever the scale of ``X``."""
     X = as_array(X, "X", (2, 3))
     if is_tensor(X):
         X = X.detach().cpu().numpy()
@@ -41,6 +44,10 @@ def _as_magnitudes(X: Any) -> np.ndarray:
         mag = mag[None]
     if mag.shape[1] < 1 or mag.shape[2] < 1:
         raise ValueError(f"X: expected a non-empty (n, K, M) array, got shape {mag.shape}")
+    if unit and mag.shape[0] > 0:
+        _, e = np.frexp(mag.max(axis=(1, 2)))
+        if np.any(e != 0):
+            mag = np.ldexp(mag, -e.reshape(-1, 1, 1).astype(np.int32)).astype(mag.dtype, copy=False)
     return mag
 
 
@@ -55,7 +62,7 @@ def argmax_rows(X: Any) -> np.ndarray:
     -------
     (n,) int
     """
-    mag = _as_magnitudes(X)
+    mag = _as_magnitudes(X, unit=True)
     return np.argmax(np.square(mag).sum(axis=2), axis=1)
 
 
@@ -110,7 +117,7 @@ def refine(X: Any, *, min_active: int = 3) -> np.ndarray:
         Grid indices k_hat; plain argmax for samples whose candidate set F
         is empty.
     """
-    mag = _as_magnitudes(X)
+    mag = _as_magnitudes(X, unit=True)
     M = mag.shape[-1]
     if isinstance(min_active, bool) or not isinstance(min_active, (int, np.integer)) or not 1 <= min_active <= M:
         raise ValueError(f"min_active: expected an integer in [1, M={M}], got {min_active!r}")
@@ -176,6 +183,14 @@ def subgrid(power: Any, scenario: Scenario, k: Any = None) -> np.ndarray:
     return pos
 
 
-def row_power(X: Any) -> np.ndarray:
-    """``||X[k, :]||_2^2`` for every grid row: X (n, K, M) or (K, M) -> (n, K)."""
-    return np.square(_as_magnitudes(X)).sum(axis=2)
+def row_power(X: Any, *, normalize: bool = False) -> np.ndarray:
+    """``||X[k, :]||_2^2`` for every grid row: X (n, K, M) or (K, M) -> (n, K).
+
+    With ``normalize`` each sample's map is multiplied by a power of two (exact)
+    that puts its largest ``|X|`` in [0.5, 1): the map's ratios, all that
+    :func:`subgrid` and any argmax use, are unchanged, and the squares can
+    neither overflow nor underflow whatever the scale of ``X``.
+    """
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise ValueError(f"normalize: expected True or False, got {normalize!r}")
+    return np.square(_as_magnitudes(X, unit=bool(normalize))).sum(axis=2)

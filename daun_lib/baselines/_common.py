@@ -46,7 +46,44 @@ def check_y(scenario: Scenario, y: Any) -> np.ndarray:
         raise ValueError(f"y: expected shape (n, {M}, {N}) for this scenario (M BSs, N antennas), got {y.shape}")
     if y.shape[0] < 1:
         raise ValueError("y: expected at least one sample, got n = 0")
-    return np.ascontiguousarray(y, dtype=np.complex128)
+    y = np.ascontiguousarray(y, dtype=np.complex128)
+    zero = np.flatnonzero(~np.any(y != 0, axis=(1, 2)))
+    if zero.size:
+        raise ValueError(f"y: sample(s) {zero[:10].tolist()} are all zero: a zero signal carries no "
+                         f"information about the position")
+    return y
+
+
+#: A sample whose mean power per antenna is below this fraction of the assumed noise
+#: power cannot come from the noise model (for M N >= 2 entries the chance is below 1e-7).
+NOISE_FLOOR = 1e-4
+
+
+def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
+    """Reject samples far below the noise power that a method assumes.
+
+    VB, MM and SRL model ``y`` as signal plus noise of a known power
+    ``noise_var`` (the paper's unit noise by default), so unlike DAUN, P-ADMM,
+    DPD and Stansfield they are not invariant to the scale of ``y``.  A sample
+    whose mean power per antenna is below ``NOISE_FLOOR * noise_var`` is not
+    data of that model (most likely ``y`` is in other units); answering anyway
+    would be a silent wrong answer, so this raises.
+
+    Parameters
+    ----------
+    y : (n, M, N) complex
+    noise_var : float > 0
+    what : str
+        The parameter that sets the noise power, for the message.
+    """
+    power = np.mean(np.abs(y) ** 2, axis=tuple(range(1, y.ndim)))
+    low = np.flatnonzero(power < NOISE_FLOOR * noise_var)
+    if low.size:
+        raise ValueError(
+            f"y: sample(s) {low[:10].tolist()} have a mean power per antenna of {power[low[0]]:.3g}, "
+            f"far below the assumed noise power {noise_var:g} ({what}); this method needs y in the units of "
+            f"its noise model (set {what} to the noise power of y in its units)"
+        )
 
 
 def check_params(params: Any, cls: type, name: str = "params") -> Any:

@@ -160,7 +160,14 @@ def ridge(gram: Gram, y: torch.Tensor, delta: torch.Tensor, noise: torch.Tensor,
     L, info = torch.linalg.cholesky_ex(C)
     if bool((info != 0).any()):  # numerically semidefinite: add a relative jitter and retry
         jitter = 1e-10 * C.diagonal(dim1=-2, dim2=-1).real.mean(dim=-1)[..., None, None]
-        L = torch.linalg.cholesky(C + jitter * torch.eye(C.shape[-1], dtype=C.dtype))
+        L, info = torch.linalg.cholesky_ex(C + jitter * torch.eye(C.shape[-1], dtype=C.dtype))
+        if bool((info != 0).any()) or not bool(torch.isfinite(L).all()):
+            raise ValueError(
+                "y: the weighted covariance noise I + Phi diag(delta) Phi^H is not numerically positive "
+                f"definite in {gram.dtype} (noise power {float(noise.min()):.3g} to {float(noise.max()):.3g} "
+                "relative to the data); the data are far outside the range of the noise model, or use "
+                "dtype='float64'"
+            )
     Ciy = torch.cholesky_solve(y[..., None], L)[..., 0]
     mu = delta.to(gram.dtype) * gram.adjoint(Ciy)
     q = gram.quad(torch.cholesky_inverse(L)) if need_q else None

@@ -41,6 +41,16 @@ penalised problem (a test compares with cvxpy).
   unit noise power: ``noise_std = 1``).  The default ``lam`` was tuned on a
   separate seed (``benchmarks/bench_methods.py --tune``).
 * Readout as DAUN's: ``argmax_k ||[X]_{k,:}||_2`` (:func:`daun_lib.refine.argmax_rows`).
+* Scale: the problem is positively homogeneous in ``(y, lambda)``; every
+  sample is multiplied by the power of two that puts its largest entry in
+  [0.5, 1) (exact in floating point, so it changes no bit of the result) and
+  ``lambda`` with it, so that data at any scale neither overflow nor
+  underflow the float32 algebra.  ``lambda`` is kept at least
+  ``LAM_FLOOR`` times the RMS of the sample (active only above ~130 dB SNR,
+  where the float32 covariance would otherwise be singular).  Samples far
+  below the noise power ``noise_std^2`` are rejected
+  (:func:`daun_lib.baselines._common.check_noise_floor`): MM's penalty is set
+  in noise units, so it is not invariant to the scale of ``y`` alone.
 * Deviation: the penalised rather than the equality-constrained form of (3)
   (an MM for (3) itself would need the limit ``lambda -> 0``, i.e. it would fit
   the noise exactly); a fixed iteration count for batching.
@@ -59,6 +69,9 @@ from ..admm import check_problem, resolve_dtype
 from ..refine import argmax_rows
 from ..scenario import Scenario
 from . import _common, _gram
+
+#: Smallest ``lambda`` relative to a sample's RMS (see the module notes).
+LAM_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -190,16 +203,24 @@ def _solve_gram(gram: _gram.Gram, K: int, y: np.ndarray, p: MMParams, track: boo
     X = np.empty((n, K, M), dtype=np.complex128)
     Z = np.empty((n, gram.D - K, M), dtype=np.complex128)
     obj = np.empty((p.iterations + 1, n)) if track else None
+    _common.check_noise_floor(y, p.noise_std ** 2, "MMParams.noise_std^2")
+    # exact power-of-two scaling per sample: largest |Re|, |Im| in [0.5, 1)
+    _, e = np.frexp(np.maximum(np.abs(y.real), np.abs(y.imag)).max(axis=(1, 2)))
+    y = np.ldexp(y.real, -e[:, None, None]) + 1j * np.ldexp(y.imag, -e[:, None, None])
+    lam_all = np.ldexp(np.full(n, p.lam * p.noise_std), -e)
+    rms = np.sqrt(np.mean(np.abs(y) ** 2, axis=(1, 2)))
+    lam_all = np.maximum(lam_all, LAM_FLOOR * rms)
     with torch.inference_mode():
         for s in range(0, n, p.chunk):
             sl = slice(s, s + p.chunk)
             yt = torch.as_tensor(y[sl]).permute(1, 0, 2).to(gram.dtype).contiguous()
-            lam = torch.full((yt.shape[1],), p.lam * p.noise_std, dtype=torch.float64)
+            lam = torch.as_tensor(lam_all[sl], dtype=torch.float64)
             mu, ob = _run(gram, K, yt, lam, p.w, p, track)
             mu = mu.permute(1, 2, 0).to(torch.complex128).numpy()
+            mu = np.ldexp(mu.real, e[sl, None, None]) + 1j * np.ldexp(mu.imag, e[sl, None, None])
             X[sl], Z[sl] = mu[:, :K], mu[:, K:]
             if track:
-                obj[:, sl] = ob.numpy()
+                obj[:, sl] = np.ldexp(ob.numpy(), 2 * e[sl])
     return MMResult(X, Z, obj)
 
 

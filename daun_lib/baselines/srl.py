@@ -44,6 +44,10 @@ This implementation.
   NLoS cluster), and refined to the ``|s|``-weighted centroid in ``u`` of that
   window.  Malioutov et al. refine the grid adaptively instead; the centroid is
   a cheaper way to the same end.
+* Scale: ``beta`` is set by the noise power ``noise_var`` in the units of ``y``,
+  so the estimate is invariant to scaling ``y`` and ``noise_var`` together, not
+  ``y`` alone; samples far below the noise power are rejected
+  (:func:`daun_lib.baselines._common.check_noise_floor`).
 * Bearings are intersected by the Stansfield estimator
   (:func:`daun_lib.baselines.bearings.stansfield`, equal bearing variances:
   the l1 spectrum gives no per-BS accuracy).
@@ -127,7 +131,23 @@ class SRLParams:
 
 
 def noise_bound(n_antennas: int, noise_var: float = 1.0, confidence: float = 0.99) -> float:
-    """``beta``: the ``confidence`` quantile of ``||n||`` for ``n ~ CN(0, noise_var I_N)``."""
+    """``beta``: the ``confidence`` quantile of ``||n||`` for ``n ~ CN(0, noise_var I_N)``.
+
+    Parameters
+    ----------
+    n_antennas : int >= 1
+    noise_var : float > 0
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    float > 0
+    """
+    n_antennas = positive(n_antennas, "n_antennas", integer=True)
+    noise_var = positive(noise_var, "noise_var")
+    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating))
+            or not 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence: expected a probability in (0, 1), got {confidence!r}")
     return float(np.sqrt(noise_var * scipy.stats.gamma.ppf(confidence, a=n_antennas)))
 
 
@@ -254,6 +274,7 @@ def aoa(scenario: Scenario, y: Any, params: SRLParams | None = None) -> np.ndarr
     y = _common.check_y(scenario, y)
     params = _common.check_params(params, SRLParams)
     n, M, N = y.shape
+    _common.check_noise_floor(y, params.noise_var, "SRLParams.noise_var")
     u, Phi = _grid(scenario, params.oversampling)
     beta = noise_bound(N, params.noise_var, params.confidence)
     s = l1_spectrum(

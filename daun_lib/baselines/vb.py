@@ -39,9 +39,12 @@ This implementation (the modification).  Model (2) with complex Gaussians:
   (evidence lower bound, :func:`solve` returns it per iteration) never
   decreases.
 * Readout as DAUN's: ``argmax_k sum_m |<X>_{k,m}|^2`` over the posterior mean.
-* Data are scaled to unit RMS per sample (a near scale-invariant model with
-  the broad default hyperpriors), and a fixed iteration count is used so that
-  samples are processed as one batch.
+* Data are scaled to unit RMS per sample (in float64, before the float32
+  algebra, so any scale of ``y`` is safe), and a fixed iteration count is used
+  so that samples are processed as one batch.  With the default noise prior
+  the model is set in noise units (``noise_var``), so it is invariant to
+  scaling ``y`` and ``noise_var`` together, not ``y`` alone; samples far below
+  the noise power are rejected (:func:`daun_lib.baselines._common.check_noise_floor`).
 """
 
 from __future__ import annotations
@@ -206,7 +209,11 @@ def _run(gram: _gram.Gram, K: int, y: torch.Tensor, nominal: torch.Tensor, p: VB
 
 def _solve_gram(gram: _gram.Gram, K: int, y: np.ndarray, p: VBParams, want_elbo: bool) -> VBResult:
     n, M, N = y.shape
+    if p.noise_prior > 0:
+        _common.check_noise_floor(y, p.noise_var, "VBParams.noise_var")
     rms = np.sqrt(np.mean(np.abs(y) ** 2, axis=(1, 2)))
+    if not np.isfinite(rms).all():
+        raise ValueError("y: values too large for float64 arithmetic (|y|^2 overflows)")
     rms = np.where(rms > 0, rms, 1.0)
     X = np.empty((n, K, M), dtype=np.complex128)
     Z = np.empty((n, gram.D - K, M), dtype=np.complex128)
