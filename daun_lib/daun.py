@@ -852,9 +852,11 @@ class DAUN(nn.Module):
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
                 yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
-                den += admm.energy(yt, scale).double().cpu()
+                # sums in float64: the squared scale of a tiny or huge y leaves the float32 range
+                s2 = scale.double().square()
+                den += ((yt.real.square() + yt.imag.square()).sum(dim=(0, 1)).double() * s2).sum().cpu()
                 out = self.infer(yt, track_residual=True)
-                num += (out.residual * scale.square()).sum(dim=1).double().cpu()
+                num += (out.residual.double() * s2).sum(dim=1).cpu()
                 X, Z = admm.unpack_xz(out.x, out.z, scale)
                 Xs.append(X.contiguous())
                 Zs.append(Z.contiguous())

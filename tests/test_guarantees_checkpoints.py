@@ -343,3 +343,13 @@ def test_bad_devices_name_the_argument(tmp_path):
             load_pretrained(device=dev)
         with pytest.raises(ValueError, match="device"):
             train(CFG1, TINY, progress=False, device=dev)
+
+
+def test_layer_nmse_is_scale_free():
+    """DAUN.solve's per-layer NMSE sums in float64, so a tiny or huge y gives the same curve."""
+    net = load_pretrained()
+    y = channel.simulate(Scenario(), 8, 0.0, seed=4).y
+    ref = net.solve(y).nmse
+    assert (ref > 0).all()
+    for c in (1e-25, 1e18):
+        np.testing.assert_allclose(net.solve(y * c).nmse, ref, rtol=1e-6)
