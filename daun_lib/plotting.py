@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +13,10 @@ import matplotlib
 
 STYLE_PATH = Path(__file__).with_name("daun.mplstyle")
 """Path of the package style: IEEE column width 3.5 in, embedded fonts, no LaTeX."""
+
+TMP_SUFFIX = ".tmp"
+"""Suffix of the short-lived files ``save_figure`` writes before renaming (``.<name>.<fmt>.<random>.tmp``,
+git-ignored as ``.*.tmp``); they are removed even when the write is interrupted."""
 
 
 @contextmanager
@@ -29,25 +35,89 @@ def use_style() -> None:
     plt.style.use(str(STYLE_PATH))
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file in the same folder, then rename.
+
+    The temporary file is removed on any exception, ``KeyboardInterrupt`` included, so an interrupted
+    write leaves either the old file or the new one, and nothing else.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the usual permissions (umask applies)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def save_figure(fig: "matplotlib.figure.Figure", name: str, directory: str | os.PathLike = "figures",
                 formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
     """Save ``fig`` as ``directory/name.<fmt>`` for every format; returns the paths.
 
-    Files are written to a temporary name first and renamed, so an interrupted
-    run never leaves a half-written figure.
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to save.
+    name : str
+        Plain file stem such as ``"fig2a"`` (no folder part, no extension).
+    directory : path
+        Target folder; created when missing.  Must not be an existing file.
+    formats : tuple of str
+        Formats that the figure's canvas supports (``"pdf"``, ``"png"``, ``"svg"`` ...).  PDF and PNG are written
+        without creation date and software metadata, so the same figure gives the same bytes.
+
+    Returns
+    -------
+    list of Path, one per format, in the order of ``formats``.
+
+    Every format is first rendered in memory; only then are the files written, each through a temporary file
+    that is renamed (see :data:`TMP_SUFFIX`).  An interrupted call (Ctrl-C included) therefore never leaves a
+    half-written figure or a temporary file in ``directory``.
+
+    Raises
+    ------
+    ValueError
+        ``fig`` is not a matplotlib figure, ``name`` is not a plain file stem, ``formats`` is empty, not a
+        sequence of format names or holds an unsupported one, or ``directory`` is a file or cannot be created.
     """
-    if not isinstance(name, str) or not name or os.sep in name:
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig: expected a matplotlib Figure, got {type(fig).__name__}")
+    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    if not isinstance(name, str) or not name.strip() or any(s in name for s in seps) or name in (".", ".."):
         raise ValueError(f"name: expected a plain file stem such as 'fig2a', got {name!r}")
+    if isinstance(formats, str) or not isinstance(formats, (tuple, list)):
+        raise ValueError(f"formats: expected a tuple of format names such as ('pdf', 'png'), got {formats!r}")
     if not formats:
         raise ValueError("formats: expected at least one format")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    supported = fig.canvas.get_supported_filetypes()
     for fmt in formats:
-        path = out / f"{name}.{fmt}"
-        tmp = out / f".{name}.tmp.{fmt}"
+        if not isinstance(fmt, str) or fmt not in supported:
+            raise ValueError(f"formats: unsupported format {fmt!r}; supported: {sorted(supported)}")
+    if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
+        raise ValueError(f"directory: expected a folder path, got {directory!r}")
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"directory: {os.fspath(out)!r} is a file, expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"directory: cannot create the folder {os.fspath(out)!r}: {exc}") from exc
+    rendered = []
+    for fmt in formats:
         meta = {"CreationDate": None} if fmt == "pdf" else ({"Software": None} if fmt == "png" else None)
-        fig.savefig(tmp, format=fmt, metadata=meta)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, metadata=meta)
+        rendered.append((out / f"{name}.{fmt}", buf.getvalue()))
+    for path, data in rendered:
+        try:
+            _write_atomic(path, data)
+        except OSError as exc:
+            raise ValueError(f"directory: cannot write {os.fspath(path)!r}: {exc}") from exc
+    return [path for path, _ in rendered]

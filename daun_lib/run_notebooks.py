@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m daun_lib.run_notebooks [--quick] --out BUILD_DIR notebooks/01_*.ipynb ...
+    python -m daun_lib.run_notebooks [--quick] [-p NAME VALUE ...] --out BUILD_DIR notebooks/01_*.ipynb ...
 
 Each notebook runs in its own folder (so ``../results`` and ``../figures``
 resolve against the repository) with the Jupyter kernel ``python3``, and the
@@ -12,6 +12,16 @@ runner injects ``quick=True`` and points ``results_dir`` and ``figures_dir``
 run never overwrites the committed paper-scale results.  The wall time of each
 notebook and the total are printed; the exit status is non-zero when a
 notebook fails.
+
+``-p NAME VALUE`` (repeatable; VALUE read by :func:`parse_value`) injects a parameter into
+every notebook that declares it.  Before the first notebook starts, the runner
+checks ``--out`` (not a file, writable), that every given name is declared by
+at least one notebook (``papermill.inspect_notebook``), and every injected
+value against its notebook's declaration with
+:func:`daun_lib.notebook_params.check_values`; each notebook checks its
+parameters again in its first cell after the parameters
+(:func:`daun_lib.notebook_params.check`), which also covers runs with
+papermill directly.
 
 The kernel ``python3`` must run this environment's Python: ``make install``
 registers it (``python -m ipykernel install --user --name python3``).  A
@@ -29,7 +39,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 KERNEL_NAME = "python3"
 """Kernel used for every notebook (the committed kernelspec)."""
@@ -76,20 +86,89 @@ def _kernel_env() -> Iterator[None]:
             os.environ["PYTHONPATH"] = old
 
 
-def notebook_parameters(notebook: Path, out: Path, quick: bool) -> dict:
-    """The parameters injected into ``notebook``: empty at paper scale; quick mode and build-folder paths with quick."""
-    if not quick:
-        return {}
+def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
+    """The parameters that ``notebook`` declares in its ``parameters`` cell: name -> type name (``"int"``, ...).
+
+    Read with ``papermill.inspect_notebook``; empty when the notebook has no parameters cell.
+    """
     import papermill as pm
 
-    params = {
-        "quick": True,
-        "results_dir": str((out / "results").resolve()),
-        "figures_dir": str((out / "figures").resolve()),
-    }
-    if "cache_dir" in pm.inspect_notebook(str(notebook)):
-        params["cache_dir"] = str((out / "cache").resolve())
-    return params
+    return {name: p.get("inferred_type_name") or "None" for name, p in pm.inspect_notebook(str(notebook)).items()}
+
+
+def notebook_parameters(notebook: Path, out: Path, quick: bool, parameters: Mapping[str, Any] | None = None,
+                        declared: Mapping[str, str] | None = None) -> dict:
+    """The parameters to inject into ``notebook``, checked against its declaration.
+
+    At paper scale only the given ``parameters`` that the notebook declares are injected; with ``quick``,
+    ``quick=True`` and ``results_dir``/``figures_dir`` (and ``cache_dir`` when declared) in the build folder
+    ``out`` as well (explicit ``parameters`` take precedence).
+
+    Parameters
+    ----------
+    notebook : path
+        The ``.ipynb`` file.
+    out : path
+        The build folder.
+    quick : bool
+        Quick mode.
+    parameters : mapping name -> value, optional
+        Parameters for every notebook that declares them.
+    declared : mapping name -> type name, optional
+        The notebook's declared parameters; default :func:`declared_parameters`.
+
+    Raises
+    ------
+    ValueError
+        A quick run of a notebook that does not declare ``quick``, ``results_dir`` and ``figures_dir`` (a quick run
+        must not write to the committed results), or a value that fails
+        :func:`daun_lib.notebook_params.check_values` (type, range, output folder).
+    """
+    from . import notebook_params
+
+    notebook = Path(notebook)
+    if declared is None:
+        declared = declared_parameters(notebook)
+    params: dict[str, Any] = {}
+    if quick:
+        missing = [n for n in ("quick", "results_dir", "figures_dir") if n not in declared]
+        if missing:
+            raise ValueError(f"notebooks: {notebook.name} does not declare {missing} in its parameters cell; a quick "
+                             "run needs them to keep its outputs in the build folder")
+        params = {
+            "quick": True,
+            "results_dir": str((Path(out) / "results").resolve()),
+            "figures_dir": str((Path(out) / "figures").resolve()),
+        }
+        if "cache_dir" in declared:
+            params["cache_dir"] = str((Path(out) / "cache").resolve())
+    params.update({k: v for k, v in (parameters or {}).items() if k in declared})
+    return notebook_params.check_values(params, declared, where=f"{notebook.name}: ", base=notebook.resolve().parent)
+
+
+def _plain(value: Any, name: str) -> Any:
+    """``value`` as papermill can write it into a cell (tuples become lists); ValueError for anything else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, name) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, name) for k, v in value.items()}
+    raise ValueError(f"parameters: {name} must be a plain Python value (bool, int, float, str, list, dict), "
+                     f"got {type(value).__module__}.{type(value).__name__}")
+
+
+def _check_parameters(parameters: Any) -> dict[str, Any]:
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, Mapping):
+        raise ValueError(f"parameters: expected a dict name -> value, got {type(parameters).__name__}")
+    out = {}
+    for name, value in parameters.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"parameters: expected parameter names (identifiers), got {name!r}")
+        out[name] = _plain(value, name)
+    return out
 
 
 def run(
@@ -97,6 +176,7 @@ def run(
     out: str | os.PathLike,
     quick: bool = False,
     *,
+    parameters: Mapping[str, Any] | None = None,
     kernel_name: str = KERNEL_NAME,
     log_output: bool = False,
     progress_bar: bool = False,
@@ -114,6 +194,9 @@ def run(
     quick : bool
         Inject ``quick=True`` and redirect ``results_dir``/``figures_dir``
         (and ``cache_dir`` if declared) into ``out``.
+    parameters : dict name -> value, optional
+        Injected into every notebook that declares the name; a name that no
+        notebook declares is an error.
     kernel_name : str
         Jupyter kernel (``"python3"``).
     log_output : bool
@@ -130,7 +213,12 @@ def run(
     Raises
     ------
     ValueError
-        No notebooks, or a path that is not an existing ``.ipynb`` file.
+        No notebooks, a path that is not an existing ``.ipynb`` file, an
+        ``out`` that is a file or not writable, a parameter that no notebook
+        declares or whose value fails its notebook's checks
+        (:mod:`daun_lib.notebook_params`), or a quick run of a notebook that
+        does not declare ``quick``, ``results_dir`` and ``figures_dir``.
+        All of this is checked before the first notebook starts.
     NotebookError
         The kernel is missing, or a notebook failed (the message names the
         executed copy in ``out``, which shows the failing cell).
@@ -141,17 +229,34 @@ def run(
     for p in paths:
         if p.suffix != ".ipynb" or not p.is_file():
             raise ValueError(f"notebooks: not an existing .ipynb file: {os.fspath(p)!r}")
+    if not isinstance(quick, bool):
+        raise ValueError(f"quick: expected True or False, got {quick!r}")
+    if not isinstance(kernel_name, str) or not kernel_name:
+        raise ValueError(f"kernel_name: expected a Jupyter kernel name, got {kernel_name!r}")
+    from . import notebook_params
+
+    notebook_params.check_writable(out, "out")
+    user = _check_parameters(parameters)
+    if quick and "quick" in user:
+        raise ValueError("parameters: quick is set by the quick flag (--quick / quick=True); do not give it as well")
+    out_dir = Path(out)
+    declared = {nb: declared_parameters(nb) for nb in paths}
+    every = set().union(*declared.values())
+    notebook_params.check_names(user, every, owner="these notebooks")
+    injected = {nb: notebook_parameters(nb, out_dir, quick, user, declared[nb]) for nb in paths}
     import papermill as pm
 
     _check_kernel(kernel_name)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out: cannot create the folder {os.fspath(out_dir)!r}: {exc}") from exc
     times: dict[str, float] = {}
     total = time.perf_counter()
     with _kernel_env():
         for nb in paths:
             target = out_dir / nb.name
-            params = notebook_parameters(nb, out_dir, quick)
+            params = injected[nb]
             start = time.perf_counter()
             try:
                 pm.execute_notebook(
@@ -179,6 +284,38 @@ def run(
     return times
 
 
+def parse_value(text: str) -> Any:
+    """A ``-p`` value: a Python literal (``True``, ``5``, ``0.8``, ``[0, 10]``, ``'x'``), else JSON (``true``,
+    ``null``), else the text itself.
+
+    ``no``, ``yes``, ``on`` and ``off`` stay text (unlike YAML), so ``-p quick no`` is refused by the bool check
+    instead of being read as some bool.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text: expected the command-line text, got {text!r}")
+    import ast
+    import json
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _parse_cli_parameters(pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """``[[name, text], ...]`` from ``-p`` -> dict name -> :func:`parse_value`; a repeated name is an error."""
+    out: dict[str, Any] = {}
+    for name, text in pairs:
+        if name in out:
+            raise ValueError(f"--parameter: {name} given twice")
+        out[name] = parse_value(text)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m daun_lib.run_notebooks", description=__doc__.split("\n\n")[0])
@@ -187,9 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="quick=True; results and figures go to the build folder")
     parser.add_argument("--kernel", default=KERNEL_NAME, help=f"Jupyter kernel name (default {KERNEL_NAME})")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="inject NAME into every notebook that declares it; VALUE is a Python literal "
+                             "(True, 5, 0.8, [0, 10]), JSON (true) or else text; repeatable")
     args = parser.parse_args(argv)
     try:
-        run(args.notebooks, args.out, args.quick, kernel_name=args.kernel, log_output=args.log_output)
+        parameters = _parse_cli_parameters(args.parameter)
+        run(args.notebooks, args.out, args.quick, parameters=parameters, kernel_name=args.kernel,
+            log_output=args.log_output)
     except (ValueError, NotebookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -96,7 +96,8 @@ def test_runner_injects_quick_paths_and_runs_in_the_notebook_folder(tmp_path):
 
 
 def test_failing_notebook_gives_nonzero_exit(tmp_path, capsys):
-    nb = _write_notebook(tmp_path / "08_fail.ipynb", params="quick: bool = False  # q",
+    nb = _write_notebook(tmp_path / "08_fail.ipynb",
+                         params='quick: bool = False  # q\nresults_dir: str = "r"  # r\nfigures_dir: str = "f"  # f',
                          body="raise RuntimeError('boom')")
     assert run_notebooks.main(["--quick", "--out", str(tmp_path / "build"), str(nb)]) == 1
     err = capsys.readouterr().err
