@@ -13,6 +13,7 @@ methods     REGISTRY: method name -> localize(scenario, y) -> (n, 2)
 metrics     MSE, probability of sub-metre error, NMSE
 experiments cached, seeded Monte Carlo engine; CSV + JSON sidecars; timing
 plotting    figure style and save_figure
+notebook_params  checks of the notebooks' papermill parameters (names, types, ranges, output folders)
 """
 
 from importlib.metadata import PackageNotFoundError, version

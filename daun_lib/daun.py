@@ -114,6 +114,7 @@ import os
 import platform
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -140,6 +141,7 @@ __all__ = [
     "train",
     "load",
     "load_pretrained",
+    "load_or_train",
     "VARIANTS",
     "RECIPES",
     "DEFAULT_VARIANT",
@@ -1606,6 +1608,45 @@ def load_pretrained(variant: str = "default", *, device: Any = None, dtype: str 
         raise ValueError(f"variant: the weights file of {name!r} is missing from the package ({path})")
     return DAUN.load(path, scenario=Scenario(), device=device, dtype=dtype)
 
+
+
+def load_or_train(config: TrainConfig, checkpoint: str | os.PathLike, *, force: bool = False,
+                  progress: bool = True) -> tuple[DAUN, str]:
+    """The network of ``config`` for the default :class:`Scenario`: cached, shipped or trained now.
+
+    In this order: a complete checkpoint at ``checkpoint`` (its ``n_layers``
+    equal to the config's); the shipped weights when ``config`` is exactly a
+    shipped recipe (:data:`RECIPES`); else :func:`train`, resuming a partial
+    checkpoint.  A checkpoint that fails the checks of :meth:`DAUN.load`
+    (damaged, crafted, another format or scenario) is never used: a
+    ``UserWarning`` names it and the reason, and training starts over,
+    overwriting it.  ``force=True`` ignores cache and shipped weights.
+
+    Returns
+    -------
+    (DAUN, str)
+        The network and where it came from (for the notebook's log).
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    if not isinstance(force, (bool, np.bool_)):
+        raise ValueError(f"force: expected True or False, got {force!r}")
+    checkpoint = Path(checkpoint)
+    resume = not force
+    if checkpoint.exists() and not force:
+        try:
+            cached = DAUN.load(checkpoint, scenario=Scenario())
+        except ValueError as exc:
+            warnings.warn(f"checkpoint {str(checkpoint)!r} is not used and will be overwritten: {exc}",
+                          UserWarning, stacklevel=2)
+            cached, resume = None, False
+        if cached is not None and cached.n_layers == config.n_layers:
+            return cached, f"cached checkpoint {checkpoint}"
+    shipped = [name for name, rec in RECIPES.items() if rec == config]
+    if shipped and not force:
+        return load_pretrained(shipped[0]), f"shipped weights ({shipped[0]})"
+    net = train(config, Scenario(), checkpoint=checkpoint, resume=resume, progress=progress)
+    return net, f"trained now, checkpoint {checkpoint}"
 
 # ---------------------------------------------------------------------------
 # figures

@@ -353,3 +353,28 @@ def test_layer_nmse_is_scale_free():
     assert (ref > 0).all()
     for c in (1e-25, 1e18):
         np.testing.assert_allclose(net.solve(y * c).nmse, ref, rtol=1e-6)
+
+
+def test_load_or_train_never_uses_a_damaged_cached_checkpoint(tmp_path):
+    """A cached checkpoint that fails the checks is named in a warning and retrained, not used."""
+    ck = tmp_path / "cached.pt"
+    first = train(CFG1, TINY, checkpoint=ck, progress=False)
+    with pytest.raises(ValueError, match="config"):
+        daun.load_or_train("not a config", ck)
+    # load_or_train works on the default Scenario: a TINY checkpoint is the wrong scenario for it
+    with pytest.warns(UserWarning, match="not used and will be overwritten"):
+        net, source = daun.load_or_train(daun.recipe("supervised", n_layers=1, samples_per_layer=14, n_val=14,
+                                                     max_epochs=1), ck, progress=False)
+    assert source.startswith("trained now") and net.n_layers == 1
+    assert first.shape != net.shape
+    again, source = daun.load_or_train(daun.recipe("supervised", n_layers=1, samples_per_layer=14, n_val=14,
+                                                   max_epochs=1), ck, progress=False)
+    assert source.startswith("cached checkpoint")
+    for key, value in net.parameters_dict().items():
+        np.testing.assert_array_equal(again.parameters_dict()[key], value)
+
+
+def test_load_or_train_returns_shipped_weights_for_a_shipped_recipe(tmp_path):
+    net, source = daun.load_or_train(daun.RECIPES["supervised"], tmp_path / "none.pt")
+    assert source == "shipped weights (supervised)"
+    np.testing.assert_array_equal(net.parameters_dict()["tau1"], load_pretrained("supervised").parameters_dict()["tau1"])
