@@ -8,14 +8,23 @@ the result:
 * plain values (None, bool, int, float, complex, str, bytes), tuples, lists,
   dicts, sets: their contents;
 * numpy arrays and scalars, torch tensors: dtype, shape and bytes;
-* torch modules: class, every parameter and buffer (persistent or not) and
-  the training flag; dataclass instances: class and fields; enums: class and
-  name; modules: their name;
-* functions: module, qualified name and the code object (bytecode, constants,
-  names, argument layout; not line numbers or file names), defaults, closure
-  values and, for functions that cannot be imported back by their name
-  (lambdas, nested functions, anything defined in ``__main__`` such as a
-  notebook), every global they refer to, recursively;
+* torch modules: for the module and each submodule, its class, its public
+  attributes (``training`` included; names starting with ``_`` are torch's
+  bookkeeping or private caches and are skipped), every parameter and buffer
+  (persistent or not); dataclass instances: class and fields; enums: class
+  and name; modules: their name;
+* *library* code (the standard library, installed packages, ``daun_lib``
+  itself): a function is keyed by its module, qualified name, defaults and
+  closure values, a class by its module and name.  Its code is not hashed:
+  the versions of the libraries decide it, and the Monte Carlo key holds the
+  ``daun_lib`` version (pass ``extra={"code": source_digest()}`` to key the
+  source itself).  This keeps a key stable across Python versions;
+* *user* code (``__main__`` such as a notebook or script, and modules outside
+  the installed packages): a function is keyed by its name, its code object
+  (bytecode, constants, names, argument layout; not line numbers or file
+  names), defaults, closure values and every global it refers to,
+  recursively; a class by its name and the functions and data defined in it
+  and in its user-code base classes;
 * :func:`functools.partial`: the function, its positional and keyword
   arguments; bound methods: the function and the instance; other callable
   objects: their class and their attributes;
@@ -23,10 +32,7 @@ the result:
   alone: the explicit version string a user sets when the automatic
   fingerprint is not what they want (``my_method.cache_key = "v3"``).
 
-An importable function's code is hashed, but not the code of what it calls:
-an edit of a library function's callees is covered by the library version
-(and :func:`daun_lib.experiments.source_digest`).  Anything else
-(open files, clients, objects without a readable state) raises
+Anything else (open files, clients, objects without a readable state) raises
 ``ValueError`` naming the argument and the path to the offending value, so
 that nothing is cached under a key that does not determine the result.
 """
@@ -53,6 +59,8 @@ except ImportError:  # pragma: no cover - torch is a core dependency
 __all__ = ["fingerprint"]
 
 _MAX_DEPTH = 60
+#: Special methods whose code is part of a user class's key (the other dunders are Python's bookkeeping).
+_KEYED_DUNDERS = frozenset({"__call__", "__init__", "__new__", "__post_init__", "__getattr__", "__getitem__"})
 
 
 class _Unkeyable(Exception):
@@ -92,19 +100,24 @@ def fingerprint(obj: Any, *, name: str = "obj") -> str:
     return h.hexdigest()
 
 
-def _importable(fn: Any) -> bool:
-    """True when ``fn`` is the object found at ``fn.__module__`` / ``fn.__qualname__`` (and not ``__main__``)."""
-    mod = getattr(fn, "__module__", None)
-    qual = getattr(fn, "__qualname__", None)
-    if not mod or not qual or mod == "__main__" or "<" in qual:
+def _is_library(obj: Any) -> bool:
+    """True for functions and classes of the standard library, installed packages and ``daun_lib``."""
+    mod = getattr(obj, "__module__", None) or ""
+    if not mod or mod == "__main__":
         return False
-    try:
-        target: Any = sys.modules.get(mod) or importlib.import_module(mod)
-        for part in qual.split("."):
-            target = getattr(target, part)
-    except Exception:  # noqa: BLE001 - anything that fails means "not importable"
-        return False
-    return target is fn or getattr(target, "__wrapped__", None) is fn
+    top = mod.split(".")[0]
+    if top == "daun_lib" or top in sys.stdlib_module_names or top == "builtins":
+        return True
+    module = sys.modules.get(top)
+    if module is None:
+        try:
+            module = importlib.import_module(top)
+        except Exception:  # noqa: BLE001 - not importable: treat as user code (keyed in full)
+            return False
+    path = getattr(module, "__file__", None)
+    if path is None:  # built-in or namespace package
+        return True
+    return any(part in ("site-packages", "dist-packages") for part in path.replace("\\", "/").split("/"))
 
 
 def _code_names(code: types.CodeType) -> set[str]:
@@ -250,8 +263,11 @@ class _Hasher:
             return
         if torch is not None and isinstance(obj, torch.nn.Module):
             self.tag("module-torch")
-            self.feed(type(obj), path, depth + 1)
-            self.raw(str(bool(obj.training)).encode())
+            for mname, module in obj.named_modules():
+                self.raw(mname.encode())
+                self.feed(type(module), f"{path}.{mname}" if mname else path, depth + 1)
+                public = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+                self.feed(public, f"{path}.{mname}" if mname else path, depth + 1)
             for pname, p in obj.named_parameters():
                 self.raw(pname.encode())
                 self.feed(p, f"{path}.{pname}", depth + 1)
@@ -279,14 +295,26 @@ class _Hasher:
     def feed_class(self, cls: type, path: str, depth: int) -> None:
         self.tag("class")
         self.raw(f"{cls.__module__}.{cls.__qualname__}".encode())
-        if _importable(cls) or cls.__module__ == "builtins":
+        if _is_library(cls):
             return
-        # a class defined in __main__ or inside a function: its methods are part of the key
-        for attr, value in sorted(vars(cls).items()):
-            if isinstance(value, (types.FunctionType, staticmethod, classmethod, property)):
-                fn = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+        # user code: what its own classes define (methods and data) is part of the key
+        for klass in cls.__mro__:
+            if _is_library(klass):
+                continue
+            self.raw(f"{klass.__module__}.{klass.__qualname__}".encode())
+            for attr, value in sorted(vars(klass).items()):
+                if attr.startswith("__") and attr.endswith("__") and attr not in _KEYED_DUNDERS:
+                    continue
+                if isinstance(value, property):
+                    value = (value.fget, value.fset)
+                elif isinstance(value, (staticmethod, classmethod)):
+                    value = value.__func__
+                elif isinstance(value, functools.cached_property):
+                    value = value.func
+                elif not isinstance(value, types.FunctionType) and hasattr(type(value), "__get__"):
+                    continue  # a field descriptor (slots, NamedTuple fields): it stores, it computes nothing
                 self.raw(attr.encode())
-                self.feed(fn, f"{path}.{attr}", depth + 1)
+                self.feed(value, f"{path}.{attr}", depth + 1)
 
     def feed_code(self, code: types.CodeType, path: str, depth: int) -> None:
         self.tag("code")
@@ -304,7 +332,6 @@ class _Hasher:
     def feed_function(self, fn: types.FunctionType, path: str, depth: int) -> None:
         self.tag("function")
         self.raw(f"{fn.__module__}.{fn.__qualname__}".encode())
-        self.feed_code(fn.__code__, path, depth + 1)
         self.feed(fn.__defaults__, f"{path}.__defaults__", depth + 1)
         self.feed(fn.__kwdefaults__, f"{path}.__kwdefaults__", depth + 1)
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
@@ -314,9 +341,10 @@ class _Hasher:
                 value = None
             self.raw(var.encode())
             self.feed(value, f"{path} (closure variable {var!r})", depth + 1)
-        if _importable(fn):
+        if _is_library(fn):
             return
-        # a lambda, a nested function or a __main__ function: what it refers to is part of the key
+        # user code: its code and what it refers to are part of the key
+        self.feed_code(fn.__code__, path, depth + 1)
         glb = fn.__globals__
         for gname in sorted(_code_names(fn.__code__)):
             if gname in glb:

@@ -456,7 +456,7 @@ def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, ta
 
 def _divergence(i: int, total: int, rho: float, tau1: float, tau2: float) -> DivergenceError:
     return DivergenceError(
-        f"the P-ADMM iterate became NaN or inf by iteration {i} of {total} (rho={rho:g}, tau1={tau1:g}, "
+        f"the P-ADMM iterate (or its residual) became NaN or inf by iteration {i} of {total} (rho={rho:g}, tau1={tau1:g}, "
         f"tau2={tau2:g}): the steps must satisfy tau1 < 1/max_m ||A_m||_2^2 and tau2 < 1/max_m ||B_m||_2^2 "
         f"(see admm.default_params), or the input is out of the working precision's range"
     )
@@ -533,8 +533,10 @@ def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1
         if residual is not None:
             residual[i] = r.reshape(2 * M * N, n).square().sum(dim=0)
         if (i + 1) % FINITE_CHECK_EVERY == 0 or i + 1 == len(rho):
-            # a non-finite x or z reaches s (through A x, B z) within the iteration; s is small (M, 2N, n)
-            if not bool(torch.isfinite(s).all()):
+            # a non-finite x or z reaches s (through A x, B z) within the iteration; s is small (M, 2N, n);
+            # the squared residual leaves the float range first
+            bad = not bool(torch.isfinite(s).all())
+            if bad or (residual is not None and not bool(torch.isfinite(residual[i]).all())):
                 raise _divergence(i + 1, len(rho), r_i, t1, t2)
     return InferenceResult(torch.complex(x[:, :K], x[:, K:]), torch.complex(z[:, :L], z[:, L:]), residual)
 
@@ -591,7 +593,7 @@ def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], ta
         if residual is not None:
             residual[i] = (res.real ** 2 + res.imag ** 2).sum(axis=(0, 1))
         if (i + 1) % FINITE_CHECK_EVERY == 0 or i + 1 == len(rho):
-            if not np.isfinite(s).all():
+            if not np.isfinite(s).all() or (residual is not None and not np.isfinite(residual[i]).all()):
                 raise _divergence(i + 1, len(rho), r, t1, t2)
     return InferenceResult(torch.from_numpy(x), torch.from_numpy(z),
                            None if residual is None else torch.from_numpy(residual))

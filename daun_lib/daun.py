@@ -107,12 +107,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import numbers
 import os
 import platform
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -129,6 +129,7 @@ from .refine import argmax_rows
 from .refine import refine as refine_rows
 from ._devices import check_device
 from ._fingerprint import fingerprint
+from ._io import atomic_write_bytes
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
@@ -282,21 +283,9 @@ def _seed_int(*keys: int) -> int:
 
 
 def _atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _canonical_json(value: Any, what: str) -> bytes:
@@ -741,7 +730,7 @@ class DAUN(nn.Module):
 
     def _block_ops(self) -> admm.BlockOperators:
         """Real block dictionaries for :func:`admm.run_inference`, built once per device/dtype."""
-        key = (self.A.device, self.A.dtype, self.A.data_ptr())
+        key = (self.A.device, self.A.dtype, self.A.data_ptr(), self.A._version, self.B.data_ptr(), self.B._version)
         cache = self.__dict__.setdefault("_block_cache", {})
         if key not in cache:
             cache.clear()
@@ -750,8 +739,9 @@ class DAUN(nn.Module):
 
     def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
         """A value derived from the dictionaries, computed once per dictionary buffer."""
-        key = (name, self.A.device, self.A.dtype, self.A.data_ptr(), self.B.data_ptr(),
-               None if self.grid is None else self.grid.data_ptr())
+        # data_ptr and the in-place version counter: a new or edited buffer gets new values
+        key = (name, self.A.device, self.A.dtype, self.A.data_ptr(), self.A._version, self.B.data_ptr(),
+               self.B._version, None if self.grid is None else (self.grid.data_ptr(), self.grid._version))
         cache = self.__dict__.setdefault("_derived_cache", {})
         if key not in cache:
             cache[key] = compute()
@@ -1448,9 +1438,9 @@ def _check_resumable(meta: dict[str, Any], path: Any, config: TrainConfig, scena
     old_scenario = meta.get("scenario")
     if old_scenario is None:
         raise ValueError(f"{where} user dictionaries, not a scenario {again}")
-    mine = _scenario_fields(scenario)
+    mine, defaults = _scenario_fields(scenario), _scenario_fields(Scenario())
     for field, val in mine.items():
-        theirs = old_scenario.get(field, _scenario_fields(Scenario()).get(field))
+        theirs = old_scenario.get(field, defaults.get(field))
         if not _same(theirs, val):
             raise ValueError(f"{where} scenario {field} = {theirs!r}, this training has {val!r} {again}")
     if meta.get("dtype") != dtype:
@@ -1614,13 +1604,14 @@ def load_or_train(config: TrainConfig, checkpoint: str | os.PathLike, *, force: 
                   progress: bool = True) -> tuple[DAUN, str]:
     """The network of ``config`` for the default :class:`Scenario`: cached, shipped or trained now.
 
-    In this order: a complete checkpoint at ``checkpoint`` (its ``n_layers``
-    equal to the config's); the shipped weights when ``config`` is exactly a
+    In this order: a complete checkpoint at ``checkpoint`` (made with the same
+    settings, scenario, dtype and data generator, and with the config's
+    ``n_layers``); the shipped weights when ``config`` is exactly a
     shipped recipe (:data:`RECIPES`); else :func:`train`, resuming a partial
     checkpoint.  A checkpoint that fails the checks of :meth:`DAUN.load`
-    (damaged, crafted, another format or scenario) is never used: a
-    ``UserWarning`` names it and the reason, and training starts over,
-    overwriting it.  ``force=True`` ignores cache and shipped weights.
+    (damaged, crafted, another format or scenario) or was made with other
+    settings is never used: a ``UserWarning`` names it and the reason, and
+    training starts over, overwriting it.  ``force=True`` ignores cache and shipped weights.
 
     Returns
     -------
@@ -1636,6 +1627,10 @@ def load_or_train(config: TrainConfig, checkpoint: str | os.PathLike, *, force: 
     if checkpoint.exists() and not force:
         try:
             cached = DAUN.load(checkpoint, scenario=Scenario())
+            from .channel import simulate
+
+            _check_resumable(_read_checkpoint(checkpoint)["meta"], checkpoint, config, Scenario(), cached.dtype_name,
+                             fingerprint(simulate, name="simulate"))
         except ValueError as exc:
             warnings.warn(f"checkpoint {str(checkpoint)!r} is not used and will be overwritten: {exc}",
                           UserWarning, stacklevel=2)

@@ -34,21 +34,21 @@ and the user's ``extra`` dict (put the hash of pretrained weights or anything
 else the keys below cannot see there; :func:`source_digest` fingerprints the
 library's own code).
 
-How a callable is keyed:
+How a callable is keyed: by :func:`daun_lib._fingerprint.fingerprint`.
 
-* functions of ``daun_lib`` itself (the registry entries, the default
-  generator :func:`daun_lib.channel.simulate`): module, qualified name and the
-  fingerprint of their closure values and defaults (so ``DAUN`` and
-  ``DAUN-R``, two closures of one factory, differ); their code is covered by
-  the library version;
-* every other method and generator (lambdas, :func:`functools.partial`,
-  functions of a notebook or of the user's modules, callable objects):
-  :func:`daun_lib._fingerprint.fingerprint`, the hash of their code,
-  constants, closure values, defaults, partial arguments, attributes and,
-  for functions that cannot be imported by name (lambdas, nested and
-  ``__main__`` functions), the globals they refer to.  Two lambdas with
-  other SNR offsets, two partials with other arguments, or another function
-  under the same method name therefore select other folders;
+* library code (``daun_lib`` itself, such as the registry entries and the
+  default generator :func:`daun_lib.channel.simulate`, the standard library
+  and installed packages): module, qualified name and the fingerprint of
+  closure values and defaults (so ``DAUN`` and ``DAUN-R``, two closures of
+  one factory, differ); the code is covered by the ``daun_lib`` version in
+  the key (``extra={"code": source_digest()}`` keys the source itself);
+* user code (lambdas, :func:`functools.partial`, functions and classes of a
+  notebook, a script or the user's own modules, callable objects): the hash
+  of their code, constants, closure values, defaults, partial arguments,
+  attributes and the globals they refer to, recursively.  Two lambdas with
+  other SNR offsets, two partials with other arguments, another function
+  under the same method name or an edited constant in the user's module
+  therefore select other folders;
 * a callable with a string attribute ``cache_key`` is keyed by that string
   alone (``my_method.cache_key = "mine-v2"``): the way out for a callable
   whose state cannot be fingerprinted (open files, clients, locks), which
@@ -143,7 +143,6 @@ import tempfile
 import threading
 import time
 import traceback
-import types
 import warnings
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -152,6 +151,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ._fingerprint import fingerprint
+from ._io import atomic_write_bytes, atomic_write_text
 from ._validation import positive
 
 BACKENDS = ("loky", "dask", "sequential")
@@ -228,29 +228,14 @@ def source_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_text(path, text)
 
 
 def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def check_writable(path_or_dir: str | os.PathLike, name: str = "path", *, directory: bool | None = None) -> Path:
@@ -405,26 +390,11 @@ def _callable_id(fn: Callable) -> str:
     return f"{mod}.{qual}"
 
 
-def _is_library_function(fn: Any) -> bool:
-    mod = getattr(fn, "__module__", None) or ""
-    return (isinstance(fn, types.FunctionType) and (mod == "daun_lib" or mod.startswith("daun_lib."))
-            and not isinstance(getattr(fn, "cache_key", None), str))
-
-
 def _callable_key(fn: Callable, name: str) -> str:
-    """The cache key of a method or generator (module docstring, "How a callable is keyed").
+    """The cache key of a method or generator: :func:`daun_lib._fingerprint.fingerprint` (module docstring).
 
     Raises ``ValueError`` naming ``name`` when ``fn`` cannot be keyed.
     """
-    if _is_library_function(fn):
-        cells = []
-        for cell in fn.__closure__ or ():
-            try:
-                cells.append(cell.cell_contents)
-            except ValueError:  # an empty cell
-                cells.append(None)
-        state = fingerprint((tuple(cells), fn.__defaults__, fn.__kwdefaults__), name=name)
-        return f"{_callable_id(fn)}:{state[:16]}"
     return fingerprint(fn, name=name)
 
 

@@ -14,7 +14,8 @@ per parameter (``n_trials: int = 1000  # comment``), and calls, in the cell righ
   ``-p quick no`` as the *string* ``"no"``, which Python would read as true), an int an int, a list a list;
 * a value is out of range: counts below 1, a negative seed, SNRs that are not finite, an unknown LoS model,
   method or DAUN variant (:data:`RULES`);
-* an output folder (every parameter whose name ends in ``_dir``) is a file or cannot be written.
+* an output folder (every parameter whose name ends in ``_dir``) is a file or cannot be written (``cache_dir``:
+  only a file in the way counts, since a complete cache is read without writing).
 
 How the injected names are found.  Papermill writes the values it injects into a new cell, tagged
 ``injected-parameters``, placed right after the ``parameters`` cell; its source starts with the line
@@ -58,30 +59,12 @@ PAPERMILL_HINT = ("papermill's -p passes a value as text unless it reads True, F
 # ---------------------------------------------------------------------------
 # writable output folders
 # ---------------------------------------------------------------------------
-def _check_writable_local(path: str | os.PathLike, name: str) -> Path:
-    """Raise ValueError naming ``name`` unless ``path`` is, or can be created as, a writable folder."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{name}: {os.fspath(p)!r} is a file, expected a folder")
-    probe = p
-    while not probe.exists():  # the nearest existing ancestor decides whether the folder can be created
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"{name}: cannot create the folder {os.fspath(p)!r}: {os.fspath(probe)!r} is a file")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        what = "is not writable" if probe == p else f"cannot be created ({os.fspath(probe)!r} is not writable)"
-        raise ValueError(f"{name}: the folder {os.fspath(p)!r} {what}")
-    return p
-
-
 def check_writable(path: str | os.PathLike, name: str) -> Path:
     """Check that ``path`` is a writable folder or can be created as one; returns it as a Path.
 
-    Uses :func:`daun_lib.experiments.check_writable` (with ``directory=True``) when the library provides it, else
-    the same check here: the path must not be a file, and the folder (or, when it does not exist yet, its nearest
-    existing ancestor) must be writable.  No folder is created.
+    :func:`daun_lib.experiments.check_writable` with ``directory=True``: the path must not be a file or lie below
+    one, and a probe file must be creatable in the folder (or in its nearest existing ancestor).  No folder is
+    created.
 
     Raises
     ------
@@ -94,16 +77,7 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
         raise ValueError(f"{name}: expected a folder path, got {path!r}")
     from . import experiments
 
-    shared = getattr(experiments, "check_writable", None)
-    if shared is None:
-        return _check_writable_local(path, name)
-    import inspect
-
-    if "directory" in inspect.signature(shared).parameters:
-        shared(path, name, directory=True)
-    else:
-        shared(path, name)
-        _check_writable_local(path, name)
+    experiments.check_writable(path, name, directory=True)
     return Path(path)
 
 
@@ -123,6 +97,13 @@ def _at_least(low: int) -> Callable[[Any, str], None]:
         if v < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
     return rule
+
+
+def _literal_iterations(v: Any, name: str) -> None:
+    # the paper's literal steps grow the residual about 16-fold per iteration: float32 overflows at iteration 16
+    if not 1 <= v <= 15:
+        raise ValueError(f"{name}: expected an integer in [1, 15]; the literal setting (tau1 = tau2 = 0.5, rho = 5) "
+                         f"overflows float32 after 15 iterations and P-ADMM raises DivergenceError, got {v!r}")
 
 
 def _nonzero(v: Any, name: str) -> None:
@@ -215,8 +196,9 @@ def _folder(v: Any, name: str) -> None:
 RULES: dict[str, Callable[[Any, str], None]] = {
     "seed": _at_least(0),
     **{n: _at_least(1) for n in ("n_trials", "n_trials_blockage", "n_users", "n_samples", "n_layers",
-                                 "admm_iterations", "literal_iterations", "n_batch", "n_single", "n_slow",
+                                 "admm_iterations", "n_batch", "n_single", "n_slow",
                                  "n_reference", "repeats")},
+    "literal_iterations": _literal_iterations,
     "n_jobs": _nonzero,
     "torch_threads": _at_least(0),
     "snr_db": _finite_numbers,
@@ -229,7 +211,9 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     "reference_solver": _solver,
 }
 """Range and choice checks by parameter name, applied after the type check to every notebook that declares
-the name.  Every parameter whose name ends in ``_dir`` must be a writable folder (:func:`check_writable`)."""
+the name.  Every parameter whose name ends in ``_dir`` must be a writable folder (:func:`check_writable`), except
+``cache_dir``, which must only be a folder or creatable (a complete cache is read without writing)."""
+
 
 def _blockage_needs_methods(values: Mapping[str, Any], where: str) -> None:
     if values.get("blockage") is True and "blockage_methods" in values and not values["blockage_methods"]:
@@ -330,7 +314,13 @@ def check_values(values: Mapping[str, Any], declared: Mapping[str, Any], *, wher
                 rule(value, name)
             if name.endswith("_dir") and kind is str:
                 _folder(value, name)
-                check_writable(Path(base) / value if base is not None else Path(value), name)
+                folder = Path(base) / value if base is not None else Path(value)
+                if name == "cache_dir":  # a complete cache is only read, so a read-only one is fine
+                    from .experiments import _check_cache_dir
+
+                    _check_cache_dir(folder)
+                else:
+                    check_writable(folder, name)
         except ValueError as exc:
             raise ValueError(f"{where}{exc}") from None
         out[name] = value

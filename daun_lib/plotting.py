@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import matplotlib
 
+from ._io import TMP_SUFFIX, atomic_write_bytes
+
 STYLE_PATH = Path(__file__).with_name("daun.mplstyle")
 """Path of the package style: IEEE column width 3.5 in, embedded fonts, no LaTeX."""
-
-TMP_SUFFIX = ".tmp"
-"""Suffix of the short-lived files ``save_figure`` writes before renaming (``.<name>.<fmt>.<random>.tmp``,
-git-ignored as ``.*.tmp``); they are removed even when the write is interrupted."""
 
 
 @contextmanager
@@ -33,26 +30,6 @@ def use_style() -> None:
     import matplotlib.pyplot as plt
 
     plt.style.use(str(STYLE_PATH))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file in the same folder, then rename.
-
-    The temporary file is removed on any exception, ``KeyboardInterrupt`` included, so an interrupted
-    write leaves either the old file or the new one, and nothing else.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the usual permissions (umask applies)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def save_figure(fig: "matplotlib.figure.Figure", name: str, directory: str | os.PathLike = "figures",
@@ -117,7 +94,7 @@ def save_figure(fig: "matplotlib.figure.Figure", name: str, directory: str | os.
         rendered.append((out / f"{name}.{fmt}", buf.getvalue()))
     for path, data in rendered:
         try:
-            _write_atomic(path, data)
+            atomic_write_bytes(path, data)
         except OSError as exc:
             raise ValueError(f"directory: cannot write {os.fspath(path)!r}: {exc}") from exc
     return [path for path, _ in rendered]

@@ -147,8 +147,10 @@ class Scenario:
     array_normal_deg : tuple of M floats or None
         Global azimuth of each array's broadside, degrees counter-clockwise
         from +x.  ``None`` (default) keeps the paper's rule: 0 deg for a BS with
-        x < 0, 180 deg otherwise.  :attr:`array_normals` gives the values in
-        radians.
+        x < 0, 180 deg otherwise; an explicit value equal to that rule (modulo
+        360 deg) is stored as ``None``, so equal geometries compare equal (the
+        pretrained weights accept it).  :attr:`array_normals` gives the values
+        in radians.
 
     Identifiability rules (checked on construction)
     ------------------------------------------------
@@ -243,6 +245,9 @@ class Scenario:
             nd = tuple(float(v) for v in nd)
             if len(nd) != len(bs) or not np.isfinite(np.array(nd)).all():
                 raise bad
+            rule = tuple(0.0 if x < 0.0 else 180.0 for x, _ in bs)
+            if all(v % 360.0 == r for v, r in zip(nd, rule)):
+                nd = None  # the default geometry written out: one canonical form, so equal scenarios compare equal
             object.__setattr__(self, "array_normal_deg", nd)
         self._check_identifiable()
 

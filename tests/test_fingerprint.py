@@ -138,3 +138,82 @@ def test_constants_of_every_kind_are_keyed():
     assert fingerprint(slice(1, 2)) != fingerprint(slice(1, 3))
     assert fingerprint(range(3)) != fingerprint(range(4))
     assert len(fingerprint(channel.simulate, name="simulate")) == 64
+
+
+def test_torch_module_attributes_and_parameter_free_submodules_are_keyed():
+    class Scaled(torch.nn.Module):
+        def __init__(self, temperature):
+            super().__init__()
+            self.temperature = temperature
+            self.act = torch.nn.ReLU()
+
+        def forward(self, x):
+            return self.act(x) / self.temperature
+
+    a, b = Scaled(1.0), Scaled(2.0)
+    assert fingerprint(a) != fingerprint(b)
+    c = Scaled(1.0)
+    assert fingerprint(a) == fingerprint(c)
+    c.act = torch.nn.Tanh()
+    assert fingerprint(a) != fingerprint(c)
+
+
+def test_user_class_data_and_inherited_methods_are_keyed():
+    class Base:
+        scale = 2.0
+
+        def __call__(self, s, y):
+            return y * self.scale
+
+    class Child(Base):
+        pass
+
+    first = fingerprint(Child())
+    Base.scale = 3.0
+    assert fingerprint(Child()) != first
+
+    def other_call(self, s, y):
+        return -y * self.scale
+
+    Base.__call__ = other_call
+    assert fingerprint(Child()) != first
+
+
+def test_functions_of_a_user_module_key_their_code_and_constants(tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    src = tmp_path / "my_methods_for_fp.py"
+    src.write_text("SCALE = 2\n\ndef method(s, y):\n    return y * SCALE\n")
+    mod = importlib.import_module("my_methods_for_fp")
+    first = fingerprint(mod.method)
+    mod.SCALE = 3
+    assert fingerprint(mod.method) != first
+    mod.SCALE = 2
+    assert fingerprint(mod.method) == first
+
+
+def test_library_functions_are_keyed_by_name_and_state_not_bytecode():
+    # stable across Python versions and docstring edits of the library: the version is keyed elsewhere
+    assert fingerprint(channel.simulate) == fingerprint(channel.simulate)
+    assert fingerprint(channel.simulate) != fingerprint(channel.draw_los)
+
+
+def test_atomic_writes_leave_no_temporary_file_and_respect_the_umask(tmp_path, monkeypatch):
+    import os
+
+    from daun_lib._io import atomic_write_bytes
+
+    target = atomic_write_bytes(tmp_path / "sub" / "a.bin", b"one")
+    assert target.read_bytes() == b"one" and os.listdir(tmp_path / "sub") == ["a.bin"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"one" and os.listdir(tmp_path / "sub") == ["a.bin"]

@@ -378,3 +378,14 @@ def test_load_or_train_returns_shipped_weights_for_a_shipped_recipe(tmp_path):
     net, source = daun.load_or_train(daun.RECIPES["supervised"], tmp_path / "none.pt")
     assert source == "shipped weights (supervised)"
     np.testing.assert_array_equal(net.parameters_dict()["tau1"], load_pretrained("supervised").parameters_dict()["tau1"])
+
+
+def test_load_or_train_refuses_a_checkpoint_made_with_other_settings(tmp_path):
+    """A fixed checkpoint path reused with another config is retrained, not silently reused."""
+    ck = tmp_path / "fixed.pt"
+    small = dict(n_layers=1, samples_per_layer=14, n_val=14, max_epochs=1)
+    first, _ = daun.load_or_train(daun.recipe("supervised", seed=1, **small), ck, progress=False)
+    with pytest.warns(UserWarning, match="seed"):
+        second, source = daun.load_or_train(daun.recipe("supervised", seed=2, **small), ck, progress=False)
+    assert source.startswith("trained now")
+    assert not np.array_equal(first.parameters_dict()["tau1"], second.parameters_dict()["tau1"])

@@ -254,3 +254,13 @@ def test_nan_and_negative_inputs():
         ch.channel_vectors(sc, silent, 0)
     with pytest.raises(ValueError, match="clusters.powers: expected a float array"):
         ch.channel_vectors(sc, c._replace(powers=c.powers[:, :2]), 0)
+
+
+def test_default_broadsides_written_out_are_the_default_scenario():
+    from daun_lib.methods import REGISTRY
+
+    explicit = Scenario(array_normal_deg=(0, 360, 180, -180))
+    assert explicit == Scenario() and explicit.array_normal_deg is None
+    y = ch.simulate(Scenario(), 3, 10.0, seed=2).y
+    np.testing.assert_array_equal(REGISTRY["DAUN"](explicit, y), REGISTRY["DAUN"](Scenario(), y))
+    assert Scenario(array_normal_deg=(0, 0, 180, 170)).array_normal_deg == (0.0, 0.0, 180.0, 170.0)

@@ -191,9 +191,10 @@ def test_check_needs_declared_parameters():
     ({"snr_range_db": [20, -10]}, "snr_range_db: expected [low, high]"),
     ({"snr_range_db": [0, 5, 10]}, "snr_range_db: expected [low, high]"),
     ({"snr_db": float("inf")}, "snr_db: expected a finite number"),
+    ({"literal_iterations": 16}, "literal_iterations: expected an integer in [1, 15]"),
 ])
 def test_named_rules(values, message):
-    declared = {"los_model": "str", "methods": "list", "blockage": "bool", "blockage_methods": "list",
+    declared = {"literal_iterations": "int", "los_model": "str", "methods": "list", "blockage": "bool", "blockage_methods": "list",
                 "variant": "str", "variants": "list", "seed": "int", "n_jobs": "int", "torch_threads": "int",
                 "snr_range_db": "tuple", "snr_db": "list" if isinstance(values.get("snr_db"), list) else "float"}
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -394,3 +395,15 @@ def test_runner_passes_tuples_as_lists(tmp_path):
     params = run_notebooks.notebook_parameters(nb, tmp_path, False, run_notebooks._check_parameters(
         {"snr_range_db": (-10, 20)}))
     assert params == {"snr_range_db": [-10, 20]}
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux): a folder nobody can write into")
+def test_cache_dir_only_needs_to_be_a_folder(tmp_path):
+    """A complete cache is read without writing: an unwritable cache_dir passes, a file in the way does not."""
+    declared = {"cache_dir": "str", "results_dir": "str"}
+    assert notebook_params.check_values({"cache_dir": "/proc/daun-cache"}, declared)
+    with pytest.raises(ValueError, match="results_dir"):
+        notebook_params.check_values({"results_dir": "/proc/daun-results"}, declared)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="cache_dir"):
+        notebook_params.check_values({"cache_dir": str(tmp_path / "f")}, declared)

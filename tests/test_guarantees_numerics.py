@@ -293,3 +293,15 @@ def test_dictionary_fields_alias():
 
     assert methods.DICTIONARY_FIELDS is scenario.DICTIONARY_FIELDS
     assert "array_normal_deg" in methods.DICTIONARY_FIELDS
+
+
+@pytest.mark.parametrize("n", [3, 20])  # the numpy small-batch path and the torch block path
+def test_overflowing_residual_is_divergence_not_an_inf_nmse(n):
+    """The literal steps overflow the float32 residual at iteration 16 before the iterate itself."""
+    A, B = Scenario().dictionaries()
+    y = channel.simulate(Scenario(), n, 0.0, seed=1).y
+    with pytest.warns(UserWarning, match="convergence bound"):
+        ok = admm.solve(A, B, y, rho=5.0, tau1=0.5, tau2=0.5, w=1.0, iterations=15)
+    assert np.isfinite(ok.nmse).all()
+    with pytest.warns(UserWarning), pytest.raises(admm.DivergenceError, match="iteration 16"):
+        admm.solve(A, B, y, rho=5.0, tau1=0.5, tau2=0.5, w=1.0, iterations=16)
