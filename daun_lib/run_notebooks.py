@@ -24,9 +24,10 @@ parameters again in its first cell after the parameters
 papermill directly.
 
 The kernel ``python3`` must run this environment's Python: ``make install``
-registers it (``python -m ipykernel install --user --name python3``).  A
-kernelspec whose command is plain ``python`` resolves to the interpreter that
-runs this module.  The runner also puts the folder that holds
+installs ipykernel into the environment, whose own ``python3`` kernelspec
+(``<venv>/share/jupyter/kernels``) has the plain command ``python``, which
+resolves to the interpreter that runs this module (no user-level kernelspec
+is written).  The runner also puts the folder that holds
 :mod:`daun_lib` first on the kernel's ``PYTHONPATH``, so the notebooks import
 the same package as the runner, installed or not.
 """
@@ -57,8 +58,8 @@ def _check_kernel(kernel_name: str) -> None:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel as exc:
         raise NotebookError(
-            f"kernel {kernel_name!r} not found: run `make install` (it runs "
-            f"`{sys.executable} -m ipykernel install --user --name {kernel_name}`)"
+            f"kernel {kernel_name!r} not found: run `make install` (it installs ipykernel, whose kernelspec "
+            f"{kernel_name!r} runs this environment's Python), or `{sys.executable} -m pip install ipykernel`"
         ) from exc
     exe = spec.argv[0] if spec.argv else ""
     plain = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
