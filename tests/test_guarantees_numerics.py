@@ -236,10 +236,14 @@ def test_noise_unit_methods_reject_y_far_below_the_noise(paper, name):
 
 
 @pytest.mark.parametrize("name", NOISE_UNITS)
-def test_noise_unit_methods_answer_at_very_high_snr(paper, name):
+def test_noise_unit_methods_answer_and_warn_at_very_high_snr(paper, name):
     sc, _, _, y = paper
     h = sc.area_size / 2
-    outs = [methods.REGISTRY[name](sc, y * c) for c in (1e10, 1e20, 1e30)]
+    outs = []
+    for c in (1e10, 1e20, 1e30):
+        # legal (a very high SNR) but far beyond the modelled links: the user is told how it is read
+        with pytest.warns(UserWarning, match=r"dB above the assumed noise power .*other units"):
+            outs.append(methods.REGISTRY[name](sc, y * c))
     for out in outs:
         assert np.isfinite(out).all() and (np.abs(out) <= h).all()
     # far above the noise the answer no longer depends on the scale

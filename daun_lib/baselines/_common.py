@@ -7,6 +7,7 @@ Inner helpers trust their inputs; the public ``localize`` functions call
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -59,15 +60,22 @@ def check_y(scenario: Scenario, y: Any) -> np.ndarray:
 NOISE_FLOOR = 1e-4
 
 
+#: A sample whose mean power per antenna exceeds this multiple of the assumed noise power (80 dB)
+#: is far beyond any link of the modelled scenarios: a warning says that y may be in other units.
+NOISE_CEILING = 1e8
+
+
 def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
-    """Reject samples far below the noise power that a method assumes.
+    """Reject samples far below the noise power that a method assumes; warn for samples far above it.
 
     VB, MM and SRL model ``y`` as signal plus noise of a known power
     ``noise_var`` (the paper's unit noise by default), so unlike DAUN, P-ADMM,
     DPD and Stansfield they are not invariant to the scale of ``y``.  A sample
     whose mean power per antenna is below ``NOISE_FLOOR * noise_var`` is not
     data of that model (most likely ``y`` is in other units); answering anyway
-    would be a silent wrong answer, so this raises.
+    would be a silent wrong answer, so this raises.  A sample more than
+    ``NOISE_CEILING`` times above it is legal (a very high SNR) but far beyond
+    the modelled links, so a ``UserWarning`` says how the method reads it.
 
     Parameters
     ----------
@@ -83,6 +91,15 @@ def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
             f"y: sample(s) {low[:10].tolist()} have a mean power per antenna of {power[low[0]]:.3g}, "
             f"far below the assumed noise power {noise_var:g} ({what}); this method needs y in the units of "
             f"its noise model (set {what} to the noise power of y in its units)"
+        )
+    high = np.flatnonzero(power > NOISE_CEILING * noise_var)
+    if high.size:
+        warnings.warn(
+            f"y: sample(s) {high[:10].tolist()} have a mean power per antenna of {power[high[0]]:.3g}, "
+            f"{10 * np.log10(power[high[0]] / noise_var):.0f} dB above the assumed noise power {noise_var:g} "
+            f"({what}); this method treats that as the SNR. If y is in other units, set {what} to the noise "
+            f"power of y in its units",
+            UserWarning, stacklevel=3,
         )
 
 
