@@ -23,7 +23,9 @@ Run it against any checkout of the package (the one first on ``sys.path``)::
     python benchmarks/misuse_audit.py --out results/misuse_audit.csv
     PYTHONPATH=/path/to/old/checkout python benchmarks/misuse_audit.py --out /tmp/before.csv
 
-The summary line counts the cases by outcome.  The audit is not part of the
+The summary line counts the cases by outcome.  ``results/misuse_audit.csv`` is this audit of the
+current code; ``results/misuse_audit_before.csv`` is the same script run against commit 90e56d6,
+the last one before the guarantees work (a checkout of it first on ``PYTHONPATH``).  The audit is not part of the
 test suite: every case here has a test in ``tests/test_guarantees_*.py``.
 """
 
