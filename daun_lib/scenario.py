@@ -87,12 +87,7 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
         raise ValueError(f"n_antennas: expected a positive integer, got {n_antennas!r}")
     if isinstance(spacing, bool) or not isinstance(spacing, numbers.Real) or not np.isfinite(spacing) or spacing <= 0:
         raise ValueError(f"spacing: expected a finite positive number, got {spacing!r}")
-    if np.iscomplexobj(theta):
-        raise ValueError("theta: expected real angles, got a complex array")
-    try:
-        theta = np.asarray(theta, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"theta: expected a real array of angles, got {type(theta).__name__}") from exc
+    theta = _real_array(theta, "theta", "a real array of angles")
     if not np.isfinite(theta).all():
         raise ValueError("theta: contains NaN or inf")
     n = np.arange(n_antennas) - (n_antennas - 1) / 2.0
@@ -100,14 +95,19 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
     return np.exp(1j * phase) / np.sqrt(n_antennas)
 
 
+def _real_array(values: object, name: str, expected: str) -> np.ndarray:
+    """``values`` as a float64 array; ValueError naming ``name`` for complex or non-numeric input."""
+    if np.iscomplexobj(values):
+        raise ValueError(f"{name}: expected {expected}, got a complex array")
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected {expected}, got {type(values).__name__}") from exc
+
+
 def _positions(positions: object) -> np.ndarray:
     """Check a finite real (n, 2) array of positions (n may be 0) -> float64 array."""
-    if np.iscomplexobj(positions):
-        raise ValueError("positions: expected real coordinates, got a complex array")
-    try:
-        p = np.asarray(positions, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"positions: expected a finite (n, 2) array, got {type(positions).__name__}") from exc
+    p = _real_array(positions, "positions", "a finite real (n, 2) array")
     if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
         raise ValueError(f"positions: expected a finite (n, 2) array, got shape {p.shape}")
     return p
