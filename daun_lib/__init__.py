@@ -20,9 +20,25 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .scenario import Scenario
 
+
+
+def _source_version() -> str:
+    """The version in the source tree's pyproject.toml + "+source" (the package is not installed)."""
+    from pathlib import Path
+
+    try:
+        text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return "0.0.0+source"
+    for line in text.splitlines():
+        if line.strip().startswith("version") and "=" in line:
+            return line.split("=", 1)[1].strip().strip('"') + "+source"
+    return "0.0.0+source"
+
+
 try:
     __version__ = version("daun_lib")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+source"
+    __version__ = _source_version()
 
 __all__ = ["Scenario", "__version__"]

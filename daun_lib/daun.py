@@ -263,17 +263,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _library_version() -> str:
-    """``daun_lib.__version__``; from a source tree, the pyproject version + "+source"."""
+    """``daun_lib.__version__`` (from a source tree: the pyproject version + "+source")."""
     from . import __version__
 
-    if __version__.startswith("0.0.0"):
-        try:
-            text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
-            for line in text.splitlines():
-                if line.strip().startswith("version") and "=" in line:
-                    return line.split("=", 1)[1].strip().strip('"') + "+source"
-        except OSError:
-            pass
     return __version__
 
 
