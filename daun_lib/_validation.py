@@ -3,6 +3,13 @@
 Every public function of :mod:`daun_lib` validates its arguments at the edge and
 raises :class:`ValueError` with a message that names the argument and what was
 expected.  Inner helpers trust their inputs.
+
+This module is the one home of the checks that more than one module needs:
+numbers (:func:`positive`, :func:`nonnegative`, :func:`finite_real`), arrays
+(:func:`as_array`, :func:`real_array`), seeds (:func:`rng_from_seed`), and the
+package's own objects: the scenario (:func:`check_scenario`), user positions
+(:func:`positions`), received signals ``y`` (:func:`signals`,
+:func:`reject_zero_samples`) and the NLoS weights of (3) (:func:`weights`).
 """
 
 from __future__ import annotations
@@ -84,3 +91,79 @@ def rng_from_seed(seed: Any) -> np.random.Generator:
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
         return np.random.default_rng(seed)
     raise ValueError(f"seed: expected a non-negative int, None or numpy.random.Generator, got {seed!r}")
+
+
+def real_array(values: Any, name: str, expected: str) -> np.ndarray:
+    """``values`` as a float64 numpy array; ValueError naming ``name`` for complex or non-numeric input.
+
+    ``expected`` completes the message "``name``: expected ...".  No shape or finiteness check.
+    """
+    if np.iscomplexobj(values):
+        raise ValueError(f"{name}: expected {expected}, got a complex array")
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected {expected}, got {type(values).__name__}") from exc
+
+
+def positions(values: Any, name: str = "positions", *, allow_empty: bool = False) -> np.ndarray:
+    """Check user positions: a finite real (n, 2) array, metres -> float64 numpy array.
+
+    ``n = 0`` raises unless ``allow_empty``.
+    """
+    p = np.asarray(as_array(values, name, 2, complex_ok=False), dtype=float)
+    if p.shape[1] != 2:
+        raise ValueError(f"{name}: expected a finite (n, 2) array, got shape {p.shape}")
+    if p.shape[0] < 1 and not allow_empty:
+        raise ValueError(f"{name}: expected at least one position (n >= 1), got an empty (0, 2) batch")
+    return p
+
+
+def check_scenario(scenario: Any) -> Any:
+    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario`; returns it."""
+    from .scenario import Scenario  # lazy: scenario imports this module
+
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    return scenario
+
+
+def signals(y: Any, M: int, N: int, *, expected: str = "") -> Any:
+    """Check received signals ``y`` (n, M, N) or (M, N) (numpy or torch) -> with a batch axis.
+
+    Finite numeric values, the trailing shape ``(M, N)`` and ``n >= 1``.
+    ``expected`` follows the expected shape in the message (e.g. " to match A (M, N, K)").
+    The all-zero check is :func:`reject_zero_samples` (callers compute the sample norms anyway).
+    """
+    y = as_array(y, "y", (2, 3))
+    if y.ndim == 2:
+        y = y[None]
+    if tuple(y.shape[1:]) != (M, N):
+        raise ValueError(f"y: expected shape (n, {M}, {N}){expected}, got {tuple(y.shape)}")
+    if y.shape[0] < 1:
+        raise ValueError("y: expected at least one sample, got n = 0")
+    return y
+
+
+def reject_zero_samples(zero: Any) -> None:
+    """Raise ``ValueError`` naming ``y`` when ``zero`` (indices of all-zero samples) is not empty."""
+    zero = [int(i) for i in zero]
+    if zero:
+        raise ValueError(f"y: sample(s) {zero[:10]} are all zero: a zero signal carries no information "
+                         f"about the position")
+
+
+def weights(w: Any, M: int) -> np.ndarray:
+    """Check the NLoS weights ``w_m`` of (3): a positive number or M positive numbers -> (M,) float64."""
+    try:
+        w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"w: expected a positive number or a length-{M} vector of positive weights, "
+                         f"got {w!r}") from None
+    if w_arr.ndim == 0:
+        w_arr = np.full(M, float(w_arr))
+    if w_arr.shape != (M,):
+        raise ValueError(f"w: expected a scalar or a length-{M} vector (one weight per BS), got shape {w_arr.shape}")
+    if not np.isfinite(w_arr).all() or (w_arr <= 0).any():
+        raise ValueError(f"w: expected finite positive weights, got {w_arr}")
+    return w_arr

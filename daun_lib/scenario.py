@@ -36,7 +36,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DICTIONARY_FIELDS", "PAPER_BS_POSITIONS", "Scenario", "steering"]
+from ._validation import positions as _check_positions
+from ._validation import positive, real_array
+
+__all__ = [
+    "DICTIONARY_FIELDS",
+    "PAPER_BS_POSITIONS",
+    "Scenario",
+    "array_phase",
+    "element_offsets",
+    "element_wavenumbers",
+    "phase_step",
+    "steering",
+]
 
 #: Scenario fields that determine the dictionaries ``A`` and ``B`` (and hence a
 #: trained network's operators).  The LoS model, carrier and heights only change
@@ -60,6 +72,46 @@ PAPER_BS_POSITIONS: tuple[tuple[float, float], ...] = (
 """BS positions of Sec. IV (metres)."""
 
 
+def element_offsets(n_antennas: int) -> np.ndarray:
+    """(N,) float: element positions ``n - (N-1)/2``, n = 0..N-1, in units of the spacing (centred)."""
+    return np.arange(n_antennas) - (n_antennas - 1) / 2.0
+
+
+def phase_step(sin_theta: np.ndarray, spacing: float) -> np.ndarray:
+    """(...) float: phase difference ``2 pi d sin(theta)`` between neighbouring elements of a ULA."""
+    return 2.0 * np.pi * spacing * sin_theta
+
+
+def array_phase(sin_theta: np.ndarray, n_antennas: int, spacing: float) -> np.ndarray:
+    """The ULA phase term of the steering vector, the one place it is written out.
+
+    Parameters
+    ----------
+    sin_theta : (...) float
+        Direction cosines ``sin(theta)`` along the array axis (trusted: finite, real).
+    n_antennas : int
+        Number of elements N.
+    spacing : float
+        Element spacing d in wavelengths.
+
+    Returns
+    -------
+    (..., N) float
+        ``2 pi d (n - (N-1)/2) sin(theta)``, i.e. :func:`phase_step` times :func:`element_offsets`.
+    """
+    return phase_step(sin_theta, spacing)[..., None] * element_offsets(n_antennas)
+
+
+def element_wavenumbers(n_antennas: int, spacing: float) -> np.ndarray:
+    """(N,) float: ``2 pi d (n - (N-1)/2)``, the factor of ``sin(theta)`` in :func:`array_phase`.
+
+    For code that multiplies many ``sin(theta)`` values by the same factor
+    (``u[..., None] * element_wavenumbers(N, d)``); equal to :func:`array_phase`
+    up to float rounding (the products are associated differently).
+    """
+    return 2.0 * np.pi * spacing * element_offsets(n_antennas)
+
+
 def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.ndarray:
     """Unit-norm ULA steering vectors.
 
@@ -75,7 +127,7 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
     Returns
     -------
     (..., N) complex128
-        ``exp(j 2 pi spacing (n - (N-1)/2) sin(theta)) / sqrt(N)``.
+        ``exp(j 2 pi spacing (n - (N-1)/2) sin(theta)) / sqrt(N)`` (:func:`array_phase`).
 
     Raises
     ------
@@ -83,34 +135,12 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
         ``theta`` not real or not finite, ``n_antennas`` not a positive
         integer, ``spacing`` not a finite positive number.
     """
-    if isinstance(n_antennas, bool) or not isinstance(n_antennas, numbers.Integral) or n_antennas < 1:
-        raise ValueError(f"n_antennas: expected a positive integer, got {n_antennas!r}")
-    if isinstance(spacing, bool) or not isinstance(spacing, numbers.Real) or not np.isfinite(spacing) or spacing <= 0:
-        raise ValueError(f"spacing: expected a finite positive number, got {spacing!r}")
-    theta = _real_array(theta, "theta", "a real array of angles")
+    positive(n_antennas, "n_antennas", integer=True)
+    positive(spacing, "spacing")
+    theta = real_array(theta, "theta", "a real array of angles")
     if not np.isfinite(theta).all():
         raise ValueError("theta: contains NaN or inf")
-    n = np.arange(n_antennas) - (n_antennas - 1) / 2.0
-    phase = 2.0 * np.pi * spacing * np.sin(theta)[..., None] * n
-    return np.exp(1j * phase) / np.sqrt(n_antennas)
-
-
-def _real_array(values: object, name: str, expected: str) -> np.ndarray:
-    """``values`` as a float64 array; ValueError naming ``name`` for complex or non-numeric input."""
-    if np.iscomplexobj(values):
-        raise ValueError(f"{name}: expected {expected}, got a complex array")
-    try:
-        return np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected {expected}, got {type(values).__name__}") from exc
-
-
-def _positions(positions: object) -> np.ndarray:
-    """Check a finite real (n, 2) array of positions (n may be 0) -> float64 array."""
-    p = _real_array(positions, "positions", "a finite real (n, 2) array")
-    if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
-        raise ValueError(f"positions: expected a finite (n, 2) array, got shape {p.shape}")
-    return p
+    return np.exp(1j * array_phase(np.sin(theta), n_antennas, spacing)) / np.sqrt(n_antennas)
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
@@ -209,8 +239,7 @@ class Scenario:
             raise ValueError(
                 f"n_antennas: expected an integer >= 2 (a single antenna measures no angle), got {self.n_antennas!r}"
             )
-        if isinstance(self.n_angles, bool) or not isinstance(self.n_angles, numbers.Integral) or self.n_angles < 1:
-            raise ValueError(f"n_angles: expected a positive integer, got {self.n_angles!r}")
+        positive(self.n_angles, "n_angles", integer=True)
         gs = tuple(self.grid_shape) if isinstance(self.grid_shape, (tuple, list)) else None
         if (
             gs is None
@@ -220,9 +249,7 @@ class Scenario:
             raise ValueError(f"grid_shape: expected two positive integers (nx, ny), got {self.grid_shape!r}")
         object.__setattr__(self, "grid_shape", (int(gs[0]), int(gs[1])))
         for name in ("area_size", "carrier_hz", "antenna_spacing", "bs_height_m", "ut_height_m"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
-                raise ValueError(f"{name}: expected a finite positive number, got {v!r}")
+            positive(getattr(self, name), name)
         lm = self.los_model
         if isinstance(lm, str):
             if lm not in ("always", "3gpp"):
@@ -246,7 +273,7 @@ class Scenario:
             if len(nd) != len(bs) or not np.isfinite(np.array(nd)).all():
                 raise bad
             rule = tuple(0.0 if x < 0.0 else 180.0 for x, _ in bs)
-            if all(v % 360.0 == r for v, r in zip(nd, rule)):
+            if all(v % 360.0 == r for v, r in zip(nd, rule, strict=True)):
                 nd = None  # the default geometry written out: one canonical form, so equal scenarios compare equal
             object.__setattr__(self, "array_normal_deg", nd)
         self._check_identifiable()
@@ -260,7 +287,7 @@ class Scenario:
         scale = half + np.abs(bs).max()
         tol = 1e-9 * scale
         usable = []
-        for m, (b, nrm) in enumerate(zip(bs, normals)):
+        for m, (b, nrm) in enumerate(zip(bs, normals, strict=True)):
             nvec = np.array([np.cos(nrm), np.sin(nrm)])
             ahead = (corners - b) @ nvec  # signed distances of the corners from the axis line
             where = f"BS {m} at ({b[0]:g}, {b[1]:g}) (broadside {np.rad2deg(nrm):g} deg)"
@@ -382,7 +409,7 @@ class Scenario:
         (n, M) float
             ``theta_m(p)`` in radians relative to each array's broadside.
         """
-        p = _positions(positions)
+        p = _check_positions(positions, allow_empty=True)
         d = p[:, None, :] - self.bs_array[None, :, :]
         if (np.abs(d).max(axis=-1) == 0.0).any():
             raise ValueError("positions: a position coincides with a BS; its direction from that BS is undefined")
@@ -411,7 +438,7 @@ class Scenario:
         Positions outside the area map to the nearest edge cell; ``n = 0``
         gives an empty result.
         """
-        p = _positions(positions)
+        p = _check_positions(positions, allow_empty=True)
         nx, ny = self.grid_shape
         dx, dy = self.grid_spacing
         half = self.area_size / 2.0

@@ -97,3 +97,41 @@ def test_frozen_and_hashable():
     with pytest.raises(Exception):
         s.n_antennas = 3  # type: ignore[misc]
     assert hash(s) == hash(Scenario())
+
+
+def test_array_phase_is_the_phase_of_steering():
+    from daun_lib.scenario import array_phase, element_offsets, element_wavenumbers, phase_step
+
+    theta = np.linspace(-1.4, 1.4, 9)
+    for N, d in ((50, 0.5), (7, 0.7)):
+        ph = array_phase(np.sin(theta), N, d)
+        assert ph.shape == (9, N)
+        np.testing.assert_array_equal(np.exp(1j * ph) / np.sqrt(N), steering(theta, N, d))
+        np.testing.assert_array_equal(element_offsets(N), np.arange(N) - (N - 1) / 2.0)
+        np.testing.assert_array_equal(ph, phase_step(np.sin(theta), d)[:, None] * element_offsets(N))
+        np.testing.assert_allclose(np.sin(theta)[:, None] * element_wavenumbers(N, d), ph, rtol=1e-13, atol=1e-12)
+
+
+def test_shared_validation_helpers_name_the_argument():
+    from daun_lib import _validation as v
+
+    with pytest.raises(ValueError, match="scenario: expected a daun_lib.Scenario"):
+        v.check_scenario("paper")
+    s = Scenario()
+    assert v.check_scenario(s) is s
+    with pytest.raises(ValueError, match="positions: expected at least one position"):
+        v.positions(np.zeros((0, 2)))
+    assert v.positions(np.zeros((0, 2)), allow_empty=True).shape == (0, 2)
+    with pytest.raises(ValueError, match="pos: contains NaN"):
+        v.positions([[np.nan, 0.0]], "pos")
+    with pytest.raises(ValueError, match=r"y: expected shape \(n, 4, 50\)"):
+        v.signals(np.ones((2, 4, 49), complex), 4, 50)
+    assert v.signals(np.ones((4, 50), complex), 4, 50).shape == (1, 4, 50)
+    with pytest.raises(ValueError, match=r"y: sample\(s\) \[1\] are all zero"):
+        v.reject_zero_samples([1])
+    v.reject_zero_samples([])
+    np.testing.assert_array_equal(v.weights(2, 3), [2.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match="w: expected finite positive"):
+        v.weights([1.0, -1.0], 2)
+    with pytest.raises(ValueError, match="w: expected a scalar or a length-2"):
+        v.weights([1.0, 1.0, 1.0], 2)

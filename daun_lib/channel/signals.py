@@ -1,0 +1,251 @@
+"""Channel vectors (steps 10-11 of TR 38.901 Sec. 7.5) and the received signals of model (1).
+
+``y_m = sqrt(omega) h_m + n_m``, ``n_m ~ CN(0, I_N)``, ``||h_m||^2 = N``; see :mod:`daun_lib.channel`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .._validation import as_array, check_scenario, positive, rng_from_seed
+from ..scenario import Scenario, element_offsets, phase_step
+from .clusters import Clusters, LinkRandoms, draw_link_randoms, link_fields, ray_azimuths
+from .los import draw_los
+from .tables import RAY_OFFSETS
+
+__all__ = ["ChannelBatch", "SNR_DB_RANGE", "channel_vectors", "simulate"]
+
+_CHUNK = 256  # samples per block when summing rays (memory bound, fixed for determinism)
+
+
+class ChannelBatch(NamedTuple):
+    """A batch of received signals, model (1).
+
+    Attributes
+    ----------
+    y : (n, M, N) complex128
+        Received signals ``sqrt(omega) h_m + n_m``.
+    positions : (n, 2) float64
+        User positions, metres.
+    los : (n, M) bool
+        Whether the link user -> BS m has a LoS path.
+    snr_db : (n,) float64
+        Per-sample SNR, dB (``omega = 10^(snr_db/10)`` per antenna).
+    h : (n, M, N) complex128
+        Noiseless channels, each scaled to ``||h_m||^2 = N``.
+    """
+
+    y: np.ndarray
+    positions: np.ndarray
+    los: np.ndarray
+    snr_db: np.ndarray
+    h: np.ndarray
+
+
+def _blocks(n: int) -> list[slice]:
+    return [slice(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
+
+
+def _rows(r: LinkRandoms, sl: slice) -> LinkRandoms:
+    return LinkRandoms(*(f[sl] for f in r))
+
+
+def _sum_rays(N: int, spacing: float, los_power: np.ndarray, los_angle: np.ndarray, powers: np.ndarray,
+              ray_angles: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
+    """Steps 10-11 for one block: ``out (b, M, N)`` = normalised sum of the rays.
+
+    ``powers (b, M, c)`` and ``ray_angles (b, M, c, R)`` hold the cluster slots
+    that are summed; draws the ray phases of the block (one uniform per ray,
+    shape ``(b, M, 1 + c R)``, LoS ray first).
+    """
+    b, M, c, R = ray_angles.shape
+    pw = np.concatenate([los_power[..., None],
+                         np.broadcast_to(powers[..., None] / R, (b, M, c, R)).reshape(b, M, c * R)], axis=-1)
+    an = np.concatenate([los_angle[..., None], ray_angles.reshape(b, M, c * R)], axis=-1)
+    phase = rng.uniform(-np.pi, np.pi, size=pw.shape)
+    # the phase of scenario.array_phase, element by element: element 0 at k0 * u, then steps of u
+    k0 = element_offsets(N)[0]
+    u = phase_step(np.sin(an), spacing)                             # phase step per element
+    w = np.sqrt(pw) * np.exp(1j * (phase + k0 * u))                  # ray weight x element 0
+    step = np.exp(1j * u)
+    for i in range(N):                                              # h[k] = sum_r w_r step_r^k
+        out[:, :, i] = w.sum(axis=-1)
+        w *= step
+    energy = np.sum(np.abs(out) ** 2, axis=-1, keepdims=True)
+    if not (np.isfinite(energy).all() and (energy > 0).all()):
+        raise ValueError("clusters: a link's rays sum to a zero or non-finite channel (check its powers and angles)")
+    out *= np.sqrt(N / energy)
+
+
+def _used_slots(powers: np.ndarray) -> int:
+    """Number of leading cluster slots that carry power somewhere in ``powers (n, M, C)``."""
+    used = np.flatnonzero((powers > 0).any(axis=(0, 1)))
+    return int(used.max()) + 1 if used.size else 0
+
+
+def _check_clusters(clusters: Any, M: int) -> None:
+    if not isinstance(clusters, Clusters):
+        raise ValueError(f"clusters: expected a Clusters tuple from draw_clusters, got {type(clusters).__name__}")
+    la = np.asarray(clusters.los_angle)
+    if la.ndim != 2 or la.shape[1] != M:
+        raise ValueError(f"clusters: expected {M} BSs, got shape {la.shape}")
+    n = la.shape[0]
+    if n < 1:
+        raise ValueError("clusters: expected at least one sample (n >= 1), got an empty batch")
+    want = {"los_power": (n, M), "los_angle": (n, M), "powers": (n, M, None), "angles": (n, M, None),
+            "ray_angles": (n, M, None, RAY_OFFSETS.size)}
+    arrays = {}
+    for name, shape in want.items():
+        a = np.asarray(getattr(clusters, name))
+        if a.dtype == object or not np.issubdtype(a.dtype, np.floating) or a.ndim != len(shape) or any(
+            s is not None and s != t for s, t in zip(shape, a.shape, strict=True)
+        ):
+            raise ValueError(f"clusters.{name}: expected a float array of shape {shape} (None: any), "
+                             f"got {a.dtype} {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"clusters.{name}: contains NaN or inf")
+        arrays[name] = a
+    if arrays["powers"].shape[2] != arrays["ray_angles"].shape[2]:
+        raise ValueError(f"clusters.ray_angles: expected {arrays['powers'].shape[2]} cluster slots like powers, "
+                         f"got {arrays['ray_angles'].shape[2]}")
+    if (arrays["powers"] < 0).any() or (arrays["los_power"] < 0).any():
+        raise ValueError("clusters.powers / clusters.los_power: expected non-negative powers")
+    if ((arrays["powers"].sum(-1) + arrays["los_power"]) <= 0).any():
+        raise ValueError("clusters.powers: every link needs a positive total power")
+
+
+def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) -> np.ndarray:
+    """Sum the rays of ``clusters`` into normalised channel vectors (steps 10-11).
+
+    ``h_m = c sum_i sqrt(P_i) exp(j Phi_i) a(theta_i)`` over the LoS ray and all
+    cluster rays of :meth:`Clusters.rays`, with independent phases
+    ``Phi_i ~ U(-pi, pi)``, unit-norm steering vectors ``a`` of
+    :func:`daun_lib.scenario.steering` and ``c`` such that ``||h_m||^2 = N``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Supplies N and the element spacing.
+    clusters : Clusters
+        From :func:`draw_clusters`, ``n >= 1`` samples and ``M = scenario.n_bs``.
+        Checked: consistent shapes, finite angles and powers, non-negative
+        powers and a positive total power on every link.
+    seed : int, None or numpy.random.Generator
+        Draws the ray phases (block by block, in a fixed order).
+
+    Returns
+    -------
+    (n, M, N) complex128
+
+    Raises
+    ------
+    ValueError
+        Naming ``scenario``, ``clusters`` (or the offending field) or ``seed``.
+    """
+    scenario = check_scenario(scenario)
+    _check_clusters(clusters, scenario.n_bs)
+    rng = rng_from_seed(seed)
+    N, d = scenario.n_antennas, scenario.antenna_spacing
+    n, M = clusters.los_angle.shape
+    # Cluster slots that carry power anywhere in the batch (drops the padding of all-LoS batches).
+    c_used = _used_slots(clusters.powers)
+    h = np.empty((n, M, N), dtype=complex)
+    for sl in _blocks(n):
+        _sum_rays(N, d, clusters.los_power[sl], clusters.los_angle[sl], clusters.powers[sl, :, :c_used],
+                  clusters.ray_angles[sl, :, :c_used], rng, h[sl])
+    return h
+
+
+#: Accepted per-antenna SNR range of :func:`simulate`, dB.  At the bounds the
+#: signal amplitude ``10^(snr_db / 20)`` is about 3e7 or 3e-8, far from the
+#: float64 (and float32) limits even after squaring and summing over a batch.
+SNR_DB_RANGE: tuple[float, float] = (-150.0, 150.0)
+
+
+def _check_snr(snr_db: Any, n: int) -> np.ndarray:
+    if isinstance(snr_db, bool):
+        raise ValueError(f"snr_db: expected a finite number or a length-{n} array, got {snr_db!r}")
+    s = np.asarray(as_array(snr_db, "snr_db", (0, 1), complex_ok=False), dtype=float)
+    if s.ndim == 1 and s.shape[0] != n:
+        raise ValueError(f"snr_db: expected a number or a length-{n} array, got length {s.shape[0]}")
+    lo, hi = SNR_DB_RANGE
+    if s.size and ((s < lo).any() or (s > hi).any()):
+        raise ValueError(f"snr_db: expected values in [{lo:g}, {hi:g}] dB (SNR_DB_RANGE), got "
+                         f"min {s.min():g}, max {s.max():g}")
+    return np.broadcast_to(s, (n,)).copy()
+
+
+def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> ChannelBatch:
+    """Draw ``n`` users uniformly in the area and their received signals (1).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Geometry, arrays, carrier and ``los_model``.
+    n : int
+        Number of samples (>= 1).
+    snr_db : float or (n,) float
+        Per-antenna SNR in dB, one for all samples or one per sample, within
+        :data:`SNR_DB_RANGE` ([-150, 150] dB).
+    seed : int, None or numpy.random.Generator
+        The same int seed gives identical output.
+
+    Returns
+    -------
+    ChannelBatch
+        ``y`` (n, M, N), ``positions`` (n, 2), ``los`` (n, M), ``snr_db`` (n,),
+        ``h`` (n, M, N) with ``||h[i, m]||^2 = N``; all finite.
+
+    Raises
+    ------
+    ValueError
+        Naming ``scenario``, ``n``, ``snr_db`` or ``seed`` when one is invalid.
+
+    Notes
+    -----
+    Random draws, in order: positions, LoS states (:func:`draw_los`), cluster
+    parameters (:func:`draw_clusters`), ray phases (:func:`channel_vectors`),
+    noise.  The result equals ``channel_vectors(scenario, draw_clusters(...))``
+    plus noise, bit for bit, but the rays, channel vectors and noise are
+    computed in blocks of ``_CHUNK`` samples: beyond the returned arrays
+    (6.3 KiB per sample at the paper's M = 4, N = 50) memory holds the per-link
+    random numbers of the cluster draw (about 2.2 KiB per sample) and a fixed
+    working set for one block (some tens of MB), instead of the full ray
+    arrays of the whole batch.
+    """
+    scenario = check_scenario(scenario)
+    n = positive(n, "n", integer=True)
+    snr = _check_snr(snr_db, n)
+    rng = rng_from_seed(seed)
+    half = scenario.area_size / 2.0
+    M, N = scenario.n_bs, scenario.n_antennas
+    positions = rng.uniform(-half, half, size=(n, 2))
+    los = draw_los(scenario, positions, rng)
+    raw = draw_link_randoms(rng, n, M)
+    blocks = _blocks(n)
+    # Pass 1: which cluster slots carry power anywhere in the batch (fixes the ray count, hence the stream).
+    # A single block keeps its fields for pass 2 (the Monte Carlo engine draws one sample at a time).
+    c_used, first = 0, None
+    for sl in blocks:
+        f = link_fields(scenario, positions[sl], los[sl], _rows(raw, sl))
+        c_used = max(c_used, _used_slots(f["powers"]))
+        first = f if len(blocks) == 1 else None
+    # Pass 2: rays -> channel vectors, block by block (ray phases drawn in block order).
+    h = np.empty((n, M, N), dtype=complex)
+    for sl in blocks:
+        f = first if first is not None else link_fields(scenario, positions[sl], los[sl], _rows(raw, sl))
+        ray_angles = ray_azimuths(f["angles"][..., :c_used], los[sl])
+        _sum_rays(N, scenario.antenna_spacing, f["los_power"], f["los_angle"], f["powers"][..., :c_used],
+                  ray_angles, rng, h[sl])
+    del raw
+    y = np.empty_like(h)
+    amp = np.sqrt(10.0 ** (snr / 10.0))
+    to_complex = np.array([1.0, 1j])
+    for sl in blocks:
+        noise = rng.standard_normal((sl.stop - sl.start, M, N, 2)) @ to_complex / np.sqrt(2.0)
+        y[sl] = amp[sl, None, None] * h[sl] + noise
+    if not (np.isfinite(y).all() and np.isfinite(h).all()):
+        raise FloatingPointError("simulate: produced a non-finite signal; please report this with the arguments used")
+    return ChannelBatch(y=y, positions=positions, los=los, snr_db=snr, h=h)
