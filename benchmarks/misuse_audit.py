@@ -275,7 +275,7 @@ def cache_dir_file(tmp: Path) -> tuple[str, str]:
 def _shipped() -> Path:
     from daun_lib import daun
 
-    return Path(daun.__file__).with_name("weights") / daun.VARIANTS["supervised"]
+    return daun.WEIGHTS_DIR / daun.VARIANTS["supervised"]
 
 
 def _params(net: Any) -> dict:
@@ -348,10 +348,10 @@ def _crafted(tmp: Path, edit: Callable[[dict], None]) -> Path:
     edit(obj)
     # a crafter recomputes any stored digest with the library's own code when it can
     try:
-        from daun_lib import daun
+        from daun_lib.daun import checkpoint_file
 
-        if hasattr(daun, "_digest") and "digest" in obj:
-            obj["digest"] = daun._digest(obj)
+        if hasattr(checkpoint_file, "_digest") and "digest" in obj:
+            obj["digest"] = checkpoint_file._digest(obj)
     except Exception:  # noqa: BLE001
         pass
     p = tmp / "crafted.pt"

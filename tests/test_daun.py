@@ -114,6 +114,42 @@ def test_from_dictionaries(tiny_batch):
         no_grid.localize(tiny_batch.y)
 
 
+def test_one_constructor(tiny_batch):
+    """DAUN(n, scenario=...), DAUN(n, A=, B=, grid=), from_scenario and from_dictionaries build the same network."""
+    A, B = TINY.dictionaries()
+    nets = [DAUN(2, scenario=TINY), DAUN.from_scenario(TINY, 2), DAUN(2, A=A, B=B, grid=TINY.grid),
+            DAUN.from_dictionaries(A, B, 2, grid=TINY.grid)]
+    ref = nets[0].solve(tiny_batch.y)
+    for net in nets[1:]:
+        for k, v in net.parameters_dict().items():
+            np.testing.assert_array_equal(v, nets[0].parameters_dict()[k])
+        np.testing.assert_array_equal(net.solve(tiny_batch.y).X, ref.X)
+        np.testing.assert_array_equal(net.localize(tiny_batch.y), nets[0].localize(tiny_batch.y))
+    assert nets[1].scenario == TINY and nets[2].scenario is None
+    with pytest.raises(ValueError, match="A, B"):
+        DAUN(2, A=A)
+    with pytest.raises(ValueError, match="scenario"):
+        DAUN(2, scenario=TINY, A=A, B=B)
+    with pytest.raises(ValueError, match="grid"):
+        DAUN(2, scenario=TINY, grid=TINY.grid)
+    with pytest.raises(ValueError, match="scenario"):
+        DAUN.from_scenario("TINY", 2)
+    with pytest.raises(ValueError, match="init"):
+        DAUN(2, scenario=TINY, init=(1.0, 1.0, 1.0))
+
+
+def test_package_exports_every_public_name():
+    import importlib
+
+    for name in daun.__all__:
+        assert getattr(daun, name) is not None
+    for sub in ("network", "losses", "config", "training", "checkpoint_file", "checkpoints", "plotting"):
+        mod = importlib.import_module(f"daun_lib.daun.{sub}")
+        for name in getattr(mod, "__all__", []):
+            assert name in daun.__all__ or sub == "checkpoints", (sub, name)
+    assert (daun.WEIGHTS_DIR / daun.VARIANTS["paper"]).is_file()
+
+
 def test_bad_inputs(tiny_batch):
     net = DAUN(2, scenario=TINY)
     y = tiny_batch.y.copy()
@@ -240,13 +276,13 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
     assert saved.n_layers == 2 and len(saved.history) == 2
 
     stages = []
-    real_stage = daun._train_stage
+    real_stage = daun.training._train_stage
 
     def spy(net, loss_fn, config, train_data, val_data, layer, bar):
         stages.append((layer, net.parameters_dict()))
         return real_stage(net, loss_fn, config, train_data, val_data, layer, bar)
 
-    monkeypatch.setattr(daun, "_train_stage", spy)
+    monkeypatch.setattr(daun.training, "_train_stage", spy)
     failing.draws = -10**9  # the same generator (its fingerprint is checked), no longer interrupted
     net = train(cfg3, TINY, checkpoint=ck, resume=True, progress=False, simulate=failing)
     assert [s[0] for s in stages] == [3]  # only the new layer's stage ran
@@ -257,7 +293,7 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
     assert net.n_layers == 3 and net.history[:2] == saved.history
     assert DAUN.load(ck).n_layers == 3
     # the resumed network equals an uninterrupted training with the same seed
-    monkeypatch.setattr(daun, "_train_stage", real_stage)
+    monkeypatch.setattr(daun.training, "_train_stage", real_stage)
     fresh = train(cfg3, TINY, progress=False)
     for k, v in fresh.parameters_dict().items():
         np.testing.assert_allclose(net.parameters_dict()[k], v, rtol=1e-5)

@@ -51,7 +51,7 @@ def _craft(tmp_path, path, edit, name="crafted.pt"):
     """Load a checkpoint, let ``edit(obj)`` change it, recompute the digest (as a crafter would), save."""
     obj = torch.load(path, weights_only=True)
     edit(obj)
-    obj["digest"] = daun._digest(obj)
+    obj["digest"] = daun.checkpoint_file._digest(obj)
     out = tmp_path / name
     torch.save(obj, out)
     return out
@@ -91,7 +91,7 @@ def test_bit_flips_are_refused_or_harmless(tmp_path):
 
 
 def test_bit_flips_in_shipped_weights(tmp_path):
-    data = (daun._WEIGHTS_DIR / daun.VARIANTS["supervised"]).read_bytes()
+    data = (daun.WEIGHTS_DIR / daun.VARIANTS["supervised"]).read_bytes()
     reference = _state_bytes(load_pretrained())
     nbits = 8 * len(data)
     positions = [(i * nbits) // 48 + (3 * i % 8) for i in range(48)]
@@ -191,7 +191,7 @@ def test_shipped_steps_are_within_the_bound():
 
 def test_oversized_file_and_extra_meta(tmp_path, monkeypatch):
     net, path = _tiny_checkpoint(tmp_path)
-    monkeypatch.setattr(daun, "MAX_CHECKPOINT_BYTES", 100)
+    monkeypatch.setattr(daun.checkpoint_file, "MAX_CHECKPOINT_BYTES", 100)
     with pytest.raises(ValueError, match="MAX_CHECKPOINT_BYTES"):
         DAUN.load(path)
     monkeypatch.undo()
@@ -233,7 +233,7 @@ def test_weights_from_user_dictionaries_are_checked_against_the_geometry(tmp_pat
 def test_crafted_scenario_record_does_not_hide_the_geometry(tmp_path):
     """A file claiming TINY's scenario but trained for MOVED's dictionaries (digest recomputed)."""
     path = DAUN(2, scenario=MOVED).save(tmp_path / "moved.pt")
-    tiny_fields = daun._scenario_fields(TINY)
+    tiny_fields = daun.checkpoint_file._scenario_fields(TINY)
     crafted = _craft(tmp_path, path, lambda o: o["meta"].__setitem__("scenario", tiny_fields))
     with pytest.raises(ValueError, match="dictionary A"):
         DAUN.load(crafted)
