@@ -202,6 +202,29 @@ def test_default_params_follow_the_convergence_bound():
     assert p.rho == admm.DEFAULT_RHO and p.w == (2.0,) * A.shape[0]
 
 
+def test_default_params_unpack_with_double_star_and_as_kwargs():
+    A, B, _, _ = gaussian_instance(4)
+    p = admm.default_params(A, B)
+    Y = crandn(np.random.default_rng(4), 3, *A.shape[:2])
+    assert dict(**p) == p.as_kwargs() == {"rho": p.rho, "tau1": p.tau1, "tau2": p.tau2, "w": p.w}
+    assert list(p.keys()) == ["rho", "tau1", "tau2", "w"] and p["tau1"] == p.tau1
+    with pytest.raises(KeyError):
+        p["iterations"]
+    r1 = admm.solve(A, B, Y, iterations=20, **p)
+    r2 = admm.solve(A, B, Y, iterations=20, **p.as_kwargs())
+    for a, b in zip(r1, r2, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_public_names():
+    for name in admm.__all__:
+        assert hasattr(admm, name), name
+    for name in ("prepare_y", "iterate", "run_inference", "admm_layer", "init_state", "unpack", "unpack_xz",
+                 "make_operators", "block_operators", "default_params", "resolve_dtype", "energy",
+                 "_check_dictionaries", "_max_spectral_norm_sq", "DivergenceError"):
+        assert hasattr(admm, name), name
+
+
 # ---------------------------------------------------------------------------
 # batching, array types, precision, nmse
 # ---------------------------------------------------------------------------
