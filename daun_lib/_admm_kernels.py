@@ -160,8 +160,8 @@ def soft_shrink(D: torch.Tensor, lam: Any) -> torch.Tensor:
 
 
 #: Below this batch size the products are done one BS at a time with 2-D
-#: matmuls: torch's batched complex matmul is 10-20x slower per sample for a
-#: handful of columns on CPU (measured: 334 us vs 4 x 18 us for one sample).
+#: matmuls (on CPU, torch's batched complex matmul is much slower per sample
+#: for a handful of columns); :func:`iterate` sends such batches to numpy.
 SMALL_BATCH = 16
 
 
@@ -369,8 +369,7 @@ def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], ta
     """The iterations of :func:`admm_layer` in numpy, for small CPU batches (inference only).
 
     The same updates (9)-(12), (15)-(17), (7) in the same order; torch's
-    per-operator overhead dominates for a handful of samples (measured at paper
-    scale, 15 layers, one sample: 11 ms in torch, 3 ms here), numpy's is smaller.
+    per-operator overhead dominates for a handful of samples, numpy's is smaller.
     Results agree with :func:`admm_layer` to float round-off (tested).
 
     Parameters

@@ -24,9 +24,8 @@ then the row norm as another cone.  This module writes the real-equivalent
 problem directly: one second-order cone of dimension ``2M + 1`` per row of
 ``X`` and one of dimension 3 per entry of ``z``.  It is the same problem
 (the complex moduli and row norms are kept, not replaced by real l1 norms) and
-gives Clarabel a smaller conic program (constraint matrix 9700 x 9300 instead
-of 16900 x 12900 at paper scale; 18 instead of 21 interior-point iterations
-and about 20-25 % less CPU time on the instance measured).
+gives Clarabel a smaller conic program (fewer cone constraints and variables
+than cvxpy's complex splitting).
 
 Reuse (DPP).  The problem is built once per dictionary pair and variant with
 ``y``, ``w`` (and ``eps``) as :class:`cvxpy.Parameter`, so cvxpy compiles it
@@ -39,12 +38,10 @@ sample is divided by its RMS value before the solve and the solution is
 multiplied back, so the solver's tolerances act on an O(1) problem at every
 SNR.  The returned ``X``, ``Z`` and ``value`` are in the original scale.
 
-Cost.  Interior-point cost grows quickly with ``K`` and ``L``: at paper scale
-(K = 900, L = 100, M = 4, N = 50) one solve with Clarabel took 8-12 s on two
-shared CPU cores (compilation, about 0.3-1.3 s, only on the first solve of a
-problem); the noise-aware variant 13-17 s.  P-ADMM with ``rho = 0.1`` reached
-a relative objective gap of 1e-3 in 340-1000 iterations (about 1.5-2.5 ms
-each for one sample in float64 on the same machine).
+Cost.  Interior-point cost grows quickly with ``K`` and ``L``: at paper scale a
+solve takes seconds (compilation only on the first solve of a problem; the
+noise-aware variant is slower), orders of magnitude more than P-ADMM or DAUN
+for one sample (the measured times are in ``results/table1.csv`` and the README).
 """
 
 from __future__ import annotations
