@@ -51,6 +51,23 @@ def test_parameters_are_typed_and_commented(path):
                 assert literal not in cell.source, f"{path.name}: hard-coded {literal!r} outside the parameters cell"
 
 
+THIN = [p for p in NOTEBOOKS if p.name[:2] in ("01", "03", "04", "05")]
+
+
+@pytest.mark.parametrize("path", THIN, ids=lambda p: p.name)
+def test_notebook_defines_no_functions_or_classes(path):
+    """Thin notebooks: parameters -> library calls -> save -> plot; any function belongs in daun_lib."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            tree = ast.parse(cell.source)
+            defined = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                         ast.ClassDef))]
+            assert not defined, f"{path.name}: defines {defined}; move them into daun_lib"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_quick(path, tmp_path):
     times = run_notebooks.run([path], tmp_path, quick=True, kernel_name="python3", verbose=False)

@@ -1,0 +1,95 @@
+"""Keys of a sweep: per-trial seeds, parameter hashes, callable keys and cache folder names.
+
+Trial seeds: ``trial_seed(seed, j, t) = SeedSequence(seed, spawn_key=(j, t))``
+reduced to one 64-bit integer, so the data of trial ``t`` at SNR point ``j``
+depend on the master seed, ``j`` and ``t`` only (common random numbers).
+
+Folder names: ``cache_dir/<method>-<hash>``, where ``hash`` is the first 16
+hex digits of the SHA-256 of the canonical JSON of the hashed parameters
+(:func:`params_hash`).  How a callable is keyed: :func:`daun_lib._fingerprint.fingerprint`
+(the package docstring of :mod:`daun_lib.experiments` says what that covers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._fingerprint import fingerprint
+from .._json import canonical
+
+CACHE_FORMAT = 2
+"""Version of the chunk-file layout and of the callable keys; part of the hash.
+
+2: callables keyed by fingerprint, chunks with a checksum (1: keyed by name)."""
+
+
+def trial_seed(seed: int, snr_index: int, trial: int) -> int:
+    """Seed of the data of trial ``trial`` at SNR point ``snr_index``.
+
+    ``SeedSequence(seed, spawn_key=(snr_index, trial))`` reduced to one 64-bit
+    integer; pass it to ``channel.simulate(scenario, 1, snr_db, seed=...)`` to
+    regenerate exactly the data the sweep used.
+    """
+    ss = np.random.SeedSequence(int(seed), spawn_key=(int(snr_index), int(trial)))
+    return int(ss.generate_state(1, dtype=np.uint64)[0])
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    """First 16 hex digits of the SHA-256 of the canonical JSON of ``params``."""
+    return hashlib.sha256(canonical(params).encode()).hexdigest()[:16]
+
+
+def source_digest() -> str:
+    """SHA-256 (16 hex digits) of every ``daun_lib`` module and shipped weights file.
+
+    The cache hash holds the ``daun_lib`` version, which an edit of the code
+    does not change.  Pass ``extra={"code": source_digest()}`` to
+    :func:`accuracy_sweep` to recompute whenever any module changes (also
+    after edits that cannot change the results, such as docstrings).
+    """
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent  # the daun_lib package folder
+    files = list(root.rglob("*.py")) + list(root.glob("weights/*.pt"))
+    for path in sorted(files):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "method"
+
+
+def _library_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _callable_id(fn: Callable) -> str:
+    """``module.qualname`` of a callable: a readable label, not a key (see :func:`_callable_key`)."""
+    mod = getattr(fn, "__module__", None) or type(fn).__module__
+    qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{mod}.{qual}"
+
+
+def _callable_key(fn: Callable, name: str) -> str:
+    """The cache key of a method or generator: :func:`daun_lib._fingerprint.fingerprint` (:mod:`daun_lib.experiments`).
+
+    Raises ``ValueError`` naming ``name`` when ``fn`` cannot be keyed.
+    """
+    return fingerprint(fn, name=name)
+
+
+def sweep_folder(cache_dir: str | os.PathLike, method: str, params: Mapping[str, Any]) -> Path:
+    """``cache_dir/<method>-<hash>`` for the hashed ``params`` of one method."""
+    return Path(cache_dir) / f"{_slug(method)}-{params_hash(params)}"
+
+
+__all__ = ["CACHE_FORMAT", "params_hash", "source_digest", "sweep_folder", "trial_seed"]
