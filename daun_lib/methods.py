@@ -1,25 +1,50 @@
 """One table of localisation methods: ``REGISTRY[name](scenario, y) -> (n, 2)``.
 
 The Monte Carlo code and the notebooks loop over this dict instead of
-if-chains.  Every entry takes a :class:`daun_lib.Scenario` and received
-signals ``y`` (n, M, N) (or (M, N)) and returns position estimates (n, 2) in
-metres, with the documented default settings of its method.
+if-chains.  Every entry is a :class:`daun_lib.localizers.Localizer`: it takes
+a :class:`daun_lib.Scenario` and received signals ``y`` (n, M, N) (or (M, N))
+and returns position estimates (n, 2) in metres, with the documented default
+settings of its method.  A map estimator's entry names its readout
+(:mod:`daun_lib.readouts`); this module also holds the localisers of the
+package's own solvers, :class:`PADMMLocalizer` and :class:`DAUNLocalizer`.
 
-========== =====================================================================
-name       method
-========== =====================================================================
-DAUN       the pretrained unfolded network (:mod:`daun_lib.daun`), plain argmax
-DAUN-R     the same with the position refinement of Algorithm 1
-DAUN-S     the same with the sub-grid readout :func:`daun_lib.refine.subgrid` (not in the paper)
-P-ADMM     :func:`daun_lib.admm.solve` with :func:`daun_lib.admm.default_params`,
-           ``PADMM_ITERATIONS`` iterations, plain argmax readout
-DPD        grid DPD (Weiss 2004), :mod:`daun_lib.baselines.dpd`
-DPD-S      grid DPD with the same sub-grid readout as DAUN-S (the fair comparison for it)
-Stansfield beamscan AoA + Stansfield intersection, :mod:`daun_lib.baselines.stansfield`
-SRL        l1 angle spectra + Stansfield intersection, :mod:`daun_lib.baselines.srl`
-VB         variational-Bayes sparse Bayesian learning, :mod:`daun_lib.baselines.vb`
-MM         majorization-minimization of the penalised (3), :mod:`daun_lib.baselines.mm`
-========== =====================================================================
+========== ====================================== ===========================================================
+name       entry                                  method
+========== ====================================== ===========================================================
+DAUN       ``DAUNLocalizer(readout="argmax")``    the pretrained unfolded network (:mod:`daun_lib.daun`)
+DAUN-R     ``DAUNLocalizer(readout="alg1")``      the same, position refinement of Algorithm 1
+DAUN-S     ``DAUNLocalizer(readout="subgrid")``   the same, sub-grid readout (not in the paper)
+P-ADMM     ``PADMMLocalizer(readout="argmax")``   :func:`daun_lib.admm.solve`, :func:`daun_lib.admm.default_params`,
+                                                  ``PADMM_ITERATIONS`` iterations
+DPD        ``DPDLocalizer(readout="argmax")``     grid DPD (Weiss 2004), :mod:`daun_lib.baselines.dpd`
+DPD-S      ``DPDLocalizer(readout="subgrid")``    grid DPD with DAUN-S's sub-grid readout (the fair comparison)
+Stansfield ``StansfieldLocalizer()``              beamscan AoA + Stansfield intersection
+SRL        ``SRLLocalizer()``                     l1 angle spectra + Stansfield intersection
+VB         ``VBLocalizer(readout="argmax")``      variational-Bayes sparse Bayesian learning
+MM         ``MMLocalizer(readout="argmax")``      majorization-minimization of the penalised (3)
+========== ====================================== ===========================================================
+
+Entries of your own.  Any callable ``f(scenario, y) -> (n, 2)`` can stand in
+a dict next to these; the experiment code takes such a dict
+(``experiments.accuracy_sweep(..., methods=mine)``).  A map estimator takes
+any registered readout, and a new readout is one function and one
+registration, without editing the package::
+
+    from daun_lib import methods, readouts
+    from daun_lib.baselines.vb import VBLocalizer
+
+    def peak_of_strongest_bs(score, scenario, y):
+        # score: (n, K) map or X (n, K, M); return positions (n, 2)
+        X = abs(score) if score.ndim == 3 else score[..., None]
+        return readouts.cell_centres(scenario)[X.max(axis=2).argmax(axis=1)]
+
+    readouts.register_readout("strongest-bs", peak_of_strongest_bs)
+    mine = {
+        **methods.REGISTRY,
+        "VB-S": VBLocalizer(readout="subgrid"),
+        "DAUN-B": methods.DAUNLocalizer(readout="strongest-bs"),
+    }
+    positions = mine["VB-S"](scenario, y)
 
 The DAUN entries import :mod:`daun_lib.daun` only when called and raise
 ``ValueError`` for a scenario whose dictionaries differ from those of the
@@ -38,34 +63,32 @@ sample is rejected by every method.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from . import admm
-from .baselines import _common, dpd, mm, srl, stansfield, vb
-from .refine import argmax_rows, row_power, subgrid
+from .baselines import dpd, mm, srl, stansfield, vb
+from .localizers import Localizer, MapLocalizer, dictionaries
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
-Localizer = Callable[[Scenario, Any], np.ndarray]
+__all__ = ["REGISTRY", "FIG2_METHODS", "TABLE1_METHODS", "PADMM_ITERATIONS", "DICTIONARY_FIELDS", "DAUN_S_CHUNK",
+           "Localizer", "PADMMLocalizer", "DAUNLocalizer", "localize", "daun_available", "daun_unavailable"]
 
-#: P-ADMM iterations.  Measured with ``admm.default_params`` (``rho = 0.1``,
-#: steps at 99 % of the bound; 100 users of the default scenario): after 300
-#: iterations the objective of (3) is within 0.1 % of its value after 800
-#: (0 and 20 dB) and the residual NMSE is 2.5e-6 (0 dB) / 3.3e-5 (20 dB); at
-#: 0 dB the argmax readout still changes for a few per cent of the users
-#: between 300 and 800 iterations (P(error < 1 m) 0.88 -> 0.90).  300 is the
-#: compromise between "run to convergence" and Table I's run time; re-check
-#: when ``admm.DEFAULT_RHO`` changes.
+#: P-ADMM iterations.  300 is the compromise between "run to convergence" (the objective
+#: of (3) and the argmax readout still move a little between 300 and 800 iterations)
+#: and Table I's run time; re-check when ``admm.DEFAULT_RHO`` changes.
 PADMM_ITERATIONS = 300
 
 #: Scenario fields that determine the dictionaries A, B (and so the network's operators);
 #: an alias of :data:`daun_lib.scenario.DICTIONARY_FIELDS`.
 DICTIONARY_FIELDS: tuple[str, ...] = _SCENARIO_DICTIONARY_FIELDS
 
-#: Samples per block of the DAUN-S readout (bounds its peak memory: X of a block
+#: Samples per block of the DAUN entries (bounds their peak memory: X of a block
 #: is (DAUN_S_CHUNK, K, M) complex).
 DAUN_S_CHUNK = 256
 
@@ -76,27 +99,18 @@ TABLE1_METHODS: tuple[str, ...] = ("DAUN", "P-ADMM", "MM", "VB", "DPD")
 
 @lru_cache(maxsize=4)
 def _padmm_params(scenario: Scenario) -> admm.ADMMParams:
-    A, B = _common.dictionaries(scenario)
+    A, B = dictionaries(scenario)
     return admm.default_params(A, B)
 
 
-def padmm(scenario: Scenario, y: Any) -> np.ndarray:
-    """P-ADMM run to convergence (``PADMM_ITERATIONS``), plain argmax readout.
+@dataclass(frozen=True)
+class PADMMLocalizer(MapLocalizer):
+    """P-ADMM (5)-(17) run to convergence: X (n, K, M) of :func:`daun_lib.admm.solve` with
+    :func:`daun_lib.admm.default_params` and ``PADMM_ITERATIONS`` iterations, then the readout -> (n, 2)."""
 
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-
-    Returns
-    -------
-    (n, 2) float
-    """
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    A, B = _common.dictionaries(scenario)
-    res = admm.solve(A, B, y, iterations=PADMM_ITERATIONS, **_padmm_params(scenario).as_kwargs())
-    return _common.grid(scenario)[argmax_rows(res.X)].copy()
+    def _map(self, scenario: Scenario, y: np.ndarray) -> Any:
+        A, B = dictionaries(scenario)
+        return admm.solve(A, B, y, iterations=PADMM_ITERATIONS, **_padmm_params(scenario).as_kwargs()).X
 
 
 @lru_cache(maxsize=1)
@@ -106,17 +120,23 @@ def _pretrained() -> Any:
     return daun.load_pretrained()
 
 
-def dpd_subgrid(scenario: Scenario, y: Any) -> np.ndarray:
-    """Grid DPD followed by the sub-grid readout of :func:`daun_lib.refine.subgrid` -> (n, 2)."""
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    A, _ = _common.dictionaries(scenario)
-    return subgrid(dpd.cost(A, y), scenario)
+@dataclass(frozen=True)
+class DAUNLocalizer(MapLocalizer):
+    """The pretrained DAUN (:func:`daun_lib.daun.load_pretrained`): the last layer's X (n, K, M)
+    (``DAUN.estimate_x``), then the readout, per block of ``DAUN_S_CHUNK`` samples -> (n, 2).
 
+    Grid readouts place their pick on the network's own cell centres (float32,
+    as ``DAUN.localize`` returns them).  A scenario whose dictionaries differ
+    from those of the default ``Scenario()`` (fields ``DICTIONARY_FIELDS``)
+    raises ``ValueError``: the shipped weights were trained for those.
+    """
 
-def _daun(refine: bool | str) -> Localizer:
-    def localize(scenario: Scenario, y: Any) -> np.ndarray:
-        scenario = _common.check_scenario(scenario)
+    @property
+    def block(self) -> int:  # type: ignore[override]
+        """Samples per block: the module's ``DAUN_S_CHUNK``, read at call time."""
+        return DAUN_S_CHUNK
+
+    def _check_scenario(self, scenario: Scenario) -> None:
         default = Scenario()
         changed = [f for f in DICTIONARY_FIELDS if getattr(scenario, f) != getattr(default, f)]
         if changed:
@@ -124,38 +144,31 @@ def _daun(refine: bool | str) -> Localizer:
                 f"scenario: the pretrained DAUN weights were trained for the dictionaries of the default "
                 f"Scenario(); this scenario changes {changed} (train a network for it with daun_lib.daun)"
             )
-        y = _common.check_y(scenario, y)
-        if refine == "subgrid":
-            net = _pretrained()
-            out = np.empty((y.shape[0], 2))
-            for lo in range(0, y.shape[0], DAUN_S_CHUNK):
-                X = net.estimate_x(y[lo:lo + DAUN_S_CHUNK])
-                out[lo:lo + DAUN_S_CHUNK] = subgrid(row_power(X, normalize=True), scenario)
-            return out
-        out = _pretrained().localize(y, refine=refine)
-        if hasattr(out, "detach"):
-            out = out.detach().cpu().numpy()
-        return np.asarray(out, dtype=float).reshape(y.shape[0], 2)
 
-    readout = {True: "Algorithm 1 refinement", False: "plain argmax", "subgrid": "sub-grid"}[refine]
-    localize.__name__ = {True: "daun_r", False: "daun", "subgrid": "daun_s"}[refine]
-    localize.__doc__ = f"Pretrained DAUN, {readout} readout -> (n, 2)."
-    return localize
+    def _map(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        return _pretrained().estimate_x(y)
+
+    def cells(self, scenario: Scenario) -> np.ndarray:
+        return _pretrained().grid.detach().cpu().double().numpy()
 
 
-REGISTRY: dict[str, Localizer] = {
-    "DAUN": _daun(refine=False),
-    "DAUN-R": _daun(refine=True),
-    "DAUN-S": _daun(refine="subgrid"),
-    "P-ADMM": padmm,
-    "DPD": dpd.localize,
-    "DPD-S": dpd_subgrid,
-    "Stansfield": stansfield.localize,
-    "SRL": srl.localize,
-    "VB": vb.localize,
-    "MM": mm.localize,
+REGISTRY: dict[str, Callable[[Scenario, Any], np.ndarray]] = {
+    "DAUN": DAUNLocalizer(readout="argmax"),
+    "DAUN-R": DAUNLocalizer(readout="alg1"),
+    "DAUN-S": DAUNLocalizer(readout="subgrid"),
+    "P-ADMM": PADMMLocalizer(readout="argmax"),
+    "DPD": dpd.DPDLocalizer(readout="argmax"),
+    "DPD-S": dpd.DPDLocalizer(readout="subgrid"),
+    "Stansfield": stansfield.StansfieldLocalizer(),
+    "SRL": srl.SRLLocalizer(),
+    "VB": vb.VBLocalizer(readout="argmax"),
+    "MM": mm.MMLocalizer(readout="argmax"),
 }
-"""Method name -> ``localize(scenario, y) -> (n, 2)``."""
+"""Method name -> ``localizer(scenario, y) -> (n, 2)`` (a :class:`~daun_lib.localizers.Localizer`)."""
+
+#: The P-ADMM and DPD-S entries under their former function names.
+padmm = REGISTRY["P-ADMM"]
+dpd_subgrid = REGISTRY["DPD-S"]
 
 
 def localize(method: str, scenario: Scenario, y: Any) -> np.ndarray:

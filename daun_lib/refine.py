@@ -20,6 +20,10 @@ grid point no longer decides the estimate.
 
 Fallback: when F is empty (no row has ``min_active`` large entries, e.g. with
 fewer LoS links than ``min_active``), the plain argmax is returned.
+
+These functions compute grid indices, row powers and sub-grid positions; the
+localisers reach them through the named readouts of :mod:`daun_lib.readouts`
+(``"argmax"``, ``"alg1"``, ``"subgrid"``).
 """
 
 from __future__ import annotations

@@ -288,7 +288,7 @@ def test_ula_toeplitz_shortcut_equals_dense_algebra():
     delta = torch.as_tensor(rng.exponential(size=(M, 3, D)))
     noise = torch.as_tensor(rng.exponential(size=3))
     y = torch.as_tensor(rng.standard_normal((M, 3, N)) + 1j * rng.standard_normal((M, 3, N)))
-    for a, b in zip(_gram.ridge(g, y, delta, noise, True), _gram.ridge(d, y, delta, noise, True)):
+    for a, b in zip(_gram.ridge(g, y, delta, noise, True), _gram.ridge(d, y, delta, noise, True), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
 
 

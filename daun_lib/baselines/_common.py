@@ -1,7 +1,10 @@
-"""Helpers shared by the baseline localisers: input checks, cached dictionaries, sectors.
+"""Helpers shared by the baselines: noise-model checks, hyper-parameters, sectors, the area prior.
 
-Inner helpers trust their inputs; the public ``localize`` functions call
-:func:`check_scenario` and :func:`check_y` first.
+The input checks and cached scenario data that every localiser shares
+(:func:`check_scenario`, :func:`check_y`, :func:`check_params`, :func:`dictionaries`) live in
+:mod:`daun_lib.localizers`, the cached grid (:func:`grid`) in
+:mod:`daun_lib.readouts`; they are re-exported here.  Inner helpers trust their
+inputs.
 """
 
 from __future__ import annotations
@@ -13,46 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_array, is_tensor
+from ..localizers import check_params, check_scenario, check_y, dictionaries
+from ..readouts import cell_centres as grid
 from ..scenario import Scenario
 
-
-def check_scenario(scenario: Any) -> Scenario:
-    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario`."""
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
-    return scenario
-
-
-def check_y(scenario: Scenario, y: Any) -> np.ndarray:
-    """Validate received signals against ``scenario``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex (numpy array or tensor)
-
-    Returns
-    -------
-    (n, M, N) complex128 numpy array.
-    """
-    y = as_array(y, "y", (2, 3))
-    if is_tensor(y):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    if y.ndim == 2:
-        y = y[None]
-    M, N = scenario.n_bs, scenario.n_antennas
-    if y.shape[1:] != (M, N):
-        raise ValueError(f"y: expected shape (n, {M}, {N}) for this scenario (M BSs, N antennas), got {y.shape}")
-    if y.shape[0] < 1:
-        raise ValueError("y: expected at least one sample, got n = 0")
-    y = np.ascontiguousarray(y, dtype=np.complex128)
-    zero = np.flatnonzero(~np.any(y != 0, axis=(1, 2)))
-    if zero.size:
-        raise ValueError(f"y: sample(s) {zero[:10].tolist()} are all zero: a zero signal carries no "
-                         f"information about the position")
-    return y
+__all__ = ["check_scenario", "check_y", "dictionaries", "grid", "check_noise_floor", "check_params", "replace",
+           "los_sector", "clip_to_area", "NOISE_FLOOR", "NOISE_CEILING"]
 
 
 #: A sample whose mean power per antenna is below this fraction of the assumed noise
@@ -103,35 +72,9 @@ def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
         )
 
 
-def check_params(params: Any, cls: type, name: str = "params") -> Any:
-    """``params`` if it is an instance of the frozen dataclass ``cls``; ``cls()`` for None."""
-    if params is None:
-        return cls()
-    if not isinstance(params, cls):
-        raise ValueError(f"{name}: expected a {cls.__name__} (or None for the defaults), got {type(params).__name__}")
-    return params
-
-
 def replace(params: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` (re-runs the dataclass' own validation)."""
     return dataclasses.replace(params, **changes)
-
-
-@lru_cache(maxsize=8)
-def dictionaries(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Read-only ``scenario.dictionaries()`` (A (M, N, K), B (M, N, L)), cached per scenario."""
-    A, B = scenario.dictionaries()
-    A.setflags(write=False)
-    B.setflags(write=False)
-    return A, B
-
-
-@lru_cache(maxsize=8)
-def grid(scenario: Scenario) -> np.ndarray:
-    """Read-only ``scenario.grid`` (K, 2), cached."""
-    g = scenario.grid
-    g.setflags(write=False)
-    return g
 
 
 @lru_cache(maxsize=8)

@@ -32,12 +32,17 @@ Internal layout is BS-first: ``(M, n, ...)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 
+from ..admm import check_problem, resolve_dtype
+from ..localizers import MapLocalizer
+from . import _common
 
 
 class Gram:
@@ -178,10 +183,56 @@ def ridge(gram: Gram, y: torch.Tensor, delta: torch.Tensor, noise: torch.Tensor,
 @lru_cache(maxsize=4)
 def ula_gram(scenario, dtype: torch.dtype = torch.complex128) -> Gram:  # noqa: ANN001 - Scenario
     """:class:`Gram` of ``Phi_m = [A_m, B_m]`` for a scenario, with the ULA shortcut (cached)."""
-    from . import _common
-
     A, B = _common.dictionaries(scenario)
     uA = np.sin(scenario.los_angles(_common.grid(scenario))).T  # (M, K)
     uB = np.broadcast_to(np.sin(scenario.angles), (scenario.n_bs, scenario.n_angles))
     Phi = np.concatenate([A, B], axis=2)
     return Gram(Phi, np.concatenate([uA, uB], axis=1), scenario.antenna_spacing, dtype)
+
+
+def problem_gram(A: Any, B: Any, y: Any, params: Any, params_type: type) -> tuple[Gram, int, np.ndarray, Any]:
+    """Checked inputs of a solver for general dictionaries (VB, MM ``solve``).
+
+    Parameters
+    ----------
+    A : (M, N, K), B : (M, N, L), y : (n, M, N) or (M, N) complex
+    params : instance of ``params_type`` or None
+    params_type : frozen dataclass with a ``dtype`` field
+
+    Returns
+    -------
+    gram : Gram of ``[A_m, B_m]`` (dense products) in ``params.dtype``
+    K : int
+    y : (n, M, N) complex128
+    params : params_type
+    """
+    A, B, y, _ = check_problem(A, B, y)
+    params = _common.check_params(params, params_type)
+    A, B, y = (np.asarray(v.detach().cpu() if hasattr(v, "detach") else v) for v in (A, B, y))
+    gram = Gram(np.concatenate([A, B], axis=2), dtype=resolve_dtype(params.dtype)[1])
+    return gram, A.shape[2], np.asarray(y, dtype=np.complex128), params
+
+
+def scenario_gram(scenario: Any, y: Any, params: Any, params_type: type) -> tuple[Gram, int, np.ndarray, Any]:
+    """Checked inputs of a solver for a scenario (VB, MM ``solve_scenario``): as :func:`problem_gram`,
+    with the scenario's cached ULA :class:`Gram` (:func:`ula_gram`) and ``K = scenario.n_grid``."""
+    scenario = _common.check_scenario(scenario)
+    y = _common.check_y(scenario, y)
+    params = _common.check_params(params, params_type)
+    return ula_gram(scenario, resolve_dtype(params.dtype)[1]), scenario.n_grid, y, params
+
+
+@dataclass(frozen=True)
+class GramLocalizer(MapLocalizer):
+    """Map estimator of the reweighted ridge solvers (VB, MM): X (n, K, M) on the scenario's ULA
+    :class:`Gram`, then the readout.
+
+    Subclasses set ``params_type``, a field ``params`` and ``solver``, their
+    ``_solve_gram(gram, K, y, params, flag)`` returning a result with ``X``.
+    """
+
+    solver: ClassVar[Callable[..., Any]]
+
+    def _map(self, scenario: Any, y: np.ndarray) -> Any:
+        gram = ula_gram(scenario, resolve_dtype(self.params.dtype)[1])
+        return self.solver(gram, scenario.n_grid, y, self.params, False).X

@@ -22,6 +22,11 @@ biased but close to the ML (their iterative least squares) at small bearing
 errors; with ``sigma_m`` known up to a common factor it is what they call the
 Stansfield estimator.
 
+:class:`BearingLocalizer` is the shared second step of the two-step
+localisers (Stansfield, SRL): a subclass estimates per-BS angles (and,
+optionally, their variances); the intersection and the clip to the area are
+here.
+
 Conventions: bearings are global azimuths (radians); a ULA angle ``theta``
 (from broadside, :mod:`daun_lib.scenario`) at BS ``m`` has the bearing
 ``phi = array_normals[m] + theta`` (:func:`to_bearings`).
@@ -29,12 +34,15 @@ Conventions: bearings are global azimuths (radians); a ULA angle ``theta``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._validation import as_array, positive
+from ..localizers import Localizer
 from ..scenario import Scenario
+from . import _common
 
 #: Relative ridge added to the 2 x 2 normal matrix (guards near-parallel bearings).
 RIDGE = 1e-9
@@ -106,3 +114,28 @@ def _wls(nrm: np.ndarray, c: np.ndarray, w: np.ndarray) -> np.ndarray:
     r = np.einsum("nm,nmi,nm->ni", w, nrm, c)
     G = G + RIDGE * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(2)
     return np.linalg.solve(G, r[..., None])[..., 0]
+
+
+@dataclass(frozen=True)
+class BearingLocalizer(Localizer):
+    """Two-step localiser: per-BS angles, then :func:`stansfield` intersection, clipped to the area.
+
+    Subclasses implement ``_angles(scenario, y) -> (theta (n, M), variance (n, M) or None)``
+    (angles from broadside, radians; variances up to a common factor, None for
+    equal ones) and ``_iterations()``, the range re-weightings of the intersection.
+    """
+
+    def _check_scenario(self, scenario: Scenario) -> None:
+        if scenario.n_bs < 2:
+            raise ValueError("scenario: bearing intersection needs at least two BSs")
+
+    def _angles(self, scenario: Scenario, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def _iterations(self) -> int:
+        raise NotImplementedError
+
+    def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        theta, var = self._angles(scenario, y)
+        p = stansfield(scenario.bs_array, to_bearings(scenario, theta), var, iterations=self._iterations())
+        return _common.clip_to_area(scenario, p)

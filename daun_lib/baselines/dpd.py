@@ -42,12 +42,13 @@ This implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .._validation import as_array, positive
-from ..scenario import Scenario, _wrap
+from ..localizers import MapLocalizer
+from ..scenario import Scenario, _wrap, steering
 from . import _common
 
 
@@ -155,12 +156,9 @@ def cost_at(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndar
     """
     bs = scenario.bs_array
     d = positions[:, :, None, :] - bs[None, None]  # (n, P, M, 2)
-    theta = _wrap(np.arctan2(d[..., 1], d[..., 0]) - scenario.array_normals)
-    u = np.sin(theta)  # (n, P, M)
-    N = scenario.n_antennas
-    k = 2.0 * np.pi * scenario.antenna_spacing * (np.arange(N) - (N - 1) / 2.0)
-    # a^H y = sum_i exp(-j k_i u) y_i / sqrt(N)
-    inner = np.einsum("npmi,nmi->npm", np.exp(-1j * u[..., None] * k), y) / np.sqrt(N)
+    theta = _wrap(np.arctan2(d[..., 1], d[..., 0]) - scenario.array_normals)  # (n, P, M)
+    a = steering(theta, scenario.n_antennas, scenario.antenna_spacing)  # (n, P, M, N), unit norm
+    inner = np.einsum("npmi,nmi->npm", a.conj(), y)  # a^H y
     return np.sum(np.abs(inner) ** 2, axis=-1)
 
 
@@ -185,27 +183,30 @@ def _zoom(scenario: Scenario, y: np.ndarray, p0: np.ndarray, params: DPDParams, 
     return out
 
 
-def localize(scenario: Scenario, y: Any, params: DPDParams | None = None) -> np.ndarray:
-    """Grid DPD (and optionally its off-grid continuation).
+@dataclass(frozen=True)
+class DPDLocalizer(MapLocalizer):
+    """Grid DPD: the cost :func:`cost` on the position grid, a readout of it (default the plain argmax),
+    and with ``params.offgrid`` the continuous local maximisation from there -> (n, 2).
 
-    Parameters
+    Attributes
     ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    params : DPDParams, optional
-
-    Returns
-    -------
-    (n, 2) float
-        ``scenario.grid[argmax_k F_k]``, or the local maximum of ``F`` near it
-        when ``params.offgrid``.
+    readout : str
+        A readout of :data:`daun_lib.readouts.READOUTS` that takes a score map (default "argmax").
+    params : DPDParams, optional (None: the defaults)
     """
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    params = _common.check_params(params, DPDParams)
-    A, _ = _common.dictionaries(scenario)
-    k = np.argmax(cost(A, y), axis=1)
-    p = _common.grid(scenario)[k].copy()
-    if params.offgrid:
-        p = _zoom(scenario, y, p, params)
-    return p
+
+    params: DPDParams | None = None
+    params_type: ClassVar[type] = DPDParams
+
+    def _map(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        return cost(_common.dictionaries(scenario)[0], y)
+
+    def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        p = super()._locate(scenario, y)
+        return _zoom(scenario, y, p, self.params) if self.params.offgrid else p
+
+
+def localize(scenario: Scenario, y: Any, params: DPDParams | None = None) -> np.ndarray:
+    """``DPDLocalizer(params=params)(scenario, y)``: ``scenario.grid[argmax_k F_k]`` (n, 2), or the
+    local maximum of ``F`` near it when ``params.offgrid``."""
+    return DPDLocalizer(params=params)(scenario, y)

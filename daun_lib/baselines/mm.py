@@ -58,15 +58,15 @@ penalised problem (a test compares with cvxpy).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 
 from .._validation import positive
 from ..admm import check_problem, resolve_dtype
-from ..refine import argmax_rows
 from ..scenario import Scenario
 from . import _common, _gram
 
@@ -241,35 +241,23 @@ def solve(A: Any, B: Any, y: Any, params: MMParams | None = None, *, track: bool
     -------
     MMResult
     """
-    A, B, y, _ = check_problem(A, B, y)
-    params = _common.check_params(params, MMParams)
-    A, B, y = (np.asarray(v.detach().cpu() if hasattr(v, "detach") else v) for v in (A, B, y))
-    gram = _gram.Gram(np.concatenate([A, B], axis=2), dtype=resolve_dtype(params.dtype)[1])
-    return _solve_gram(gram, A.shape[2], np.asarray(y, dtype=np.complex128), params, track)
+    return _solve_gram(*_gram.problem_gram(A, B, y, params, MMParams), track)
 
 
 def solve_scenario(scenario: Scenario, y: Any, params: MMParams | None = None, *, track: bool = False) -> MMResult:
     """:func:`solve` with the scenario's dictionaries and the exact ULA shortcut."""
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    params = _common.check_params(params, MMParams)
-    gram = _gram.ula_gram(scenario, resolve_dtype(params.dtype)[1])
-    return _solve_gram(gram, scenario.n_grid, y, params, track)
+    return _solve_gram(*_gram.scenario_gram(scenario, y, params, MMParams), track)
+
+
+@dataclass(frozen=True)
+class MMLocalizer(_gram.GramLocalizer):
+    """MM map estimator: the MM iterate X (n, K, M) of :func:`solve_scenario`, then ``readout`` (default "argmax")."""
+
+    params: MMParams | None = None
+    params_type: ClassVar[type] = MMParams
+    solver: ClassVar[Callable] = staticmethod(_solve_gram)
 
 
 def localize(scenario: Scenario, y: Any, params: MMParams | None = None) -> np.ndarray:
-    """MM localisation with DAUN's readout ``argmax_k ||[X]_{k,:}||``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    params : MMParams, optional
-
-    Returns
-    -------
-    (n, 2) float
-        Grid positions.
-    """
-    res = solve_scenario(scenario, y, params)
-    return _common.grid(scenario)[argmax_rows(res.X)].copy()
+    """``MMLocalizer(params=params)(scenario, y)``: grid positions (n, 2), plain argmax readout."""
+    return MMLocalizer(params=params)(scenario, y)

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.stats
@@ -272,7 +272,11 @@ def aoa(scenario: Scenario, y: Any, params: SRLParams | None = None) -> np.ndarr
     """
     scenario = _common.check_scenario(scenario)
     y = _common.check_y(scenario, y)
-    params = _common.check_params(params, SRLParams)
+    return _aoa(scenario, y, _common.check_params(params, SRLParams))
+
+
+def _aoa(scenario: Scenario, y: np.ndarray, params: SRLParams) -> np.ndarray:
+    """:func:`aoa` for validated inputs (the noise-floor check of ``y`` included)."""
     n, M, N = y.shape
     _common.check_noise_floor(y, params.noise_var, "SRLParams.noise_var")
     u, Phi = _grid(scenario, params.oversampling)
@@ -311,26 +315,26 @@ def aoa(scenario: Scenario, y: Any, params: SRLParams | None = None) -> np.ndarr
     return np.arcsin(np.clip(u_hat, -1.0, 1.0))
 
 
-def localize(scenario: Scenario, y: Any, params: SRLParams | None = None) -> np.ndarray:
-    """SRL two-step localisation: l1 spectra, peak AoAs, Stansfield intersection.
+@dataclass(frozen=True)
+class SRLLocalizer(bearings.BearingLocalizer):
+    """SRL two-step localisation: l1-spectrum AoAs (:func:`aoa`), Stansfield intersection with
+    equal bearing variances, clipped to the area -> (n, 2).
 
-    Parameters
+    Attributes
     ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    params : SRLParams, optional
-
-    Returns
-    -------
-    (n, 2) float
-        Position estimates, clipped to the user area.
+    params : SRLParams, optional (None: the defaults)
     """
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    params = _common.check_params(params, SRLParams)
-    if scenario.n_bs < 2:
-        raise ValueError("scenario: bearing intersection needs at least two BSs")
-    theta = aoa(scenario, y, params)
-    phi = bearings.to_bearings(scenario, theta)
-    p = bearings.stansfield(scenario.bs_array, phi, None, iterations=params.iterations_stansfield)
-    return _common.clip_to_area(scenario, p)
+
+    params: SRLParams | None = None
+    params_type: ClassVar[type] = SRLParams
+
+    def _angles(self, scenario: Scenario, y: np.ndarray) -> tuple[np.ndarray, None]:
+        return _aoa(scenario, y, self.params), None
+
+    def _iterations(self) -> int:
+        return self.params.iterations_stansfield
+
+
+def localize(scenario: Scenario, y: Any, params: SRLParams | None = None) -> np.ndarray:
+    """``SRLLocalizer(params)(scenario, y)``: positions (n, 2), clipped to the user area."""
+    return SRLLocalizer(params=params)(scenario, y)

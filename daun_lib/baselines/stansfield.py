@@ -38,7 +38,7 @@ tuning seed (see ``benchmarks/bench_methods.py --tune``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -115,7 +115,11 @@ def beamscan_aoa(scenario: Scenario, y: Any, params: StansfieldParams | None = N
     """
     scenario = _common.check_scenario(scenario)
     y = _common.check_y(scenario, y)
-    params = _common.check_params(params, StansfieldParams)
+    return _beamscan(scenario, y, _common.check_params(params, StansfieldParams))
+
+
+def _beamscan(scenario: Scenario, y: np.ndarray, params: StansfieldParams) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`beamscan_aoa` for validated inputs."""
     N = scenario.n_antennas
     k = _phase_k(scenario)
     step = 1.0 / (N * scenario.antenna_spacing * params.oversampling)
@@ -167,27 +171,27 @@ def bearing_variance(y: np.ndarray, theta: np.ndarray, power: np.ndarray) -> np.
     return noise / (amp2 * np.maximum(np.cos(theta) ** 2, 1e-6))
 
 
-def localize(scenario: Scenario, y: Any, params: StansfieldParams | None = None) -> np.ndarray:
-    """Stansfield two-step localisation.
+@dataclass(frozen=True)
+class StansfieldLocalizer(bearings.BearingLocalizer):
+    """Stansfield two-step localisation: beamscan AoAs (:func:`beamscan_aoa`), CRB-shaped or equal
+    bearing variances, Stansfield intersection clipped to the area -> (n, 2).
 
-    Parameters
+    Attributes
     ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    params : StansfieldParams, optional
-
-    Returns
-    -------
-    (n, 2) float
-        Position estimates, clipped to the user area.
+    params : StansfieldParams, optional (None: the defaults)
     """
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    params = _common.check_params(params, StansfieldParams)
-    if scenario.n_bs < 2:
-        raise ValueError("scenario: bearing intersection needs at least two BSs")
-    theta, power = beamscan_aoa(scenario, y, params)
-    var = bearing_variance(y, theta, power) if params.weights == "crb" else None
-    phi = bearings.to_bearings(scenario, theta)
-    p = bearings.stansfield(scenario.bs_array, phi, var, iterations=params.iterations)
-    return _common.clip_to_area(scenario, p)
+
+    params: StansfieldParams | None = None
+    params_type: ClassVar[type] = StansfieldParams
+
+    def _angles(self, scenario: Scenario, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        theta, power = _beamscan(scenario, y, self.params)
+        return theta, (bearing_variance(y, theta, power) if self.params.weights == "crb" else None)
+
+    def _iterations(self) -> int:
+        return self.params.iterations
+
+
+def localize(scenario: Scenario, y: Any, params: StansfieldParams | None = None) -> np.ndarray:
+    """``StansfieldLocalizer(params)(scenario, y)``: positions (n, 2), clipped to the user area."""
+    return StansfieldLocalizer(params=params)(scenario, y)

@@ -49,16 +49,16 @@ This implementation (the modification).  Model (2) with complex Gaussians:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from scipy.special import gammaln
 
 from .._validation import positive
-from ..admm import check_problem, resolve_dtype
-from ..refine import argmax_rows
+from ..admm import resolve_dtype
 from ..scenario import Scenario
 from . import _common, _gram
 
@@ -251,35 +251,24 @@ def solve(A: Any, B: Any, y: Any, params: VBParams | None = None, *, elbo: bool 
     -------
     VBResult
     """
-    A, B, y, _ = check_problem(A, B, y)
-    params = _common.check_params(params, VBParams)
-    A, B, y = (np.asarray(v.detach().cpu() if hasattr(v, "detach") else v) for v in (A, B, y))
-    gram = _gram.Gram(np.concatenate([A, B], axis=2), dtype=resolve_dtype(params.dtype)[1])
-    return _solve_gram(gram, A.shape[2], np.asarray(y, dtype=np.complex128), params, elbo)
+    return _solve_gram(*_gram.problem_gram(A, B, y, params, VBParams), elbo)
 
 
 def solve_scenario(scenario: Scenario, y: Any, params: VBParams | None = None, *, elbo: bool = False) -> VBResult:
     """:func:`solve` with the scenario's dictionaries and the exact ULA shortcut."""
-    scenario = _common.check_scenario(scenario)
-    y = _common.check_y(scenario, y)
-    params = _common.check_params(params, VBParams)
-    gram = _gram.ula_gram(scenario, resolve_dtype(params.dtype)[1])
-    return _solve_gram(gram, scenario.n_grid, y, params, elbo)
+    return _solve_gram(*_gram.scenario_gram(scenario, y, params, VBParams), elbo)
+
+
+@dataclass(frozen=True)
+class VBLocalizer(_gram.GramLocalizer):
+    """VB map estimator: the posterior mean X (n, K, M) of :func:`solve_scenario`, then ``readout``
+    (default "argmax")."""
+
+    params: VBParams | None = None
+    params_type: ClassVar[type] = VBParams
+    solver: ClassVar[Callable] = staticmethod(_solve_gram)
 
 
 def localize(scenario: Scenario, y: Any, params: VBParams | None = None) -> np.ndarray:
-    """VB localisation: posterior mean of X, plain argmax readout.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    params : VBParams, optional
-
-    Returns
-    -------
-    (n, 2) float
-        Grid positions.
-    """
-    res = solve_scenario(scenario, y, params)
-    return _common.grid(scenario)[argmax_rows(res.X)].copy()
+    """``VBLocalizer(params=params)(scenario, y)``: grid positions (n, 2), plain argmax readout."""
+    return VBLocalizer(params=params)(scenario, y)

@@ -1,0 +1,154 @@
+r"""Readouts: a map over the position grid -> positions (n, 2), registered by name.
+
+Every map estimator of the package (DPD, P-ADMM, DAUN, VB, MM) ends in the same
+step: turn what it estimated over the K grid cells into positions.  What it
+estimated is either
+
+* a **score map** ``score`` (n, K) >= 0, one value per grid cell (DPD's cost), or
+* the LoS gains **X** (n, K, M) of (3), whose row powers ``||[X]_{k,:}||_2^2``
+  are the score (:func:`daun_lib.refine.row_power`).
+
+A readout is a function ``readout(score_or_X, scenario, y) -> (n, 2)`` (metres);
+``y`` (n, M, N) is the data the map came from, for readouts that need it (the
+built-in ones do not).  :data:`READOUTS` maps a name to a readout; a map
+estimator takes ``readout=<name>`` (:class:`daun_lib.localizers.MapLocalizer`).
+Adding a readout is one function and one :func:`register_readout` call.
+
+========= ===================================================================
+name      readout
+========= ===================================================================
+argmax    the plain readout after (3): ``k = argmax_k ||[X]_{k,:}||_2`` (or of the score)
+alg1      Algorithm 1 of Sec. III-C (:func:`daun_lib.refine.refine`); needs X
+subgrid   3-point Gaussian fit around the peak (:func:`daun_lib.refine.subgrid`; not in the paper)
+========= ===================================================================
+
+Readouts that pick one grid cell per sample are :class:`GridReadout` objects:
+their ``index`` function gives the cell, and the position is the cell centre.
+A localiser whose network carries its own cell centres (DAUN) places the pick
+there (:meth:`daun_lib.localizers.MapLocalizer.cells`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_array
+from .refine import argmax_rows, refine, row_power, subgrid
+from .scenario import Scenario
+
+Readout = Callable[[Any, Scenario, Any], np.ndarray]
+"""``readout(score (n, K) or X (n, K, M), scenario, y (n, M, N)) -> positions (n, 2)``."""
+
+
+@lru_cache(maxsize=8)
+def cell_centres(scenario: Scenario) -> np.ndarray:
+    """Read-only ``scenario.grid`` (K, 2), cached per scenario."""
+    g = scenario.grid
+    g.setflags(write=False)
+    return g
+
+
+def check_map(score: Any, scenario: Scenario) -> Any:
+    """Check a score map (n, K) or an X (n, K, M) against the scenario's grid (K cells).
+
+    Returns a score map as a float64 numpy array; X is returned unchanged (the
+    row-power functions of :mod:`daun_lib.refine` check its values).
+    """
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    ndim = getattr(score, "ndim", None)
+    if ndim == 3:
+        if score.shape[1] != scenario.n_grid or score.shape[0] < 1:
+            raise ValueError(f"score: expected X of shape (n, {scenario.n_grid}, M), got {tuple(score.shape)}")
+        return score
+    P = np.asarray(as_array(score, "score", 2, complex_ok=False), dtype=float)
+    if P.shape[1] != scenario.n_grid or P.shape[0] < 1:
+        raise ValueError(f"score: expected a map of shape (n, {scenario.n_grid}) or X (n, {scenario.n_grid}, M), "
+                         f"got {P.shape}")
+    return P
+
+
+@dataclass(frozen=True)
+class GridReadout:
+    """A readout that picks one grid cell per sample; the position is the cell centre.
+
+    Attributes
+    ----------
+    index : callable
+        ``index(score (n, K) or X (n, K, M)) -> (n,) int`` grid indices.
+    """
+
+    index: Callable[[Any], np.ndarray]
+
+    def __call__(self, score: Any, scenario: Scenario, y: Any = None) -> np.ndarray:
+        """Positions (n, 2): ``cell_centres(scenario)[index(score)]``."""
+        k = self.index(check_map(score, scenario))
+        return cell_centres(scenario)[k]
+
+
+def argmax_index(score: Any) -> np.ndarray:
+    """Plain readout after (3): ``argmax_k score_k``, or ``argmax_k ||[X]_{k,:}||_2`` for X (n, K, M) -> (n,)."""
+    if getattr(score, "ndim", None) == 3:
+        return argmax_rows(score)
+    return np.argmax(score, axis=1)
+
+
+def alg1_index(X: Any) -> np.ndarray:
+    """Algorithm 1 (:func:`daun_lib.refine.refine`) on X (n, K, M) -> (n,) grid indices."""
+    if getattr(X, "ndim", None) != 3:
+        raise ValueError("readout: 'alg1' (Algorithm 1) needs the per-BS gains X (n, K, M); "
+                         "this estimator gives a score map (n, K)")
+    return refine(X)
+
+
+def subgrid_readout(score: Any, scenario: Scenario, y: Any = None) -> np.ndarray:
+    """Sub-grid readout (:func:`daun_lib.refine.subgrid`) of a score map, or of X's row powers -> (n, 2)."""
+    score = check_map(score, scenario)
+    if score.ndim == 3:
+        score = row_power(score, normalize=True)
+    return subgrid(score, scenario)
+
+
+READOUTS: dict[str, Readout] = {}
+"""Readout name -> ``readout(score_or_X, scenario, y) -> (n, 2)``."""
+
+
+def register_readout(name: str, fn: Readout, *, replace: bool = False) -> Readout:
+    """Add ``fn`` to :data:`READOUTS` under ``name`` (returns ``fn``).
+
+    Parameters
+    ----------
+    name : str
+        A new name (or an existing one with ``replace=True``).
+    fn : callable
+        ``fn(score (n, K) or X (n, K, M), scenario, y (n, M, N)) -> (n, 2)`` positions, metres.
+    replace : bool
+        Allow replacing a registered readout (localisers built before keep the old one).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    if not callable(fn):
+        raise ValueError(f"fn: expected a callable readout(score_or_X, scenario, y), got {type(fn).__name__}")
+    if not isinstance(replace, bool):
+        raise ValueError(f"replace: expected True or False, got {replace!r}")
+    if name in READOUTS and not replace:
+        raise ValueError(f"name: readout {name!r} is already registered (pass replace=True to replace it)")
+    READOUTS[name] = fn
+    return fn
+
+
+def get_readout(name: Any) -> Readout:
+    """``READOUTS[name]``, or ``ValueError`` naming ``readout`` for an unknown name."""
+    if not isinstance(name, str) or name not in READOUTS:
+        raise ValueError(f"readout: expected one of {sorted(READOUTS)}, got {name!r}")
+    return READOUTS[name]
+
+
+register_readout("argmax", GridReadout(argmax_index))
+register_readout("alg1", GridReadout(alg1_index))
+register_readout("subgrid", subgrid_readout)
