@@ -2,24 +2,32 @@
 
 Modules
 -------
-scenario    geometry, grids and the sparse dictionaries A, B of (2)
-channel     3GPP TR 38.901 UMa narrowband channels and the signal model (1)
-admm        P-ADMM, the linearised ADMM of (5)-(17)
-reference   problem (3) in cvxpy (Clarabel / MOSEK)
-daun        DAUN, the unfolded network: training, checkpoints, shipped weights
-refine      plain argmax readout, Algorithm 1 (position refinement), sub-grid readout
-baselines   DPD, Stansfield, SRL, VB, MM
-methods     REGISTRY: method name -> localize(scenario, y) -> (n, 2)
-metrics     MSE, probability of sub-metre error, NMSE
-experiments cached, seeded Monte Carlo engine; CSV + JSON sidecars; timing
-plotting    figure style and save_figure
-notebook_params  checks of the notebooks' papermill parameters (names, types, ranges, output folders)
+scenario        geometry, grids and the sparse dictionaries A, B of (2); identifiability checks
+channel         3GPP TR 38.901 UMa narrowband channels and the signal model (1) (package)
+admm            P-ADMM, the linearised ADMM of (5)-(17) (kernels in _admm_kernels)
+reference       problem (3) in cvxpy (Clarabel / MOSEK)
+daun            DAUN, the unfolded network: network, checkpoints, losses, training, plots (package)
+refine          Algorithm 1 (position refinement), the sub-grid readout and the row-power helpers
+readouts        every readout "score or X -> position" by name (READOUTS, register_readout)
+localizers      Localizer base: map estimators x readouts, bearing estimators
+baselines       DPD, Stansfield, SRL, VB, MM
+methods         REGISTRY: method name -> localize(scenario, y) -> (n, 2)
+metrics         position errors, MSE, P(error < r), their standard errors, NMSE
+experiments     cached, seeded, checked Monte Carlo engine (plan / run / aggregate); CSV + JSON; timing
+accuracy        the Fig. 2 sweep set-up and its rows (notebook 03)
+convergence     the Fig. 3 curves (notebook 04)
+tables          Table I (notebook 05)
+channel_stats   the channel statistics against TR 38.901 (notebook 01)
+claims          the paper's claims checked against the results (notebooks 03, 04)
+figures         the figures of the notebooks
+plotting        figure style and save_figure
+notebook_params checks of the notebooks' papermill parameters (names, types, ranges, output folders)
+run_notebooks   executes the notebooks with papermill (make reproduce / make quick)
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from .scenario import Scenario
-
 
 
 def _source_version() -> str:

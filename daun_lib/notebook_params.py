@@ -316,7 +316,7 @@ def check_values(values: Mapping[str, Any], declared: Mapping[str, Any], *, wher
                 _folder(value, name)
                 folder = Path(base) / value if base is not None else Path(value)
                 if name == "cache_dir":  # a complete cache is only read, so a read-only one is fine
-                    from .experiments import _check_cache_dir
+                    from .experiments.cache import _check_cache_dir
 
                     _check_cache_dir(folder)
                 else:
