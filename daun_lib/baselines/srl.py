@@ -67,7 +67,7 @@ from .._validation import as_array, positive
 from ..admm import resolve_dtype
 from ..scenario import Scenario, steering
 from . import _common, bearings
-from .stansfield import sector_u
+from .stansfield import _phase_k, sector_u
 
 
 @dataclass(frozen=True)
@@ -247,8 +247,7 @@ def _grid(scenario: Scenario, oversampling: int) -> tuple[np.ndarray, np.ndarray
     u = -period / 2 + period * (np.arange(G) + 0.5) / G
     # steering() takes angles; for |u| > 1 (spacing < 1/2) use the phase directly
     N = scenario.n_antennas
-    k = 2.0 * np.pi * scenario.antenna_spacing * (np.arange(N) - (N - 1) / 2.0)
-    Phi = np.exp(1j * np.outer(k, u)) / np.sqrt(N)
+    Phi = np.exp(1j * np.outer(_phase_k(scenario), u)) / np.sqrt(N)
     if np.all(np.abs(u) <= 1.0):  # identical to the package's steering vectors
         Phi = steering(np.arcsin(u), N, scenario.antenna_spacing).T
     u.setflags(write=False)

@@ -93,6 +93,8 @@ def sector_u(scenario: Scenario, margin: float) -> np.ndarray:
 
 
 def _phase_k(scenario: Scenario) -> np.ndarray:
+    """(N,) ULA phase factors ``2 pi d (n - (N-1)/2)``: the steering vector at ``u = sin(theta)`` is
+    ``exp(j u k) / sqrt(N)`` (:func:`daun_lib.scenario.steering`, written in ``u`` for the Newton steps)."""
     N = scenario.n_antennas
     return 2.0 * np.pi * scenario.antenna_spacing * (np.arange(N) - (N - 1) / 2.0)
 
