@@ -29,16 +29,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._validation import as_array, is_tensor
+from . import _validation
+from ._validation import is_tensor
 from .readouts import GridReadout, Readout, cell_centres, get_readout
 from .scenario import Scenario
 
 
 def check_scenario(scenario: Any) -> Scenario:
-    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario`."""
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
-    return scenario
+    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario` (:func:`_validation.check_scenario`)."""
+    return _validation.check_scenario(scenario)
 
 
 def check_y(scenario: Scenario, y: Any) -> np.ndarray:
@@ -53,22 +52,12 @@ def check_y(scenario: Scenario, y: Any) -> np.ndarray:
     -------
     (n, M, N) complex128 numpy array.
     """
-    y = as_array(y, "y", (2, 3))
+    y = _validation.signals(y, scenario.n_bs, scenario.n_antennas,
+                            expected=" for this scenario (M BSs, N antennas)")
     if is_tensor(y):
         y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    if y.ndim == 2:
-        y = y[None]
-    M, N = scenario.n_bs, scenario.n_antennas
-    if y.shape[1:] != (M, N):
-        raise ValueError(f"y: expected shape (n, {M}, {N}) for this scenario (M BSs, N antennas), got {y.shape}")
-    if y.shape[0] < 1:
-        raise ValueError("y: expected at least one sample, got n = 0")
     y = np.ascontiguousarray(y, dtype=np.complex128)
-    zero = np.flatnonzero(~np.any(y != 0, axis=(1, 2)))
-    if zero.size:
-        raise ValueError(f"y: sample(s) {zero[:10].tolist()} are all zero: a zero signal carries no "
-                         f"information about the position")
+    _validation.reject_zero_samples(np.flatnonzero(~np.any(y != 0, axis=(1, 2))))
     return y
 
 
