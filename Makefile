@@ -2,6 +2,8 @@
 #   make reproduce   install if needed, run every notebook at paper scale (results/, figures/)
 #   make quick       the same with quick=True (small trial counts)
 #   make test        install if needed, run the test suite (includes the quick notebooks)
+#   make test-fast   the same without the tests that execute notebooks (marker `notebooks`)
+#   make lint        ruff check (rules in pyproject.toml) and ruff format --check
 #   make bench       speed benchmarks -> results/benchmark.csv, figures/scaling.png
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,18 +17,29 @@ TORCH_PIP_ARGS ?=
 BUILD ?= build/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install test reproduce quick bench clean
+.PHONY: install test test-fast lint format reproduce quick bench clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test,notebooks,dask]"
+	$(PY) -m pip install -q -e ".[test,notebooks,dask,lint]"
 	touch $@
 
 test: install
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-fast: install
+	$(PY) -m pytest -q -m "not notebooks" tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 reproduce: install
 	$(PY) -m daun_lib.run_notebooks --out $(BUILD) $(NOTEBOOKS)

@@ -34,8 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daun_lib import Scenario, channel, metrics  # noqa: E402
-from daun_lib.baselines import DPDParams, MMParams, SRLParams, StansfieldParams, VBParams  # noqa: E402
-from daun_lib.baselines import dpd, mm, srl, stansfield, vb  # noqa: E402
+from daun_lib.baselines import DPDParams, MMParams, SRLParams, StansfieldParams, VBParams, dpd, mm, srl, stansfield, vb  # noqa: E402  # noqa: E402
 from daun_lib.methods import REGISTRY, daun_available  # noqa: E402
 
 EVAL_SEED = 1000
@@ -138,19 +137,22 @@ def tune(args: argparse.Namespace) -> list[dict]:
     for method in args.methods or list(cands):
         for label, f in cands[method]:
             ps, ms, ts = [], [], []
-            for snr, b in data.items():
+            for b in data.values():
                 p, dt = _timed(f, sc, b.y)
                 ps.append(metrics.p_within(p, b.positions))
                 ms.append(metrics.mse(p, b.positions))
                 ts.append(1e3 * dt / args.n)
             row = {"method": method, "setting": label, "mean_p_1m": np.mean(ps), "mean_mse": np.mean(ms)}
-            row.update({f"p_1m@{s}": v for s, v in zip(args.snr, ps)})
-            row.update({f"mse@{s}": v for s, v in zip(args.snr, ms)})
+            row.update({f"p_1m@{s}": v for s, v in zip(args.snr, ps, strict=True)})
+            row.update({f"mse@{s}": v for s, v in zip(args.snr, ms, strict=True)})
             row["ms_per_sample"] = np.mean(ts)
             rows.append(row)
-            detail = " ".join(f"{s:+.0f}dB:{p:.3f}/{m:.3f}" for s, p, m in zip(args.snr, ps, ms))
-            print(f"{method:11s} {label:36s} P={row['mean_p_1m']:.3f} MSE={row['mean_mse']:.3f} "
-                  f"{row['ms_per_sample']:.1f} ms | {detail}", flush=True)
+            detail = " ".join(f"{s:+.0f}dB:{p:.3f}/{m:.3f}" for s, p, m in zip(args.snr, ps, ms, strict=True))
+            print(
+                f"{method:11s} {label:36s} P={row['mean_p_1m']:.3f} MSE={row['mean_mse']:.3f} "
+                f"{row['ms_per_sample']:.1f} ms | {detail}",
+                flush=True,
+            )
     return rows
 
 

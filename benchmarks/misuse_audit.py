@@ -36,7 +36,6 @@ import collections
 import csv
 import functools
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -44,8 +43,9 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def warned(ws: list, keywords: tuple[str, ...] | str) -> bool:
 # ---------------------------------------------------------------------------
 # shared data
 # ---------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def batch(n: int = 6, snr: float = 10.0, seed: int = 11) -> Any:
     from daun_lib import Scenario, channel
 
@@ -118,8 +118,9 @@ def _sweep(methods: Any, cache: Path | None, simulate: Any = None, n_trials: int
     from daun_lib import Scenario, experiments
 
     kw = {} if simulate is None else {"simulate": simulate}
-    return experiments.accuracy_sweep(methods, Scenario(), [10.0], n_trials, 5, cache_dir=cache, chunk_size=3,
-                                      progress=False, **kw)
+    return experiments.accuracy_sweep(
+        methods, Scenario(), [10.0], n_trials, 5, cache_dir=cache, chunk_size=3, progress=False, **kw
+    )
 
 
 def _rows_equal(a: list[dict], b: list[dict]) -> bool:
@@ -166,8 +167,7 @@ def cache_partial(tmp: Path) -> tuple[str, str]:
     def with_los(s: Any, n: int, snr: float, seed: Any, los: Any) -> Any:
         return channel.simulate(dataclasses.replace(s, los_model=los), n, snr, seed=seed)
 
-    return _two_sweeps(tmp, functools.partial(with_los, los="always"), functools.partial(with_los, los=0.0),
-                       "simulate")
+    return _two_sweeps(tmp, functools.partial(with_los, los="always"), functools.partial(with_los, los=0.0), "simulate")
 
 
 @case("cache", "another function under the same method name")
@@ -177,11 +177,13 @@ def cache_same_name(tmp: Path) -> tuple[str, str]:
     def first():
         def mine(s: Any, y: Any) -> Any:
             return REGISTRY["DPD"](s, y)
+
         return mine
 
     def second():
         def mine(s: Any, y: Any) -> Any:
             return REGISTRY["Stansfield"](s, y)
+
         return mine
 
     return _two_sweeps(tmp, first(), second(), "method")
@@ -256,8 +258,9 @@ def cache_nan_method(tmp: Path) -> tuple[str, str]:
     def nan_method(s: Any, y: Any) -> np.ndarray:
         return np.full((len(y), 2), np.nan)
 
-    rows, ws = attempt(lambda: _sweep({"nanny": nan_method}, None), ("nanny", "non-finite", "nan"),
-                       errors=(ValueError, RuntimeError))
+    rows, ws = attempt(
+        lambda: _sweep({"nanny": nan_method}, None), ("nanny", "non-finite", "nan"), errors=(ValueError, RuntimeError)
+    )
     return ("warning", "warned") if warned(ws, ("nan", "non-finite")) else ("silent", f"row {rows[0]}")
 
 
@@ -299,8 +302,11 @@ def _bitflip_case(k: int, n_flips: int) -> Callable[[Path], tuple[str, str]]:
         p.write_bytes(bytes(data))
         net = _load(p)
         same = all(np.array_equal(reference[key], v) for key, v in _params(net).items())
-        return ("correct", f"bit {pos}: loaded, parameters unchanged") if same else (
-            "silent", f"bit {pos}: loaded with changed parameters")
+        return (
+            ("correct", f"bit {pos}: loaded, parameters unchanged")
+            if same
+            else ("silent", f"bit {pos}: loaded with changed parameters")
+        )
 
     return run
 
@@ -330,14 +336,25 @@ def _data_flip_case(tensor: str, element: int, bit: int) -> Callable[[Path], tup
         reference = _params(_load(src))
         net = _load(p)
         same = all(np.array_equal(reference[key], v) for key, v in _params(net).items())
-        return ("correct", "loaded, parameters unchanged") if same else (
-            "silent", f"{tensor}[{element}] bit {bit}: loaded with changed parameters")
+        return (
+            ("correct", "loaded, parameters unchanged")
+            if same
+            else ("silent", f"{tensor}[{element}] bit {bit}: loaded with changed parameters")
+        )
 
     return run
 
 
-for _t, _e, _b in (("log_tau1", 3, 30), ("log_tau1", 0, 20), ("log_tau2", 5, 25), ("log_rho", 2, 29),
-                   ("log_rho", 9, 3), ("log_w", 1, 24), ("log_w", 3, 12), ("log_tau2", 8, 31)):
+for _t, _e, _b in (
+    ("log_tau1", 3, 30),
+    ("log_tau1", 0, 20),
+    ("log_tau2", 5, 25),
+    ("log_rho", 2, 29),
+    ("log_rho", 9, 3),
+    ("log_w", 1, 24),
+    ("log_w", 3, 12),
+    ("log_tau2", 8, 31),
+):
     case("checkpoint", f"bit {_b} of {_t}[{_e}] flipped in the stored data")(_data_flip_case(_t, _e, _b))
 
 
@@ -375,14 +392,20 @@ def _set_state(name: str, value: Any) -> Callable[[dict], None]:
     return edit
 
 
-case("checkpoint", "crafted tau1 = 148")(_crafted_case(
-    _set_state("log_tau1", lambda t: t.clone().fill_(float(np.log(148.0)))), ("tau1",)))
-case("checkpoint", "crafted rho = 5.5e34")(_crafted_case(
-    _set_state("log_rho", lambda t: t.clone().fill_(float(np.log(5.5e34)))), ("rho",)))
-case("checkpoint", "integer parameter tensor")(_crafted_case(
-    _set_state("log_tau2", lambda t: t.round().to(__import__("torch").int64)), ("log_tau2", "dtype", "tau2")))
-case("checkpoint", "complex parameter tensor")(_crafted_case(
-    _set_state("log_w", lambda t: t.to(__import__("torch").complex64)), ("log_w", "dtype", "w")))
+case("checkpoint", "crafted tau1 = 148")(
+    _crafted_case(_set_state("log_tau1", lambda t: t.clone().fill_(float(np.log(148.0)))), ("tau1",))
+)
+case("checkpoint", "crafted rho = 5.5e34")(
+    _crafted_case(_set_state("log_rho", lambda t: t.clone().fill_(float(np.log(5.5e34)))), ("rho",))
+)
+case("checkpoint", "integer parameter tensor")(
+    _crafted_case(
+        _set_state("log_tau2", lambda t: t.round().to(__import__("torch").int64)), ("log_tau2", "dtype", "tau2")
+    )
+)
+case("checkpoint", "complex parameter tensor")(
+    _crafted_case(_set_state("log_w", lambda t: t.to(__import__("torch").complex64)), ("log_w", "dtype", "w"))
+)
 
 
 @case("checkpoint", "crafted n_layers = 10**9 (memory-capped subprocess)")
@@ -391,8 +414,9 @@ def ckpt_layers(tmp: Path) -> tuple[str, str]:
         obj["meta"]["n_layers"] = 10**9
 
     p = _crafted(tmp, edit)
-    return _capped(f"from daun_lib import daun, Scenario; daun.DAUN.load({str(p)!r}, scenario=Scenario())",
-                   ("n_layers",))
+    return _capped(
+        f"from daun_lib import daun, Scenario; daun.DAUN.load({str(p)!r}, scenario=Scenario())", ("n_layers",)
+    )
 
 
 @case("checkpoint", "crafted 3000 x 3000 grid in the stored scenario (memory-capped subprocess)")
@@ -449,7 +473,7 @@ def _resume_case(change: str) -> Callable[[Path], tuple[str, str]]:
     def run(tmp: Path) -> tuple[str, str]:
         import dataclasses
 
-        from daun_lib import Scenario, channel, daun
+        from daun_lib import Scenario, daun
 
         cfg = daun.TrainConfig(n_layers=1, samples_per_layer=14, n_val=14, max_epochs=1, seed=3)
         small = Scenario(grid_shape=(6, 6), n_angles=20, n_antennas=16)
@@ -500,7 +524,8 @@ def _padmm_case(keywords: tuple[str, ...], **kw: Any) -> Callable[[Path], tuple[
 
 
 case("numerics", "P-ADMM with the paper's literal tau1 = tau2 = 0.5, rho = 5")(
-    _padmm_case(("tau", "bound", "diverg", "non-finite"), tau1=0.5, tau2=0.5, rho=5.0, iterations=50))
+    _padmm_case(("tau", "bound", "diverg", "non-finite"), tau1=0.5, tau2=0.5, rho=5.0, iterations=50)
+)
 case("numerics", "P-ADMM with rho = 1e300")(_padmm_case(("rho",), rho=1e300, iterations=20))
 case("numerics", "P-ADMM with rho = 1e-300")(_padmm_case(("rho",), rho=1e-300, iterations=20))
 
@@ -513,13 +538,16 @@ def padmm_w(tmp: Path) -> tuple[str, str]:
 
 @case("numerics", "P-ADMM with iterations = 10**9")
 def padmm_iters(tmp: Path) -> tuple[str, str]:
-    return _capped("from daun_lib import Scenario, admm, channel\n"
-                   "A, B = Scenario().dictionaries(); b = channel.simulate(Scenario(), 2, 10.0, seed=1)\n"
-                   "admm.solve(A, B, b.y, iterations=10**9, **admm.default_params(A, B).as_kwargs())",
-                   ("iterations",))
+    return _capped(
+        "from daun_lib import Scenario, admm, channel\n"
+        "A, B = Scenario().dictionaries(); b = channel.simulate(Scenario(), 2, 10.0, seed=1)\n"
+        "admm.solve(A, B, b.y, iterations=10**9, **admm.default_params(A, B).as_kwargs())",
+        ("iterations",),
+    )
 
 
 for _dev in ("cuda", "foo"):
+
     def _device_case(tmp: Path, dev: str = _dev) -> tuple[str, str]:
         import torch
 
@@ -599,17 +627,27 @@ def _geometry_case(kw: dict, keywords: tuple[str, ...]) -> Callable[[Path], tupl
     return run
 
 
-case("geometry", "BSs above and below the area at (0, +-50) (array axes cross the area)")(_geometry_case(
-    {"bs_positions": ((0.0, 50.0), (0.0, -50.0))}, ("axis", "ambigu", "mirror", "identif")))
-case("geometry", "paper BSs plus one at (0, 50)")(_geometry_case(
-    {"bs_positions": ((-50.0, -50.0), (-50.0, 50.0), (50.0, 50.0), (50.0, -50.0), (0.0, 50.0))},
-    ("axis", "ambigu", "mirror")))
+case("geometry", "BSs above and below the area at (0, +-50) (array axes cross the area)")(
+    _geometry_case({"bs_positions": ((0.0, 50.0), (0.0, -50.0))}, ("axis", "ambigu", "mirror", "identif"))
+)
+case("geometry", "paper BSs plus one at (0, 50)")(
+    _geometry_case(
+        {"bs_positions": ((-50.0, -50.0), (-50.0, 50.0), (50.0, 50.0), (50.0, -50.0), (0.0, 50.0))},
+        ("axis", "ambigu", "mirror"),
+    )
+)
 case("geometry", "n_antennas = 1")(_geometry_case({"n_antennas": 1}, ("n_antennas",)))
-case("geometry", "coincident BSs")(_geometry_case(
-    {"bs_positions": ((-50.0, -50.0), (-50.0, -50.0), (50.0, 50.0), (50.0, -50.0))}, ("coincid", "same position",
-                                                                                       "duplicate")))
-case("geometry", "all BSs at one position")(_geometry_case(
-    {"bs_positions": ((-50.0, -50.0), (-50.0, -50.0))}, ("coincid", "same position", "usable", "duplicate")))
+case("geometry", "coincident BSs")(
+    _geometry_case(
+        {"bs_positions": ((-50.0, -50.0), (-50.0, -50.0), (50.0, 50.0), (50.0, -50.0))},
+        ("coincid", "same position", "duplicate"),
+    )
+)
+case("geometry", "all BSs at one position")(
+    _geometry_case(
+        {"bs_positions": ((-50.0, -50.0), (-50.0, -50.0))}, ("coincid", "same position", "usable", "duplicate")
+    )
+)
 
 
 @case("geometry", "simulate(snr_db=1e4)")
@@ -624,9 +662,16 @@ def sim_snr(tmp: Path) -> tuple[str, str]:
 # resources and files
 # ---------------------------------------------------------------------------
 def _peak_rss_mb(code: str) -> float:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport resource;"
-                          "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code + "\nimport resource;print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -642,10 +687,12 @@ def mem_simulate(tmp: Path) -> tuple[str, str]:
 
 @case("resources", "DAUN-R: extra memory per sample (n = 4096 vs 512)")
 def mem_daunr(tmp: Path) -> tuple[str, str]:
-    tmpl = ("from daun_lib import Scenario, channel; from daun_lib.methods import REGISTRY\n"
-            "b = channel.simulate(Scenario(), {n}, 10.0, seed=0)\n"
-            "import resource, gc; gc.collect(); base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "REGISTRY['DAUN-R'](Scenario(), b.y)")
+    tmpl = (
+        "from daun_lib import Scenario, channel; from daun_lib.methods import REGISTRY\n"
+        "b = channel.simulate(Scenario(), {n}, 10.0, seed=0)\n"
+        "import resource, gc; gc.collect(); base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "REGISTRY['DAUN-R'](Scenario(), b.y)"
+    )
     small, big = _peak_rss_mb(tmpl.format(n=512)), _peak_rss_mb(tmpl.format(n=4096))
     per = (big - small) * 1024 / (4096 - 512)
     out_kib = 4 * 50 * 16 / 1024 + 2 * 8 / 1024
@@ -666,8 +713,18 @@ def worker_threads(tmp: Path) -> tuple[str, str]:
     from daun_lib import Scenario, experiments
 
     try:
-        experiments.accuracy_sweep({"threads": threads}, Scenario(), [10.0], 4, 0, cache_dir=None, chunk_size=2,
-                                   n_jobs=2, backend="loky", progress=False)
+        experiments.accuracy_sweep(
+            {"threads": threads},
+            Scenario(),
+            [10.0],
+            4,
+            0,
+            cache_dir=None,
+            chunk_size=2,
+            n_jobs=2,
+            backend="loky",
+            progress=False,
+        )
     except RuntimeError as exc:
         return "defect", str(exc).splitlines()[0][:160]
     return "correct", "one thread per worker"
@@ -713,15 +770,41 @@ def _papermill_case(params: list[str], keywords: tuple[str, ...]) -> Callable[[P
     def run(tmp: Path) -> tuple[str, str]:
         root = Path(__file__).resolve().parent.parent
         nb = root / "notebooks" / "01_scenario_and_channel.ipynb"
-        base = ["-p", "quick", "True", "-p", "results_dir", str(tmp / "r"), "-p", "figures_dir", str(tmp / "f"),
-                "-p", "n_users", "40"]
-        cmd = [sys.executable, "-m", "papermill", str(nb), str(tmp / "out.ipynb"), "--cwd", str(nb.parent),
-               "-k", "python3", *base, *params]
+        base = [
+            "-p",
+            "quick",
+            "True",
+            "-p",
+            "results_dir",
+            str(tmp / "r"),
+            "-p",
+            "figures_dir",
+            str(tmp / "f"),
+            "-p",
+            "n_users",
+            "40",
+        ]
+        cmd = [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(nb),
+            str(tmp / "out.ipynb"),
+            "--cwd",
+            str(nb.parent),
+            "-k",
+            "python3",
+            *base,
+            *params,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         text = proc.stdout + proc.stderr
         if proc.returncode == 0:
-            return ("warning", "ran, papermill warned") if any(k in text for k in keywords) and "Passed unknown" in text \
+            return (
+                ("warning", "ran, papermill warned")
+                if any(k in text for k in keywords) and "Passed unknown" in text
                 else ("silent", "ran to the end")
+            )
         named = "ValueError" in text and any(k in text for k in keywords)
         return ("error" if named else "crash"), (text.strip().splitlines() or [""])[-1][:200]
 
@@ -730,8 +813,9 @@ def _papermill_case(params: list[str], keywords: tuple[str, ...]) -> Callable[[P
 
 case("notebooks", "papermill parameter with a typo (-p n_user 5)")(_papermill_case(["-p", "n_user", "5"], ("n_user",)))
 case("notebooks", "bool parameter given as a string (-p quick no)")(_papermill_case(["-p", "quick", "no"], ("quick",)))
-case("notebooks", "int parameter given as text (-p n_users abc)")(_papermill_case(["-p", "n_users", "abc"],
-                                                                                  ("n_users",)))
+case("notebooks", "int parameter given as text (-p n_users abc)")(
+    _papermill_case(["-p", "n_users", "abc"], ("n_users",))
+)
 
 
 @case("notebooks", "run_notebooks --out pointing at a file")
@@ -739,9 +823,20 @@ def out_file(tmp: Path) -> tuple[str, str]:
     f = tmp / "afile"
     f.write_text("x")
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-m", "daun_lib.run_notebooks", "--out", str(f),
-                           str(root / "notebooks" / "01_scenario_and_channel.ipynb"), "--quick"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daun_lib.run_notebooks",
+            "--out",
+            str(f),
+            str(root / "notebooks" / "01_scenario_and_channel.ipynb"),
+            "--quick",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     text = proc.stdout + proc.stderr
     if proc.returncode == 0:
         return "silent", "ran"
@@ -773,14 +868,26 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        rows.append({"area": area, "case": name, "outcome": outcome, "good": outcome in GOOD,
-                     "detail": detail.replace("\n", " "), "seconds": round(time.perf_counter() - start, 2)})
+        rows.append(
+            {
+                "area": area,
+                "case": name,
+                "outcome": outcome,
+                "good": outcome in GOOD,
+                "detail": detail.replace("\n", " "),
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        )
         print(f"{outcome:8s} {area:11s} {name}: {detail[:110]}", flush=True)
     counts = collections.Counter(r["outcome"] for r in rows)
     good = sum(r["good"] for r in rows)
-    print(f"{len(rows)} cases: " + ", ".join(f"{k} {counts[k]}" for k in
-                                             ("error", "warning", "correct", "silent", "crash", "defect")
-                                             if counts[k]) + f"; good {good}, bad {len(rows) - good}")
+    print(
+        f"{len(rows)} cases: "
+        + ", ".join(
+            f"{k} {counts[k]}" for k in ("error", "warning", "correct", "silent", "crash", "defect") if counts[k]
+        )
+        + f"; good {good}, bad {len(rows) - good}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as fh:

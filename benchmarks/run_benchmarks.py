@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import time
@@ -79,7 +77,7 @@ def gemm_peak_gflops(repeats: int = 5, size: int = 2048) -> float:
     a = torch.randn(size, size)
     b = torch.randn(size, size)
     out = torch.empty(size, size)
-    return 2.0 * size ** 3 / best_time(lambda: torch.mm(a, b, out=out), repeats) / 1e9
+    return 2.0 * size**3 / best_time(lambda: torch.mm(a, b, out=out), repeats) / 1e9
 
 
 def padmm_net(scenario: Scenario, n_layers: int) -> daun.DAUN:
@@ -125,10 +123,12 @@ def peak_memory_mb(batch: int) -> tuple[float, float]:
 
 
 def machine_label(sidecar: dict) -> str:
-    """"<cpu>, <n> cores, torch <version> with <t> threads" from a benchmark.json sidecar."""
+    """ "<cpu>, <n> cores, torch <version> with <t> threads" from a benchmark.json sidecar."""
     env, params = sidecar.get("environment", {}), sidecar.get("params", {})
-    return (f"{env.get('cpu_model') or env.get('machine', '?')}, {env.get('cpu_count', '?')} cores, "
-            f"torch {env.get('torch', '?')} with {params.get('threads', env.get('torch_threads', '?'))} threads")
+    return (
+        f"{env.get('cpu_model') or env.get('machine', '?')}, {env.get('cpu_count', '?')} cores, "
+        f"torch {env.get('torch', '?')} with {params.get('threads', env.get('torch_threads', '?'))} threads"
+    )
 
 
 def plot_scaling(rows: list[dict], figures_dir: str | Path, label: str) -> None:
@@ -139,15 +139,16 @@ def plot_scaling(rows: list[dict], figures_dir: str | Path, label: str) -> None:
 
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6), constrained_layout=True)
-        for ax, kind in zip(axes, ("grid", "antennas")):
+        for ax, kind in zip(axes, ("grid", "antennas"), strict=True):
             pts = [r for r in rows if r["method"] == "scaling" and str(r["mode"]).startswith(kind)]
             x = np.array([float(r["gflop_per_sample"]) for r in pts])
             t = np.array([float(r["ms_per_sample"]) for r in pts])
             ax.loglog(x, t, "o-", label="measured (10 layers)")
             ax.loglog(x, t[0] * x / x[0], "k--", lw=0.8, label="linear in flops")
-            for r, xi, ti in zip(pts, x, t):
-                ax.annotate(str(r["mode"]).split("=")[1], (xi, ti), fontsize=6, xytext=(3, -8),
-                            textcoords="offset points")
+            for r, xi, ti in zip(pts, x, t, strict=True):
+                ax.annotate(
+                    str(r["mode"]).split("=")[1], (xi, ti), fontsize=6, xytext=(3, -8), textcoords="offset points"
+                )
             for axis in (ax.xaxis, ax.yaxis):  # plain numbers at 1-2-5 steps (log axes over one decade)
                 axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
                 axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
@@ -172,8 +173,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.plot_only:
         out = Path(args.out)
-        plot_scaling(experiments.read_csv(out), args.figures,
-                     machine_label(json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))))
+        plot_scaling(
+            experiments.read_csv(out),
+            args.figures,
+            machine_label(json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))),
+        )
         return
     torch.set_num_threads(args.threads)
     reps = 1 if args.quick else 5
@@ -189,8 +193,15 @@ def main() -> None:
 
     def add(method: str, mode: str, seconds: float, **extra) -> None:
         paper = PAPER_SECONDS.get(method.split(" (")[0] if method.startswith("DAUN (") else method, float("nan"))
-        row = {"method": method, "mode": mode, "seconds_per_sample": seconds, "ms_per_sample": 1e3 * seconds,
-               "paper_seconds": paper, "speedup_vs_paper": paper / seconds, **extra}
+        row = {
+            "method": method,
+            "mode": mode,
+            "seconds_per_sample": seconds,
+            "ms_per_sample": 1e3 * seconds,
+            "paper_seconds": paper,
+            "speedup_vs_paper": paper / seconds,
+            **extra,
+        }
         if "gflop_per_sample" in extra:  # the arithmetic bound at the nominal and the measured GEMM peak
             row["bound_ms_nominal"] = 1e3 * extra["gflop_per_sample"] / NOMINAL_PEAK_GFLOPS
             row["bound_ms_gemm"] = 1e3 * extra["gflop_per_sample"] / peak
@@ -203,8 +214,8 @@ def main() -> None:
     net15 = padmm_net(sc, 15)
     for label, model in ((f"DAUN ({net.n_layers} layers)", net), ("DAUN (15 layers)", net15)):
         with torch.inference_mode():
-            t_b = best_time(lambda: model.estimate_x(y), daun_reps) / batch  # inference: X only, no NMSE
-            t_1 = best_time(lambda: [model.estimate_x(y[i:i + 1]) for i in range(8)], daun_reps) / 8
+            t_b = best_time(lambda model=model: model.estimate_x(y), daun_reps) / batch  # inference: X only, no NMSE
+            t_1 = best_time(lambda model=model: [model.estimate_x(y[i : i + 1]) for i in range(8)], daun_reps) / 8
         n_l = model.n_layers
         gflop = flops_per_layer(sc.n_bs, sc.n_antennas, sc.n_grid, sc.n_angles) * n_l / 1e9
         add(label, f"batch {batch}", t_b, layers=n_l, gflop_per_sample=gflop, gflops=gflop / t_b)
@@ -216,11 +227,17 @@ def main() -> None:
     long = admm.solve(A, B, y, iterations=3000 if not args.quick else 300, **p.as_kwargs())
     hit = np.nonzero(long.nmse <= target)[0]
     iters_to_match = int(hit[0] + 1) if hit.size else None
-    for label, iters in (("P-ADMM (to DAUN NMSE)", iters_to_match), (f"P-ADMM ({PADMM_ITERATIONS} it.)", PADMM_ITERATIONS)):
+    for label, iters in (
+        ("P-ADMM (to DAUN NMSE)", iters_to_match),
+        (f"P-ADMM ({PADMM_ITERATIONS} it.)", PADMM_ITERATIONS),
+    ):
         if iters is None:
             print(f"{label}: never reaches DAUN's NMSE {target:.2e}")
             continue
-        t = best_time(lambda: admm.solve(A, B, y, iterations=iters, **p.as_kwargs()), max(1, reps // 2)) / batch
+        t = (
+            best_time(lambda iters=iters: admm.solve(A, B, y, iterations=iters, **p.as_kwargs()), max(1, reps // 2))
+            / batch
+        )
         add(label, f"batch {batch}", t, iterations=iters, daun_nmse=target)
 
     # --- cvxpy reference, one sample at a time (compilation excluded)
@@ -232,14 +249,22 @@ def main() -> None:
     # --- every registered method, batched
     for name, f in REGISTRY.items():
         f(sc, y[:2])
-        add(name, f"batch {batch}", best_time(lambda: f(sc, y), max(1, reps // 2)) / batch)
+        add(name, f"batch {batch}", best_time(lambda f=f: f(sc, y), max(1, reps // 2)) / batch)
 
     # --- memory
     mem_inc, mem_during = peak_memory_mb(batch)
-    rows.append({"method": "DAUN peak memory", "mode": f"batch {batch}", "peak_rss_increase_mb": mem_inc,
-                 "peak_rss_process_mb": mem_during})
-    print(f"DAUN batch {batch}: peak RSS {mem_during:.1f} MB during the batch, whole process "
-          f"({mem_inc:.1f} MB over its RSS before the batch)")
+    rows.append(
+        {
+            "method": "DAUN peak memory",
+            "mode": f"batch {batch}",
+            "peak_rss_increase_mb": mem_inc,
+            "peak_rss_process_mb": mem_during,
+        }
+    )
+    print(
+        f"DAUN batch {batch}: peak RSS {mem_during:.1f} MB during the batch, whole process "
+        f"({mem_inc:.1f} MB over its RSS before the batch)"
+    )
 
     # --- scaling sweep (P-ADMM layers; cost does not depend on the parameter values)
     sweep = []
@@ -252,17 +277,37 @@ def main() -> None:
             m = padmm_net(s, 10)
             yy = channel.simulate(s, n_sweep, 10.0, seed=SEED).y
             with torch.inference_mode():
-                t = best_time(lambda: m.estimate_x(yy), reps) / n_sweep
+                t = best_time(lambda m=m, yy=yy: m.estimate_x(yy), reps) / n_sweep
             fl = flops_per_layer(s.n_bs, s.n_antennas, s.n_grid, s.n_angles) * 10
-            sweep.append({"method": "scaling", "mode": f"{kind}={v}", "K": s.n_grid, "N": s.n_antennas,
-                          "seconds_per_sample": t, "ms_per_sample": 1e3 * t, "gflop_per_sample": fl / 1e9,
-                          "gflops": fl / 1e9 / t})
+            sweep.append(
+                {
+                    "method": "scaling",
+                    "mode": f"{kind}={v}",
+                    "K": s.n_grid,
+                    "N": s.n_antennas,
+                    "seconds_per_sample": t,
+                    "ms_per_sample": 1e3 * t,
+                    "gflop_per_sample": fl / 1e9,
+                    "gflops": fl / 1e9 / t,
+                }
+            )
             print(f"scaling {kind}={v}: {1e3 * t:.3f} ms/sample, {fl / 1e9 / t:.1f} GFLOP/s", flush=True)
     rows += sweep
 
-    params = {"threads": args.threads, "batch": batch, "quick": args.quick, "seed": SEED, "repeats": reps,
-              "daun_repeats": daun_reps, "sweep_batch": n_sweep, "sweep_layers": 10, "gemm_peak_gflops": peak, "nominal_peak_gflops": NOMINAL_PEAK_GFLOPS,
-              "reference_solves": args.reference, "note": "minimum over repeats after one warm-up"}
+    params = {
+        "threads": args.threads,
+        "batch": batch,
+        "quick": args.quick,
+        "seed": SEED,
+        "repeats": reps,
+        "daun_repeats": daun_reps,
+        "sweep_batch": n_sweep,
+        "sweep_layers": 10,
+        "gemm_peak_gflops": peak,
+        "nominal_peak_gflops": NOMINAL_PEAK_GFLOPS,
+        "reference_solves": args.reference,
+        "note": "minimum over repeats after one warm-up",
+    }
     experiments.write_csv(rows, Path(args.out), params)
 
     sidecar = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))

@@ -63,7 +63,6 @@ class DivergenceError(ValueError):
     """The ADMM iterate became NaN or inf (steps above the convergence bound, or values out of range)."""
 
 
-
 # ---------------------------------------------------------------------------
 # the iteration (torch), shared with DAUN
 # ---------------------------------------------------------------------------
@@ -246,13 +245,16 @@ class InferenceResult(NamedTuple):
     residual: torch.Tensor | None
 
 
-def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, tau1: Any, tau2: Any, w: Any,
-                          block: bool) -> tuple[list[float], list[float], list[float], np.ndarray]:
+def _check_inference_args(
+    ops: Operators | BlockOperators, yt: Any, rho: Any, tau1: Any, tau2: Any, w: Any, block: bool
+) -> tuple[list[float], list[float], list[float], np.ndarray]:
     """Validate the arguments of :func:`run_inference` / :func:`run_small_batch_numpy`; returns the
     parameter lists as floats and ``w`` as an (M,) float array."""
     if not isinstance(yt, torch.Tensor) or yt.ndim != 3 or not yt.is_complex():
-        raise ValueError(f"yt: expected a complex (M, N, n) tensor (batch last, see prepare_y), got "
-                         f"{type(yt).__name__} {tuple(getattr(yt, 'shape', ()))}")
+        raise ValueError(
+            f"yt: expected a complex (M, N, n) tensor (batch last, see prepare_y), got "
+            f"{type(yt).__name__} {tuple(getattr(yt, 'shape', ()))}"
+        )
     M, N = (ops.A.shape[0], ops.A.shape[1] // 2) if block else (ops.A.shape[0], ops.A.shape[1])
     if tuple(yt.shape[:2]) != (M, N) or yt.shape[2] < 1:
         raise ValueError(f"yt: expected shape ({M}, {N}, n >= 1) to match the dictionaries, got {tuple(yt.shape)}")
@@ -268,8 +270,10 @@ def _check_inference_args(ops: Operators | BlockOperators, yt: Any, rho: Any, ta
             raise ValueError(f"rho: expected values in [{RHO_MIN:g}, {RHO_MAX:g}], got {vals}")
         lists.append(vals)
     if not len(lists[0]) == len(lists[1]) == len(lists[2]):
-        raise ValueError(f"rho, tau1, tau2: expected one value per iteration each, got lengths "
-                         f"{len(lists[0])}, {len(lists[1])}, {len(lists[2])}")
+        raise ValueError(
+            f"rho, tau1, tau2: expected one value per iteration each, got lengths "
+            f"{len(lists[0])}, {len(lists[1])}, {len(lists[2])}"
+        )
     w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
     if w_arr.shape != (M,) or not np.isfinite(w_arr).all() or (w_arr <= 0).any():
         raise ValueError(f"w: expected {M} finite positive weights (one per BS), got {w_arr}")
@@ -292,8 +296,16 @@ def _sum_squares(planes: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1: list[float],
-                  tau2: list[float], w: Any, *, track_residual: bool = False) -> InferenceResult:
+def run_inference(
+    bops: BlockOperators,
+    yt: torch.Tensor,
+    rho: list[float],
+    tau1: list[float],
+    tau2: list[float],
+    w: Any,
+    *,
+    track_residual: bool = False,
+) -> InferenceResult:
     """The iterations of :func:`admm_layer`, for inference: real arithmetic, updated in place.
 
     The same updates (9)-(12), (15)-(17), (7) in the same order as
@@ -364,8 +376,16 @@ def run_inference(bops: BlockOperators, yt: torch.Tensor, rho: list[float], tau1
 
 
 @np.errstate(over="ignore", invalid="ignore")  # divergence is detected and reported below
-def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], tau1: list[float],
-                          tau2: list[float], w: Any, *, track_residual: bool = False) -> InferenceResult:
+def run_small_batch_numpy(
+    ops: Operators,
+    yt: torch.Tensor,
+    rho: list[float],
+    tau1: list[float],
+    tau2: list[float],
+    w: Any,
+    *,
+    track_residual: bool = False,
+) -> InferenceResult:
     """The iterations of :func:`admm_layer` in numpy, for small CPU batches (inference only).
 
     The same updates (9)-(12), (15)-(17), (7) in the same order; torch's
@@ -402,26 +422,36 @@ def run_small_batch_numpy(ops: Operators, yt: torch.Tensor, rho: list[float], ta
     for i, (r, t1, t2) in enumerate(zip(rho, tau1, tau2, strict=True)):
         u = s / real(r) - y
         c = x - real(t1) * np.matmul(AH, Ax + Bz + u)  # (9), (11)
-        norm = np.sqrt(np.maximum((c.real ** 2 + c.imag ** 2).sum(axis=0, keepdims=True), _TINY))
+        norm = np.sqrt(np.maximum((c.real**2 + c.imag**2).sum(axis=0, keepdims=True), _TINY))
         x = c * np.maximum(1 - real(t1 / r) / norm, 0)  # (12)
         Ax = np.matmul(A, x)
         d = z - real(t2) * np.matmul(BH, Ax + Bz + u)  # (15), (16)
-        mag = np.sqrt(np.maximum(d.real ** 2 + d.imag ** 2, _TINY))
+        mag = np.sqrt(np.maximum(d.real**2 + d.imag**2, _TINY))
         z = d * np.maximum(1 - real(t2 / r) * wcol / mag, 0)  # (17)
         Bz = np.matmul(B, z)
         res = Ax + Bz - y
         s = s + real(r) * res  # (7)
         if residual is not None:
-            residual[i] = (res.real ** 2 + res.imag ** 2).sum(axis=(0, 1))
+            residual[i] = (res.real**2 + res.imag**2).sum(axis=(0, 1))
         if (i + 1) % FINITE_CHECK_EVERY == 0 or i + 1 == len(rho):
             if not np.isfinite(s).all() or (residual is not None and not np.isfinite(residual[i]).all()):
                 raise _divergence(i + 1, len(rho), r, t1, t2)
-    return InferenceResult(torch.from_numpy(x), torch.from_numpy(z),
-                           None if residual is None else torch.from_numpy(residual))
+    return InferenceResult(
+        torch.from_numpy(x), torch.from_numpy(z), None if residual is None else torch.from_numpy(residual)
+    )
 
 
-def iterate(ops: Operators, yt: torch.Tensor, rho: list[float], tau1: list[float], tau2: list[float], w: Any, *,
-            track_residual: bool = False, block_ops: BlockOperators | None = None) -> InferenceResult:
+def iterate(
+    ops: Operators,
+    yt: torch.Tensor,
+    rho: list[float],
+    tau1: list[float],
+    tau2: list[float],
+    w: Any,
+    *,
+    track_residual: bool = False,
+    block_ops: BlockOperators | None = None,
+) -> InferenceResult:
     """Inference iterations, on the fastest path for the batch: :func:`run_small_batch_numpy`
     for CPU batches under :data:`SMALL_BATCH` samples, :func:`run_inference` otherwise.
 

@@ -83,8 +83,10 @@ def check_device(device: Any, name: str = "device") -> torch.device:
         except (RuntimeError, TypeError, ValueError) as exc:
             raise ValueError(f"{name}: expected a device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}") from exc
     else:
-        raise ValueError(f"{name}: expected None, a string such as 'cpu' or 'cuda', an int or a torch.device, "
-                         f"got {type(device).__name__}")
+        raise ValueError(
+            f"{name}: expected None, a string such as 'cpu' or 'cuda', an int or a torch.device, "
+            f"got {type(device).__name__}"
+        )
     ok, why = _available(dev)
     if not ok:
         raise ValueError(f"{name}: {device!r} cannot be used: {why}")

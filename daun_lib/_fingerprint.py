@@ -334,7 +334,7 @@ class _Hasher:
         self.raw(f"{fn.__module__}.{fn.__qualname__}".encode())
         self.feed(fn.__defaults__, f"{path}.__defaults__", depth + 1)
         self.feed(fn.__kwdefaults__, f"{path}.__kwdefaults__", depth + 1)
-        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
             try:
                 value = cell.cell_contents
             except ValueError:  # an empty cell (the variable is not bound yet)

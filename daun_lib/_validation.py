@@ -149,8 +149,9 @@ def reject_zero_samples(zero: Any) -> None:
     """Raise ``ValueError`` naming ``y`` when ``zero`` (indices of all-zero samples) is not empty."""
     zero = [int(i) for i in zero]
     if zero:
-        raise ValueError(f"y: sample(s) {zero[:10]} are all zero: a zero signal carries no information "
-                         f"about the position")
+        raise ValueError(
+            f"y: sample(s) {zero[:10]} are all zero: a zero signal carries no information about the position"
+        )
 
 
 def weights(w: Any, M: int) -> np.ndarray:
@@ -158,8 +159,9 @@ def weights(w: Any, M: int) -> np.ndarray:
     try:
         w_arr = np.asarray(w.detach().cpu() if is_tensor(w) else w, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"w: expected a positive number or a length-{M} vector of positive weights, "
-                         f"got {w!r}") from None
+        raise ValueError(
+            f"w: expected a positive number or a length-{M} vector of positive weights, got {w!r}"
+        ) from None
     if w_arr.ndim == 0:
         w_arr = np.full(M, float(w_arr))
     if w_arr.shape != (M,):

@@ -36,6 +36,7 @@ def on_dictionaries(fn: Callable) -> Callable:
 
     def localize(scen: Any, y: Any) -> np.ndarray:
         return fn(dataclasses.replace(scen, los_model="always"), y)
+
     return localize
 
 
@@ -55,6 +56,7 @@ def daun_readout(net: Any, refine: bool) -> Callable:
 
     def localize(scen: Any, y: Any) -> np.ndarray:
         return net.localize(y, refine=refine)
+
     return localize
 
 
@@ -109,9 +111,18 @@ def fig2_methods(names: Sequence[str], paper_variant: bool) -> tuple[dict[str, C
     return methods, weights, note
 
 
-def accuracy_rows(methods: Mapping[str, Callable], scenario: Any, snr_db: Sequence[float], n_trials: int, seed: int,
-                  *, los_label: str, cache_dir: str | os.PathLike | None, radius_m: float = 1.0,
-                  **sweep_kwargs: Any) -> list[dict]:
+def accuracy_rows(
+    methods: Mapping[str, Callable],
+    scenario: Any,
+    snr_db: Sequence[float],
+    n_trials: int,
+    seed: int,
+    *,
+    los_label: str,
+    cache_dir: str | os.PathLike | None,
+    radius_m: float = 1.0,
+    **sweep_kwargs: Any,
+) -> list[dict]:
     """Rows of ``results/fig2.csv``: :func:`~daun_lib.experiments.accuracy_sweep` plus standard errors.
 
     Each row of the sweep (keys :data:`daun_lib.experiments.ROW_FIELDS`) gets
@@ -134,8 +145,17 @@ def accuracy_rows(methods: Mapping[str, Callable], scenario: Any, snr_db: Sequen
         raise ValueError(f"los_label: expected a str, got {type(los_label).__name__}")
     if "return_trials" in sweep_kwargs:
         raise ValueError("sweep_kwargs: return_trials is set by accuracy_rows")
-    rows, trials = experiments.accuracy_sweep(methods, scenario, snr_db, n_trials, seed, cache_dir=cache_dir,
-                                              radius_m=radius_m, return_trials=True, **sweep_kwargs)
+    rows, trials = experiments.accuracy_sweep(
+        methods,
+        scenario,
+        snr_db,
+        n_trials,
+        seed,
+        cache_dir=cache_dir,
+        radius_m=radius_m,
+        return_trials=True,
+        **sweep_kwargs,
+    )
     keys = [(m, j) for m in methods for j in range(len(rows) // len(methods))]  # the order of the rows
     for row, key in zip(rows, keys, strict=True):
         err = trials[key]["errors"]
@@ -147,13 +167,20 @@ def accuracy_rows(methods: Mapping[str, Callable], scenario: Any, snr_db: Sequen
     return rows
 
 
-def accuracy_params(methods: Mapping[str, Callable], scenario: Any, snr_db: Sequence[float], n_trials: int,
-                    seed: int, **more: Any) -> dict[str, Any]:
+def accuracy_params(
+    methods: Mapping[str, Callable], scenario: Any, snr_db: Sequence[float], n_trials: int, seed: int, **more: Any
+) -> dict[str, Any]:
     """The sidecar parameters of an accuracy CSV: method names, SNR points, trials, seed, scenario fields and ``more``."""
     if not dataclasses.is_dataclass(scenario) or isinstance(scenario, type):
         raise ValueError(f"scenario: expected a Scenario (dataclass), got {type(scenario).__name__}")
-    return {"methods": list(methods), "snr_db": list(snr_db), "n_trials": n_trials, "seed": seed,
-            "scenario": dataclasses.asdict(scenario), **more}
+    return {
+        "methods": list(methods),
+        "snr_db": list(snr_db),
+        "n_trials": n_trials,
+        "seed": seed,
+        "scenario": dataclasses.asdict(scenario),
+        **more,
+    }
 
 
 def by_method(table: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -164,5 +191,13 @@ def by_method(table: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str,
     return {m: sorted(rs, key=lambda r: r["snr_db"]) for m, rs in out.items()}
 
 
-__all__ = ["ROW_EXTRA_FIELDS", "accuracy_params", "accuracy_rows", "by_method", "daun_readout", "fig2_methods",
-           "on_dictionaries", "weights_hash"]
+__all__ = [
+    "ROW_EXTRA_FIELDS",
+    "accuracy_params",
+    "accuracy_rows",
+    "by_method",
+    "daun_readout",
+    "fig2_methods",
+    "on_dictionaries",
+    "weights_hash",
+]

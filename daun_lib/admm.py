@@ -321,13 +321,17 @@ def prepare_y(y: Any, cdtype: torch.dtype, device: Any, normalize: bool) -> tupl
         rms = torch.sqrt((yt.real.square() + yt.imag.square()).sum(dim=(1, 2)) / (M * N))
         scale = torch.ldexp(rms, e.to(rms.dtype))
         if not bool(torch.isfinite(scale).all()) or not bool((scale > torch.finfo(rdtype).tiny).all()):
-            raise ValueError(f"y: a sample's RMS ({float(absmax.max()):.3g} at most) does not fit {rdtype} "
-                             f"estimates; use dtype='float64'")
+            raise ValueError(
+                f"y: a sample's RMS ({float(absmax.max()):.3g} at most) does not fit {rdtype} "
+                f"estimates; use dtype='float64'"
+            )
     else:
         yt = yt.to(dtype=cdtype)
         if not bool(torch.isfinite(yt).all()):
-            raise ValueError(f"y: values exceed the range of {cdtype} (largest {float(absmax.max()):.3g}); "
-                             f"use normalize=True or dtype='float64'")
+            raise ValueError(
+                f"y: values exceed the range of {cdtype} (largest {float(absmax.max()):.3g}); "
+                f"use normalize=True or dtype='float64'"
+            )
         scale = torch.ones(n, dtype=rdtype, device=yt.device)
     yt = (yt / scale.reshape(n, 1, 1) if not normalize else yt / rms.reshape(n, 1, 1)).permute(1, 2, 0).contiguous()
     return yt, scale
@@ -425,19 +429,24 @@ def solve(
     bounds = _step_bounds(A, B)
     for name, tau, bound in (("tau1", tau1, bounds[0]), ("tau2", tau2, bounds[1])):
         if tau >= bound:
-            warnings.warn(f"{name}={tau:g} is not below the convergence bound {bound:.4g} of the linearised step "
-                          f"(1/max_m ||{'A' if name == 'tau1' else 'B'}_m||_2^2); P-ADMM may diverge",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{name}={tau:g} is not below the convergence bound {bound:.4g} of the linearised step "
+                f"(1/max_m ||{'A' if name == 'tau1' else 'B'}_m||_2^2); P-ADMM may diverge",
+                UserWarning,
+                stacklevel=2,
+            )
     ops = make_operators(A, B, cdtype, device)
     want_tensor = is_tensor(y)
     with torch.inference_mode():
         yt, scale = prepare_y(y_arr, cdtype, ops.A.device, normalize)
         try:
-            out = iterate(ops, yt, [rho] * iterations, [tau1] * iterations, [tau2] * iterations, w_arr,
-                          track_residual=True)
+            out = iterate(
+                ops, yt, [rho] * iterations, [tau1] * iterations, [tau2] * iterations, w_arr, track_residual=True
+            )
         except DivergenceError as exc:
-            raise DivergenceError(f"{exc}; here 1/max_m ||A_m||^2 = {bounds[0]:.4g}, "
-                                  f"1/max_m ||B_m||^2 = {bounds[1]:.4g}") from None
+            raise DivergenceError(
+                f"{exc}; here 1/max_m ||A_m||^2 = {bounds[0]:.4g}, 1/max_m ||B_m||^2 = {bounds[1]:.4g}"
+            ) from None
         # the ratio only needs relative scales: dividing them by a power of two (exact) keeps their
         # squares in range at any scale of y
         rel = torch.ldexp(scale, -torch.frexp(scale.max())[1].to(scale.dtype))

@@ -31,8 +31,9 @@ class ChannelStatistics:
     spreads: dict
 
 
-def los_probability_rows(d2d: np.ndarray, los: np.ndarray, ut_height_m: float, *, bin_m: float = 5.0,
-                         min_links: int = 5) -> list[dict]:
+def los_probability_rows(
+    d2d: np.ndarray, los: np.ndarray, ut_height_m: float, *, bin_m: float = 5.0, min_links: int = 5
+) -> list[dict]:
     """Drawn LoS fraction per distance bin next to the TR 38.901 formula averaged over the same links.
 
     Parameters
@@ -64,9 +65,16 @@ def los_probability_rows(d2d: np.ndarray, los: np.ndarray, ut_height_m: float, *
         if sel.sum() >= min_links:
             n_b = int(sel.sum())
             p_hat = float(los.ravel()[sel].mean())
-            rows.append({"d_lo_m": edges[b], "d_hi_m": edges[b + 1], "n_links": n_b, "p_los_drawn": p_hat,
-                         "p_los_stderr": float(np.sqrt(max(p_hat * (1 - p_hat), 1e-12) / n_b)),
-                         "p_los_3gpp": float(formula[sel].mean())})
+            rows.append(
+                {
+                    "d_lo_m": edges[b],
+                    "d_hi_m": edges[b + 1],
+                    "n_links": n_b,
+                    "p_los_drawn": p_hat,
+                    "p_los_stderr": float(np.sqrt(max(p_hat * (1 - p_hat), 1e-12) / n_b)),
+                    "p_los_3gpp": float(formula[sel].mean()),
+                }
+            )
     return rows
 
 
@@ -107,15 +115,28 @@ def channel_statistics(n_users: int, seed: int) -> ChannelStatistics:
                 continue
             table = channel.UMA_LOS if state == "LoS" else channel.UMA_NLOS
             lg_mu = table["lgasd_a"] + table["lgasd_b"] * np.log10(scenario.carrier_hz / 1e9)
-            quantities = [("lg_asd_drawn", np.log10(cl.asd_deg[sel]), lg_mu, table["lgasd_sigma"]),
-                          ("lg_rms_spread", np.log10(rms[sel]), lg_mu, table["lgasd_sigma"])]
+            quantities = [
+                ("lg_asd_drawn", np.log10(cl.asd_deg[sel]), lg_mu, table["lgasd_sigma"]),
+                ("lg_rms_spread", np.log10(rms[sel]), lg_mu, table["lgasd_sigma"]),
+            ]
             if state == "LoS":
                 quantities.append(("k_factor_db", cl.k_factor_db[sel], table["k_mu"], table["k_sigma"]))
             for q, v, mu, sd in quantities:
-                stat_rows.append({"links": name, "state": state, "quantity": q, "n": int(v.size),
-                                  "mean": float(v.mean()), "std": float(v.std()), "median": float(np.median(v)),
-                                  "p10": float(np.percentile(v, 10)), "p90": float(np.percentile(v, 90)),
-                                  "table_mean": float(mu), "table_std": float(sd)})
+                stat_rows.append(
+                    {
+                        "links": name,
+                        "state": state,
+                        "quantity": q,
+                        "n": int(v.size),
+                        "mean": float(v.mean()),
+                        "std": float(v.std()),
+                        "median": float(np.median(v)),
+                        "p10": float(np.percentile(v, 10)),
+                        "p90": float(np.percentile(v, 90)),
+                        "table_mean": float(mu),
+                        "table_std": float(sd),
+                    }
+                )
                 spreads[(name, state, q)] = v
     return ChannelStatistics(links=links, los_rows=los_rows, stat_rows=stat_rows, spreads=spreads)
 

@@ -16,8 +16,17 @@ LITERAL_PARAMS = {"rho": 5.0, "tau1": 0.5, "tau2": 0.5, "w": 1.0}
 """The paper's P-ADMM setting ``tau1 = tau2 = 0.5, rho = 5`` (with ``w_m = 1``), literally, in this package's units."""
 
 
-def convergence_rows(nets: Mapping[str, Any], A: Any, B: Any, y: Any, *, admm_params: Any, admm_iterations: int,
-                     literal_params: Mapping[str, float], literal_iterations: int) -> list[dict]:
+def convergence_rows(
+    nets: Mapping[str, Any],
+    A: Any,
+    B: Any,
+    y: Any,
+    *,
+    admm_params: Any,
+    admm_iterations: int,
+    literal_params: Mapping[str, float],
+    literal_iterations: int,
+) -> list[dict]:
     """Rows ``method, variant, iteration, nmse, rho, tau1, tau2`` of Fig. 3.
 
     For every network ``nets[v]``, ``net.solve(y).nmse`` after each layer
@@ -53,17 +62,44 @@ def convergence_rows(nets: Mapping[str, Any], A: Any, B: Any, y: Any, *, admm_pa
         res = net.solve(y)
         p = net.parameters_dict()
         for i, e in enumerate(np.asarray(res.nmse, dtype=float)):
-            rows.append({"method": f"DAUN ({v})", "variant": v, "iteration": i + 1, "nmse": e,
-                         "rho": p["rho"][i], "tau1": p["tau1"][i], "tau2": p["tau2"][i]})
+            rows.append(
+                {
+                    "method": f"DAUN ({v})",
+                    "variant": v,
+                    "iteration": i + 1,
+                    "nmse": e,
+                    "rho": p["rho"][i],
+                    "tau1": p["tau1"][i],
+                    "tau2": p["tau2"][i],
+                }
+            )
     res = admm.solve(A, B, y, iterations=admm_iterations, **admm_params.as_kwargs())
     for i, e in enumerate(np.asarray(res.nmse, dtype=float)):
-        rows.append({"method": "P-ADMM", "variant": "default_params", "iteration": i + 1, "nmse": e,
-                     "rho": admm_params.rho, "tau1": admm_params.tau1, "tau2": admm_params.tau2})
+        rows.append(
+            {
+                "method": "P-ADMM",
+                "variant": "default_params",
+                "iteration": i + 1,
+                "nmse": e,
+                "rho": admm_params.rho,
+                "tau1": admm_params.tau1,
+                "tau2": admm_params.tau2,
+            }
+        )
     lit = dict(literal_params)
     res = admm.solve(A, B, y, iterations=literal_iterations, **lit)
     for i, e in enumerate(np.asarray(res.nmse, dtype=float)):
-        rows.append({"method": "P-ADMM (paper's tau, rho)", "variant": "literal", "iteration": i + 1, "nmse": e,
-                     "rho": lit["rho"], "tau1": lit["tau1"], "tau2": lit["tau2"]})
+        rows.append(
+            {
+                "method": "P-ADMM (paper's tau, rho)",
+                "variant": "literal",
+                "iteration": i + 1,
+                "nmse": e,
+                "rho": lit["rho"],
+                "tau1": lit["tau1"],
+                "tau2": lit["tau2"],
+            }
+        )
     return rows
 
 

@@ -14,10 +14,18 @@ import numpy as np
 from .accuracy import by_method
 
 STYLES: dict[str, tuple[str, str, str]] = {
-    "DAUN": ("C0", "o", "-"), "DAUN-R": ("C3", "s", "-"), "DPD": ("C1", "^", "-"), "Stansfield": ("C2", "v", "-"),
-    "SRL": ("C4", "D", "-"), "VB": ("C5", "x", "-"), "MM": ("C8", "*", "-"), "P-ADMM": ("C7", "+", ":"),
-    "DAUN-S": ("C9", "p", "-."), "DPD-S": ("C6", "h", "-."),
-    "DAUN (loss 18)": ("C0", "o", "--"), "DAUN-R (loss 18)": ("C3", "s", "--"),
+    "DAUN": ("C0", "o", "-"),
+    "DAUN-R": ("C3", "s", "-"),
+    "DPD": ("C1", "^", "-"),
+    "Stansfield": ("C2", "v", "-"),
+    "SRL": ("C4", "D", "-"),
+    "VB": ("C5", "x", "-"),
+    "MM": ("C8", "*", "-"),
+    "P-ADMM": ("C7", "+", ":"),
+    "DAUN-S": ("C9", "p", "-."),
+    "DPD-S": ("C6", "h", "-."),
+    "DAUN (loss 18)": ("C0", "o", "--"),
+    "DAUN-R (loss 18)": ("C3", "s", "--"),
 }
 """Method -> (colour, marker, line style) of Fig. 2; the loss-(18) network dashed with open markers."""
 
@@ -27,8 +35,7 @@ def _check_ax(ax: Any) -> None:
         raise ValueError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}")
 
 
-def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: bool,
-                  xticks: Sequence[float]) -> None:
+def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: bool, xticks: Sequence[float]) -> None:
     """One panel of Fig. 2: ``key`` ("mse" or "p_submeter") against the SNR, one curve per method, +-2 s.e. bars.
 
     Parameters
@@ -56,8 +63,18 @@ def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: b
         open_marker = "loss 18" in m
         se2 = 2 * np.nan_to_num(se)
         yerr = np.vstack([np.minimum(se2, 0.9 * v), se2]) if logy else se2  # a log axis cannot show v - 2 s.e. < 0
-        ax.errorbar(x, v, yerr=yerr, color=color, marker=marker, ls=ls, capsize=1.5, elinewidth=0.5,
-                    mfc="none" if open_marker else color, label=m)
+        ax.errorbar(
+            x,
+            v,
+            yerr=yerr,
+            color=color,
+            marker=marker,
+            ls=ls,
+            capsize=1.5,
+            elinewidth=0.5,
+            mfc="none" if open_marker else color,
+            label=m,
+        )
     ax.set_xlabel("SNR (dB)")
     ax.set_xticks(xticks)
     if logy:
@@ -67,8 +84,9 @@ def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: b
 def legend_above(ax: Any) -> None:
     """The legend of a Fig. 2 panel in three columns above the axes."""
     _check_ax(ax)
-    ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, columnspacing=1.0,
-              handlelength=2.2)
+    ax.legend(
+        ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.01), frameon=False, columnspacing=1.0, handlelength=2.2
+    )
 
 
 def plot_convergence(ax: Any, curves: Mapping[str, np.ndarray], default_variant: str | None) -> None:
@@ -87,9 +105,14 @@ def plot_convergence(ax: Any, curves: Mapping[str, np.ndarray], default_variant:
         raise ValueError(f"curves: expected a 'P-ADMM' curve, got {list(curves)}")
     markers = "osD^v"
     for i, (m, c) in enumerate((m, c) for m, c in curves.items() if m.startswith("DAUN")):
-        ax.plot(c[:, 0], c[:, 1], marker=markers[i % len(markers)], color=f"C{[0, 3, 2, 4, 5][i % 5]}",
-                label=m.replace("DAUN (", "DAUN, ").replace(")", "").replace("paper", "paper's loss (18)")
-                + (" (default)" if m == f"DAUN ({default_variant})" else ""))
+        ax.plot(
+            c[:, 0],
+            c[:, 1],
+            marker=markers[i % len(markers)],
+            color=f"C{[0, 3, 2, 4, 5][i % 5]}",
+            label=m.replace("DAUN (", "DAUN, ").replace(")", "").replace("paper", "paper's loss (18)")
+            + (" (default)" if m == f"DAUN ({default_variant})" else ""),
+        )
     c = curves["P-ADMM"]
     ax.plot(c[:, 0], c[:, 1], color="k", lw=1.0, label="P-ADMM")
     ax.set_xscale("log")

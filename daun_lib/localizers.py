@@ -52,8 +52,7 @@ def check_y(scenario: Scenario, y: Any) -> np.ndarray:
     -------
     (n, M, N) complex128 numpy array.
     """
-    y = _validation.signals(y, scenario.n_bs, scenario.n_antennas,
-                            expected=" for this scenario (M BSs, N antennas)")
+    y = _validation.signals(y, scenario.n_bs, scenario.n_antennas, expected=" for this scenario (M BSs, N antennas)")
     if is_tensor(y):
         y = y.detach().cpu().numpy()
     y = np.ascontiguousarray(y, dtype=np.complex128)
@@ -161,5 +160,5 @@ class MapLocalizer(Localizer):
             return self._read(scenario, y)
         out = np.empty((y.shape[0], 2))
         for lo in range(0, y.shape[0], self.block):
-            out[lo:lo + self.block] = self._read(scenario, y[lo:lo + self.block])
+            out[lo : lo + self.block] = self._read(scenario, y[lo : lo + self.block])
         return out

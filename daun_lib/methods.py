@@ -76,8 +76,20 @@ from .localizers import Localizer, MapLocalizer, dictionaries
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
-__all__ = ["REGISTRY", "FIG2_METHODS", "TABLE1_METHODS", "PADMM_ITERATIONS", "DICTIONARY_FIELDS", "DAUN_S_CHUNK",
-           "Localizer", "PADMMLocalizer", "DAUNLocalizer", "localize", "daun_available", "daun_unavailable"]
+__all__ = [
+    "REGISTRY",
+    "FIG2_METHODS",
+    "TABLE1_METHODS",
+    "PADMM_ITERATIONS",
+    "DICTIONARY_FIELDS",
+    "DAUN_S_CHUNK",
+    "Localizer",
+    "PADMMLocalizer",
+    "DAUNLocalizer",
+    "localize",
+    "daun_available",
+    "daun_unavailable",
+]
 
 #: P-ADMM iterations.  300 is the compromise between "run to convergence" (the objective
 #: of (3) and the argmax readout still move a little between 300 and 800 iterations)

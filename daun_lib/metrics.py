@@ -109,7 +109,7 @@ def mse_stderr(errors: Any) -> float:
     errors : (n,) float, metres
     """
     err = _errors(errors)
-    return float(np.std(err ** 2, ddof=1) / np.sqrt(err.size)) if err.size > 1 else float("nan")
+    return float(np.std(err**2, ddof=1) / np.sqrt(err.size)) if err.size > 1 else float("nan")
 
 
 def p_within_stderr(errors: Any, radius_m: float = 1.0) -> float:

@@ -39,8 +39,9 @@ import difflib
 import math
 import numbers
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 INJECTED_HEADER = "# Parameters"
 """First line of the cell papermill injects (its ``injected-parameters`` cell)."""
@@ -48,12 +49,20 @@ INJECTED_HEADER = "# Parameters"
 IGNORED_PREFIX = "PAPERMILL_"
 """Injected names with this prefix (``--inject-paths``) are not parameters."""
 
-TYPE_NAMES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str, "list": list,
-                               "tuple": tuple, "dict": dict}
+TYPE_NAMES: dict[str, type] = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "str": str,
+    "list": list,
+    "tuple": tuple,
+    "dict": dict,
+}
 """Type names as ``papermill.inspect_notebook`` reports them (``inferred_type_name``) -> type."""
 
-PAPERMILL_HINT = ("papermill's -p passes a value as text unless it reads True, False, None or a number; "
-                  "use -y for YAML values")
+PAPERMILL_HINT = (
+    "papermill's -p passes a value as text unless it reads True, False, None or a number; use -y for YAML values"
+)
 
 
 # ---------------------------------------------------------------------------
@@ -96,14 +105,17 @@ def _at_least(low: int) -> Callable[[Any, str], None]:
     def rule(v: Any, name: str) -> None:
         if v < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+
     return rule
 
 
 def _literal_iterations(v: Any, name: str) -> None:
     # the paper's literal steps grow the residual about 16-fold per iteration: float32 overflows at iteration 16
     if not 1 <= v <= 15:
-        raise ValueError(f"{name}: expected an integer in [1, 15]; the literal setting (tau1 = tau2 = 0.5, rho = 5) "
-                         f"overflows float32 after 15 iterations and P-ADMM raises DivergenceError, got {v!r}")
+        raise ValueError(
+            f"{name}: expected an integer in [1, 15]; the literal setting (tau1 = tau2 = 0.5, rho = 5) "
+            f"overflows float32 after 15 iterations and P-ADMM raises DivergenceError, got {v!r}"
+        )
 
 
 def _nonzero(v: Any, name: str) -> None:
@@ -142,8 +154,9 @@ def _los_model(v: Any, name: str) -> None:
         raise ValueError(f"{name}: expected 'always', '3gpp' or a probability in [0, 1] such as '0.8', got {v!r}")
 
 
-def _names_in(known: Callable[[], Iterable[str]], what: str, *, allow_empty: bool,
-              extra: Sequence[str] = ()) -> Callable[[Any, str], None]:
+def _names_in(
+    known: Callable[[], Iterable[str]], what: str, *, allow_empty: bool, extra: Sequence[str] = ()
+) -> Callable[[Any, str], None]:
     def rule(v: Any, name: str) -> None:
         names = [v] if isinstance(v, str) else list(v)
         if not names and not allow_empty:
@@ -156,6 +169,7 @@ def _names_in(known: Callable[[], Iterable[str]], what: str, *, allow_empty: boo
                 raise ValueError(f"{name}: unknown name {x!r}{hint}; expected one of {valid}")
         if len(set(names)) != len(names):
             raise ValueError(f"{name}: duplicate names in {v!r}")
+
     return rule
 
 
@@ -184,8 +198,10 @@ def _solver(v: Any, name: str) -> None:
 
     installed = cvxpy.installed_solvers()
     if v.upper() not in installed:
-        raise ValueError(f"{name}: solver {v!r} is not installed; installed: {sorted(installed)} "
-                         "(empty: MOSEK if licensed, else Clarabel)")
+        raise ValueError(
+            f"{name}: solver {v!r} is not installed; installed: {sorted(installed)} "
+            "(empty: MOSEK if licensed, else Clarabel)"
+        )
 
 
 def _folder(v: Any, name: str) -> None:
@@ -195,9 +211,22 @@ def _folder(v: Any, name: str) -> None:
 
 RULES: dict[str, Callable[[Any, str], None]] = {
     "seed": _at_least(0),
-    **{n: _at_least(1) for n in ("n_trials", "n_trials_blockage", "n_users", "n_samples", "n_layers",
-                                 "admm_iterations", "n_batch", "n_single", "n_slow",
-                                 "n_reference", "repeats")},
+    **{
+        n: _at_least(1)
+        for n in (
+            "n_trials",
+            "n_trials_blockage",
+            "n_users",
+            "n_samples",
+            "n_layers",
+            "admm_iterations",
+            "n_batch",
+            "n_single",
+            "n_slow",
+            "n_reference",
+            "repeats",
+        )
+    },
     "literal_iterations": _literal_iterations,
     "n_jobs": _nonzero,
     "torch_threads": _at_least(0),
@@ -235,8 +264,10 @@ def _type_of(annotation: Any, name: str) -> type:
     if isinstance(annotation, str):
         annotation = TYPE_NAMES.get(annotation, annotation)
     if not isinstance(annotation, type):
-        raise ValueError(f"{name}: the parameters cell declares it with an unsupported annotation {annotation!r}; "
-                         f"expected one of {sorted(TYPE_NAMES)}")
+        raise ValueError(
+            f"{name}: the parameters cell declares it with an unsupported annotation {annotation!r}; "
+            f"expected one of {sorted(TYPE_NAMES)}"
+        )
     return annotation
 
 
@@ -247,8 +278,9 @@ def _check_type(value: Any, kind: type, name: str) -> None:
     got = f"the string {value!r}" if isinstance(value, str) else f"{value!r} ({type(value).__name__})"
     if kind is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{name}: expected True or False, got {got}; {PAPERMILL_HINT}: "
-                             f"-p {name} True, or -y '{name}: true'")
+            raise ValueError(
+                f"{name}: expected True or False, got {got}; {PAPERMILL_HINT}: -p {name} True, or -y '{name}: true'"
+            )
     elif kind is int:
         if not _is_int(value):
             raise ValueError(f"{name}: expected an integer, got {got}")
@@ -257,8 +289,7 @@ def _check_type(value: Any, kind: type, name: str) -> None:
             raise ValueError(f"{name}: expected a number, got {got}")
     elif kind in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{name}: expected a list, got {got}; {PAPERMILL_HINT}: "
-                             f"-y '{name}: [..., ...]'")
+            raise ValueError(f"{name}: expected a list, got {got}; {PAPERMILL_HINT}: -y '{name}: [..., ...]'")
     elif not isinstance(value, kind):
         raise ValueError(f"{name}: expected {kind.__name__}, got {got}")
 
@@ -277,8 +308,9 @@ def check_names(names: Iterable[str], declared: Iterable[str], where: str = "", 
             raise ValueError(f"{where}{n}: unknown parameter{hint}; the parameters of {owner} are {known}")
 
 
-def check_values(values: Mapping[str, Any], declared: Mapping[str, Any], *, where: str = "",
-                 base: str | os.PathLike | None = None) -> dict[str, Any]:
+def check_values(
+    values: Mapping[str, Any], declared: Mapping[str, Any], *, where: str = "", base: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """Check parameter ``values`` against their declared types and :data:`RULES`; returns them as a dict.
 
     Parameters
@@ -344,16 +376,20 @@ def injected_names(history: Sequence[str]) -> list[str]:
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        if not all(isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) for t in s.targets)
-                   for s in tree.body):
+        if not all(isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) for t in s.targets) for s in tree.body):
             continue
         names = [t.id for s in tree.body for t in s.targets]
         return [n for n in dict.fromkeys(names) if not n.startswith(IGNORED_PREFIX)]
     return []
 
 
-def check(namespace: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None,
-          injected: Iterable[str] | None = None, base: str | os.PathLike | None = None) -> dict[str, Any]:
+def check(
+    namespace: Mapping[str, Any],
+    *,
+    declared: Mapping[str, Any] | None = None,
+    injected: Iterable[str] | None = None,
+    base: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Check a notebook's parameters; call it right after the parameters cell as ``check(globals())``.
 
     Parameters
@@ -386,8 +422,10 @@ def check(namespace: Mapping[str, Any], *, declared: Mapping[str, Any] | None = 
     if declared is None:
         declared = namespace.get("__annotations__") or {}
     if not isinstance(declared, Mapping) or not declared:
-        raise ValueError("declared: no declared parameters found; the parameters cell must annotate each one "
-                         "(n_trials: int = 1000  # comment) and run before this check")
+        raise ValueError(
+            "declared: no declared parameters found; the parameters cell must annotate each one "
+            "(n_trials: int = 1000  # comment) and run before this check"
+        )
     if injected is None:
         history = namespace.get("_ih", namespace.get("In"))
         injected = injected_names(history) if isinstance(history, Sequence) and not isinstance(history, str) else []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import matplotlib
 
-from ._io import TMP_SUFFIX, atomic_write_bytes
+from ._io import atomic_write_bytes
 
 STYLE_PATH = Path(__file__).with_name("daun.mplstyle")
 """Path of the package style: IEEE column width 3.5 in, embedded fonts, no LaTeX."""
@@ -32,8 +32,12 @@ def use_style() -> None:
     plt.style.use(str(STYLE_PATH))
 
 
-def save_figure(fig: "matplotlib.figure.Figure", name: str, directory: str | os.PathLike = "figures",
-                formats: tuple[str, ...] = ("pdf", "png")) -> list[Path]:
+def save_figure(
+    fig: matplotlib.figure.Figure,
+    name: str,
+    directory: str | os.PathLike = "figures",
+    formats: tuple[str, ...] = ("pdf", "png"),
+) -> list[Path]:
     """Save ``fig`` as ``directory/name.<fmt>`` for every format; returns the paths.
 
     Parameters

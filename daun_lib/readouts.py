@@ -68,8 +68,9 @@ def check_map(score: Any, scenario: Scenario) -> Any:
         return score
     P = np.asarray(as_array(score, "score", 2, complex_ok=False), dtype=float)
     if P.shape[1] != scenario.n_grid or P.shape[0] < 1:
-        raise ValueError(f"score: expected a map of shape (n, {scenario.n_grid}) or X (n, {scenario.n_grid}, M), "
-                         f"got {P.shape}")
+        raise ValueError(
+            f"score: expected a map of shape (n, {scenario.n_grid}) or X (n, {scenario.n_grid}, M), got {P.shape}"
+        )
     return P
 
 
@@ -101,8 +102,9 @@ def argmax_index(score: Any) -> np.ndarray:
 def alg1_index(X: Any) -> np.ndarray:
     """Algorithm 1 (:func:`daun_lib.refine.refine`) on X (n, K, M) -> (n,) grid indices."""
     if getattr(X, "ndim", None) != 3:
-        raise ValueError("readout: 'alg1' (Algorithm 1) needs the per-BS gains X (n, K, M); "
-                         "this estimator gives a score map (n, K)")
+        raise ValueError(
+            "readout: 'alg1' (Algorithm 1) needs the per-BS gains X (n, K, M); this estimator gives a score map (n, K)"
+        )
     return refine(X)
 
 

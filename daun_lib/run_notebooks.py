@@ -39,8 +39,9 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 KERNEL_NAME = "python3"
 """Kernel used for every notebook (the committed kernelspec)."""
@@ -97,8 +98,13 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
     return {name: p.get("inferred_type_name") or "None" for name, p in pm.inspect_notebook(str(notebook)).items()}
 
 
-def notebook_parameters(notebook: Path, out: Path, quick: bool, parameters: Mapping[str, Any] | None = None,
-                        declared: Mapping[str, str] | None = None) -> dict:
+def notebook_parameters(
+    notebook: Path,
+    out: Path,
+    quick: bool,
+    parameters: Mapping[str, Any] | None = None,
+    declared: Mapping[str, str] | None = None,
+) -> dict:
     """The parameters to inject into ``notebook``, checked against its declaration.
 
     At paper scale only the given ``parameters`` that the notebook declares are injected; with ``quick``,
@@ -134,8 +140,10 @@ def notebook_parameters(notebook: Path, out: Path, quick: bool, parameters: Mapp
     if quick:
         missing = [n for n in ("quick", "results_dir", "figures_dir") if n not in declared]
         if missing:
-            raise ValueError(f"notebooks: {notebook.name} does not declare {missing} in its parameters cell; a quick "
-                             "run needs them to keep its outputs in the build folder")
+            raise ValueError(
+                f"notebooks: {notebook.name} does not declare {missing} in its parameters cell; a quick "
+                "run needs them to keep its outputs in the build folder"
+            )
         params = {
             "quick": True,
             "results_dir": str((Path(out) / "results").resolve()),
@@ -155,8 +163,10 @@ def _plain(value: Any, name: str) -> Any:
         return [_plain(v, name) for v in value]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {k: _plain(v, name) for k, v in value.items()}
-    raise ValueError(f"parameters: {name} must be a plain Python value (bool, int, float, str, list, dict), "
-                     f"got {type(value).__module__}.{type(value).__name__}")
+    raise ValueError(
+        f"parameters: {name} must be a plain Python value (bool, int, float, str, list, dict), "
+        f"got {type(value).__module__}.{type(value).__name__}"
+    )
 
 
 def _check_parameters(parameters: Any) -> dict[str, Any]:
@@ -280,8 +290,10 @@ def run(
             if verbose:
                 print(f"{nb.name}: {times[nb.name]:.1f} s", flush=True)
     if verbose:
-        print(f"total: {time.perf_counter() - total:.1f} s ({len(paths)} notebooks{', quick' if quick else ''})",
-              flush=True)
+        print(
+            f"total: {time.perf_counter() - total:.1f} s ({len(paths)} notebooks{', quick' if quick else ''})",
+            flush=True,
+        )
     return times
 
 
@@ -325,14 +337,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="quick=True; results and figures go to the build folder")
     parser.add_argument("--kernel", default=KERNEL_NAME, help=f"Jupyter kernel name (default {KERNEL_NAME})")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="inject NAME into every notebook that declares it; VALUE is a Python literal "
-                             "(True, 5, 0.8, [0, 10]), JSON (true) or else text; repeatable")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="inject NAME into every notebook that declares it; VALUE is a Python literal "
+        "(True, 5, 0.8, [0, 10]), JSON (true) or else text; repeatable",
+    )
     args = parser.parse_args(argv)
     try:
         parameters = _parse_cli_parameters(args.parameter)
-        run(args.notebooks, args.out, args.quick, parameters=parameters, kernel_name=args.kernel,
-            log_output=args.log_output)
+        run(
+            args.notebooks,
+            args.out,
+            args.quick,
+            parameters=parameters,
+            kernel_name=args.kernel,
+            log_output=args.log_output,
+        )
     except (ValueError, NotebookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

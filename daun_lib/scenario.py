@@ -235,7 +235,11 @@ class Scenario:
         if len(bs) < 1 or any(len(p) != 2 for p in bs) or not np.isfinite(np.array(bs)).all():
             raise ValueError(f"bs_positions: expected at least one finite (x, y) pair, got {self.bs_positions!r}")
         object.__setattr__(self, "bs_positions", bs)
-        if isinstance(self.n_antennas, bool) or not isinstance(self.n_antennas, numbers.Integral) or self.n_antennas < 2:
+        if (
+            isinstance(self.n_antennas, bool)
+            or not isinstance(self.n_antennas, numbers.Integral)
+            or self.n_antennas < 2
+        ):
             raise ValueError(
                 f"n_antennas: expected an integer >= 2 (a single antenna measures no angle), got {self.n_antennas!r}"
             )

@@ -45,6 +45,7 @@ def bind_scenario(scenario: Any, names: Sequence[str]) -> dict[str, Callable[[An
 
     def bound(fn: Callable) -> Callable[[Any], Any]:
         return lambda yy: fn(scenario, yy)
+
     return {n: bound(REGISTRY[n]) for n in names}
 
 
@@ -98,8 +99,12 @@ def read_benchmark(path: str | os.PathLike) -> dict[str, float]:
     return bench
 
 
-def table1_rows(seconds: Mapping[tuple[str, str], tuple[float, int]], notes: Mapping[str, str], reference_note: str,
-                bench: Mapping[str, float]) -> list[dict]:
+def table1_rows(
+    seconds: Mapping[tuple[str, str], tuple[float, int]],
+    notes: Mapping[str, str],
+    reference_note: str,
+    bench: Mapping[str, float],
+) -> list[dict]:
     """Rows of ``table1.csv`` in :data:`ORDER`, single before batch.
 
     Parameters
@@ -123,14 +128,25 @@ def table1_rows(seconds: Mapping[tuple[str, str], tuple[float, int]], notes: Map
         note = notes.get(key, reference_note)
         if mode == "batch":
             note += f"; one call on {n} samples"
-        row = {"method": m, "mode": mode, "n_samples": n, "seconds_per_sample": s,
-               "paper_seconds": paper, "ratio_to_daun": s / daun_s,
-               "paper_ratio_to_daun": None if paper is None else paper / PAPER_SECONDS["DAUN"], "notes": note}
+        row = {
+            "method": m,
+            "mode": mode,
+            "n_samples": n,
+            "seconds_per_sample": s,
+            "paper_seconds": paper,
+            "ratio_to_daun": s / daun_s,
+            "paper_ratio_to_daun": None if paper is None else paper / PAPER_SECONDS["DAUN"],
+            "notes": note,
+        }
         if bench:  # the benchmark script times one batch: shown on the batch rows
             row["benchmark_seconds"] = bench.get(m) if mode == "batch" else None
         rows.append(row)
-    rows.sort(key=lambda r: (ORDER.index("reference" if r["method"].startswith("reference") else r["method"]),
-                             r["mode"] != "single"))
+    rows.sort(
+        key=lambda r: (
+            ORDER.index("reference" if r["method"].startswith("reference") else r["method"]),
+            r["mode"] != "single",
+        )
+    )
     return rows
 
 
@@ -138,8 +154,17 @@ def _fmt(v: Any, spec: str) -> str:
     return "" if v in (None, "") else format(v, spec)
 
 
-def table1_markdown(table: Sequence[Mapping[str, Any]], *, machine: str, version: str, date: str, solver: str,
-                    padmm_iterations: int, compile_seconds: float, bench: bool) -> str:
+def table1_markdown(
+    table: Sequence[Mapping[str, Any]],
+    *,
+    machine: str,
+    version: str,
+    date: str,
+    solver: str,
+    padmm_iterations: int,
+    compile_seconds: float,
+    bench: bool,
+) -> str:
     """``figures/table1.md``: Table I with our times, ratios to DAUN and the paper's, naming both machines.
 
     Parameters
@@ -158,8 +183,7 @@ def table1_markdown(table: Sequence[Mapping[str, Any]], *, machine: str, version
     lines = [
         "# Table I: average computation time per sample",
         "",
-        f"Ours: {machine}; daun_lib {version}, {date}.  "
-        f"Paper: {PAPER_MACHINE}.",
+        f"Ours: {machine}; daun_lib {version}, {date}.  Paper: {PAPER_MACHINE}.",
         "",
         "| method | mode | samples | ours (s) | ours / DAUN | paper (s) | paper / DAUN |"
         + (" benchmark.csv (s) |" if bench else ""),
@@ -167,10 +191,12 @@ def table1_markdown(table: Sequence[Mapping[str, Any]], *, machine: str, version
     ]
     for r in table:
         name = r["method"] if not r["method"].startswith("reference") else r["method"] + " [paper: MOSEK]"
-        lines.append(f"| {name} | {r['mode']} | {r['n_samples']} | {_fmt(r['seconds_per_sample'], '.3g')} | "
-                     f"{_fmt(r['ratio_to_daun'], '.3g')} | {_fmt(r['paper_seconds'], 'g')} | "
-                     f"{_fmt(r['paper_ratio_to_daun'], '.3g')} |"
-                     + (f" {_fmt(r.get('benchmark_seconds'), '.3g')} |" if bench else ""))
+        lines.append(
+            f"| {name} | {r['mode']} | {r['n_samples']} | {_fmt(r['seconds_per_sample'], '.3g')} | "
+            f"{_fmt(r['ratio_to_daun'], '.3g')} | {_fmt(r['paper_seconds'], 'g')} | "
+            f"{_fmt(r['paper_ratio_to_daun'], '.3g')} |"
+            + (f" {_fmt(r.get('benchmark_seconds'), '.3g')} |" if bench else "")
+        )
     lines += [
         "",
         "batch: one call on the samples, time / samples; single: one call per sample.  ours / DAUN: ratio to DAUN in "
@@ -189,5 +215,15 @@ def machine_description(env: Mapping[str, Any], threads: int) -> str:
     return f"{cpu}, {env.get('cpu_count')} logical CPUs, torch {env.get('torch')} with {threads} threads"
 
 
-__all__ = ["ORDER", "PAPER_MACHINE", "PAPER_SECONDS", "bind_scenario", "machine_description", "method_notes",
-           "read_benchmark", "table1_markdown", "table1_rows", "time_reference"]
+__all__ = [
+    "ORDER",
+    "PAPER_MACHINE",
+    "PAPER_SECONDS",
+    "bind_scenario",
+    "machine_description",
+    "method_notes",
+    "read_benchmark",
+    "table1_markdown",
+    "table1_rows",
+    "time_reference",
+]

@@ -219,9 +219,23 @@ def test_default_params_unpack_with_double_star_and_as_kwargs():
 def test_public_names():
     for name in admm.__all__:
         assert hasattr(admm, name), name
-    for name in ("prepare_y", "iterate", "run_inference", "admm_layer", "init_state", "unpack", "unpack_xz",
-                 "make_operators", "block_operators", "default_params", "resolve_dtype", "energy",
-                 "_check_dictionaries", "_max_spectral_norm_sq", "DivergenceError"):
+    for name in (
+        "prepare_y",
+        "iterate",
+        "run_inference",
+        "admm_layer",
+        "init_state",
+        "unpack",
+        "unpack_xz",
+        "make_operators",
+        "block_operators",
+        "default_params",
+        "resolve_dtype",
+        "energy",
+        "_check_dictionaries",
+        "_max_spectral_norm_sq",
+        "DivergenceError",
+    ):
         assert hasattr(admm, name), name
 
 
@@ -264,11 +278,19 @@ def test_run_inference_equals_admm_layer(seed, n):
     assert admm.run_inference(admm.block_operators(ops), yt, rho, tau1, tau2, w).residual is None
 
 
-@pytest.mark.parametrize("change, name", [
-    (dict(yt="real"), "yt"), (dict(yt="shape"), "yt"), (dict(rho=[]), "rho"), (dict(tau1=[0.1, -1.0]), "tau1"),
-    (dict(tau2=[0.1]), "rho, tau1, tau2"), (dict(w=[1.0]), "w"), (dict(w=[1.0, float("nan"), 1.0]), "w"),
-    (dict(rho=0.5), "rho"),
-])
+@pytest.mark.parametrize(
+    "change, name",
+    [
+        (dict(yt="real"), "yt"),
+        (dict(yt="shape"), "yt"),
+        (dict(rho=[]), "rho"),
+        (dict(tau1=[0.1, -1.0]), "tau1"),
+        (dict(tau2=[0.1]), "rho, tau1, tau2"),
+        (dict(w=[1.0]), "w"),
+        (dict(w=[1.0, float("nan"), 1.0]), "w"),
+        (dict(rho=0.5), "rho"),
+    ],
+)
 @pytest.mark.parametrize("runner", ["run_inference", "run_small_batch_numpy"])
 def test_inference_bad_inputs(change, name, runner):
     A, B, Y, w = gaussian_instance(0)

@@ -11,8 +11,8 @@ from daun_lib.channel.signals import _CHUNK
 from daun_lib.scenario import steering
 
 SC = Scenario()
-LOS_MU_LGASD = 1.06 + 0.1114 * np.log10(30.0)    # 1.225, Table 7.5-6 UMa LoS at 30 GHz
-NLOS_MU_LGASD = 1.5 - 0.1144 * np.log10(30.0)    # 1.331, UMa NLoS
+LOS_MU_LGASD = 1.06 + 0.1114 * np.log10(30.0)  # 1.225, Table 7.5-6 UMa LoS at 30 GHz
+NLOS_MU_LGASD = 1.5 - 0.1144 * np.log10(30.0)  # 1.331, UMa NLoS
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_los_frequency_matches_3gpp_probability_in_distance_bins():
         sel = idx == b
         if sel.sum() < 200:
             continue
-        expect = p[sel].mean()                               # mean probability in the bin
+        expect = p[sel].mean()  # mean probability in the bin
         sigma = np.sqrt(np.sum(p[sel] * (1 - p[sel]))) / sel.sum()  # binomial (Poisson-binomial) sd
         assert abs(los[sel].mean() - expect) < 4 * sigma, (b, los[sel].mean(), expect, sigma)
         checked += 1
@@ -99,8 +99,8 @@ def test_cluster_structure(cluster_draws):
     assert (c_nlos.powers[..., 12:] > 0).any()
     for c in (c_los, c_nlos):
         total = c.powers.sum(-1) + c.los_power
-        assert np.all(total <= 1 + 1e-12) and np.all(total > 0.99)      # (7.5-8), minus the cut
-        assert np.all(np.diff(c.delays[..., :12], axis=-1) >= 0)         # sorted delays (7.5-2)
+        assert np.all(total <= 1 + 1e-12) and np.all(total > 0.99)  # (7.5-8), minus the cut
+        assert np.all(np.diff(c.delays[..., :12], axis=-1) >= 0)  # sorted delays (7.5-2)
         assert np.all(c.delays[..., 0] == 0)
         assert c.ray_angles.shape == c.angles.shape + (20,)
     # (7.5-12): the first cluster sits at the LoS azimuth on LoS links
@@ -193,8 +193,8 @@ def test_grid_dpd_finds_los_cell_at_20db():
     true = SC.nearest_grid(b.positions)
     ny = SC.grid_shape[1]
     cheb = np.maximum(np.abs(k // ny - true // ny), np.abs(k % ny - true % ny))
-    assert np.mean(cheb <= 1) > 0.95   # measured 1.00 (300 users)
-    assert np.mean(cheb == 0) > 0.7    # measured 0.89
+    assert np.mean(cheb <= 1) > 0.95  # measured 1.00 (300 users)
+    assert np.mean(cheb == 0) > 0.7  # measured 0.89
 
 
 # ----------------------------------------------------------------------------- determinism

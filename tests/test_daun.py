@@ -56,8 +56,11 @@ def test_solve_equals_autograd_forward(tiny_batch):
     """solve (in-place inference layers) equals forward (the autograd layers used in training)."""
     rng = np.random.default_rng(4)
     net = DAUN(5, scenario=TINY, dtype="float64").set_parameters(
-        rho=rng.uniform(0.5, 2.0, 5), tau1=rng.uniform(0.005, 0.02, 5), tau2=rng.uniform(0.02, 0.08, 5),
-        w=(0.5, 1.0, 2.0, 0.7))
+        rho=rng.uniform(0.5, 2.0, 5),
+        tau1=rng.uniform(0.005, 0.02, 5),
+        tau2=rng.uniform(0.02, 0.08, 5),
+        w=(0.5, 1.0, 2.0, 0.7),
+    )
     X, Z = net(tiny_batch.y)
     out = net.solve(tiny_batch.y)
     assert np.count_nonzero(out.X) > 0
@@ -117,8 +120,12 @@ def test_from_dictionaries(tiny_batch):
 def test_one_constructor(tiny_batch):
     """DAUN(n, scenario=...), DAUN(n, A=, B=, grid=), from_scenario and from_dictionaries build the same network."""
     A, B = TINY.dictionaries()
-    nets = [DAUN(2, scenario=TINY), DAUN.from_scenario(TINY, 2), DAUN(2, A=A, B=B, grid=TINY.grid),
-            DAUN.from_dictionaries(A, B, 2, grid=TINY.grid)]
+    nets = [
+        DAUN(2, scenario=TINY),
+        DAUN.from_scenario(TINY, 2),
+        DAUN(2, A=A, B=B, grid=TINY.grid),
+        DAUN.from_dictionaries(A, B, 2, grid=TINY.grid),
+    ]
     ref = nets[0].solve(tiny_batch.y)
     for net in nets[1:]:
         for k, v in net.parameters_dict().items():
@@ -283,7 +290,7 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
         return real_stage(net, loss_fn, config, train_data, val_data, layer, bar)
 
     monkeypatch.setattr(daun.training, "_train_stage", spy)
-    failing.draws = -10**9  # the same generator (its fingerprint is checked), no longer interrupted
+    failing.draws = -(10**9)  # the same generator (its fingerprint is checked), no longer interrupted
     net = train(cfg3, TINY, checkpoint=ck, resume=True, progress=False, simulate=failing)
     assert [s[0] for s in stages] == [3]  # only the new layer's stage ran
     start = stages[0][1]
@@ -299,8 +306,13 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
         np.testing.assert_allclose(net.parameters_dict()[k], v, rtol=1e-5)
     # a checkpoint trained with other settings is not silently mixed in
     with pytest.raises(ValueError, match="lr"):
-        train(TrainConfig(n_layers=3, lr=0.1, samples_per_layer=28, n_val=14), TINY, checkpoint=ck, progress=False,
-              simulate=failing)
+        train(
+            TrainConfig(n_layers=3, lr=0.1, samples_per_layer=28, n_val=14),
+            TINY,
+            checkpoint=ck,
+            progress=False,
+            simulate=failing,
+        )
 
 
 # --------------------------------------------------------------- shipped weights
@@ -345,7 +357,8 @@ def test_recipes():
 
 
 def test_estimate_x_equals_solve():
-    from daun_lib import Scenario, daun as daun_mod
+    from daun_lib import Scenario
+    from daun_lib import daun as daun_mod
 
     s = Scenario(n_antennas=8, grid_shape=(4, 4), n_angles=12)
     net = daun_mod.DAUN(3, scenario=s, dtype="float64")

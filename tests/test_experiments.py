@@ -151,8 +151,9 @@ def test_dask_backend_with_local_cluster(tmp_path):
 def test_default_generator_is_channel_simulate():
     from daun_lib.channel import simulate
 
-    rows, trials = ex.accuracy_sweep({"DPD": grid_dpd}, SMALL, [20.0], 3, 1, cache_dir=None, progress=False,
-                                     chunk_size=2, return_trials=True)
+    rows, trials = ex.accuracy_sweep(
+        {"DPD": grid_dpd}, SMALL, [20.0], 3, 1, cache_dir=None, progress=False, chunk_size=2, return_trials=True
+    )
     b = simulate(SMALL, 1, 20.0, seed=ex.trial_seed(1, 0, 2))
     np.testing.assert_array_equal(trials[("DPD", 0)]["positions"][2], b.positions[0])
     np.testing.assert_array_equal(trials[("DPD", 0)]["estimates"][2], grid_dpd(SMALL, b.y)[0])
@@ -212,8 +213,17 @@ def test_parameter_change_never_reuses_results(tmp_path):
         sweep({"M": m}, cache_dir=tmp_path, **change)
         assert m.calls > 0, change
     m = Counting()
-    ex.accuracy_sweep({"M": m}, Scenario(n_antennas=8, grid_shape=(6, 6), n_angles=13), SNR, 12, 3,
-                      cache_dir=tmp_path, progress=False, simulate=los_simulate, chunk_size=5)
+    ex.accuracy_sweep(
+        {"M": m},
+        Scenario(n_antennas=8, grid_shape=(6, 6), n_angles=13),
+        SNR,
+        12,
+        3,
+        cache_dir=tmp_path,
+        progress=False,
+        simulate=los_simulate,
+        chunk_size=5,
+    )
     assert m.calls == 2 * 3
     assert len(list(tmp_path.glob("M-*"))) == 1 + len(changes) + 1
     # the original parameters still hit the cache, also with another chunk size once computed
@@ -270,7 +280,7 @@ def test_csv_and_sidecar_round_trip(tmp_path):
     path = ex.write_csv(rows, tmp_path / "sub" / "fig2.csv", {"n_trials": 12, "snr_db": np.array(SNR)})
     back = ex.read_csv(path)
     assert [r["method"] for r in back] == [r["method"] for r in rows]
-    for a, b in zip(rows, back):
+    for a, b in zip(rows, back, strict=True):
         for key in ex.ROW_FIELDS:
             assert b[key] == a[key], key  # floats are written in round-trip form
         assert isinstance(b["n_trials"], int)
@@ -366,9 +376,17 @@ def test_sweep_bad_inputs(kwargs, match):
     args = dict(methods={"DPD": grid_dpd}, scenario=SMALL, snr_db=[0.0], n_trials=2, seed=0)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        ex.accuracy_sweep(args.pop("methods"), args.pop("scenario"), args.pop("snr_db"), args.pop("n_trials"),
-                          args.pop("seed"), cache_dir=None, progress=False, simulate=args.pop("simulate", los_simulate),
-                          **args)
+        ex.accuracy_sweep(
+            args.pop("methods"),
+            args.pop("scenario"),
+            args.pop("snr_db"),
+            args.pop("n_trials"),
+            args.pop("seed"),
+            cache_dir=None,
+            progress=False,
+            simulate=args.pop("simulate", los_simulate),
+            **args,
+        )
 
 
 def test_method_returning_wrong_shape_is_reported():

@@ -127,8 +127,10 @@ def test_fingerprint_is_the_same_in_a_fresh_process():
         "print(fingerprint(REGISTRY['DAUN-S']), fingerprint(functools.partial(channel.simulate, seed=1)),"
         " fingerprint(f))\n"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1]
     assert runs[0].split()[0] == fingerprint(REGISTRY["DAUN-S"])
 

@@ -20,8 +20,12 @@ from daun_lib.refine import refine
 
 TINY = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32)
 # same sizes as TINY, BSs moved
-MOVED = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32,
-                 bs_positions=((-45.0, -52.0), (-50.0, 50.0), (50.0, 50.0), (50.0, -50.0)))
+MOVED = Scenario(
+    n_antennas=16,
+    grid_shape=(8, 8),
+    n_angles=32,
+    bs_positions=((-45.0, -52.0), (-50.0, 50.0), (50.0, 50.0), (50.0, -50.0)),
+)
 CFG1 = TrainConfig(n_layers=1, samples_per_layer=14, batch_size=7, n_val=14, max_epochs=1, seed=3)
 
 
@@ -36,13 +40,13 @@ def sim_noisier(scenario, n, snr_db, seed):
 
 
 def _state_bytes(net):
-    return {k: v.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes()
-            for k, v in net.state_dict().items()}
+    return {k: v.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes() for k, v in net.state_dict().items()}
 
 
 def _tiny_checkpoint(tmp_path, name="net.pt"):
-    net = DAUN(3, scenario=TINY).set_parameters(rho=[0.5, 1.0, 2.0], tau1=[0.01, 0.02, 0.005], tau2=0.05,
-                                                w=[0.3, 0.4, 0.5, 0.6])
+    net = DAUN(3, scenario=TINY).set_parameters(
+        rho=[0.5, 1.0, 2.0], tau1=[0.01, 0.02, 0.005], tau2=0.05, w=[0.3, 0.4, 0.5, 0.6]
+    )
     net.history = [{"layer": 1, "train": [1.0, 0.5], "val": [1.2, 0.6]}]
     return net, net.save(tmp_path / name, notes="bit flips")
 
@@ -133,40 +137,64 @@ def test_version_1_files_are_refused_and_can_be_upgraded(tmp_path):
 
 
 # ------------------------------------------------------------ 2. crafted files
-@pytest.mark.parametrize("name, edit, match", [
-    ("tau1 = 148", lambda o: o["state_dict"]["log_tau1"].fill_(float(np.log(148.0))), r"tau1\[0\].*STEP_BOUND"),
-    ("tau2 zero", lambda o: o["state_dict"]["log_tau2"].__setitem__(1, -200.0), r"tau2\[1\]"),
-    ("rho = 5.5e34", lambda o: o["state_dict"]["log_rho"].__setitem__(2, float(np.log(5.5e34))), r"rho\[2\]"),
-    ("w huge", lambda o: o["state_dict"]["log_w"].fill_(60.0), r"w\[0\]"),
-    ("w_min negative", lambda o: o["state_dict"]["w_min"].fill_(-1.0), "w_min"),
-    ("nan", lambda o: o["state_dict"]["log_w"].__setitem__(0, float("nan")), "log_w is not finite"),
-    ("integer", lambda o: o["state_dict"].__setitem__("log_rho", torch.zeros(3, dtype=torch.int64)),
-     "log_rho.*float32 or float64"),
-    ("complex", lambda o: o["state_dict"].__setitem__("log_tau1", torch.zeros(3, dtype=torch.complex64)),
-     "log_tau1.*float32 or float64"),
-    ("half", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(4, dtype=torch.float16)),
-     "log_w.*float32 or float64"),
-    ("sparse", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(4).to_sparse()),
-     "log_w.*dense float32 or float64"),
-    ("shape", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(5)), r"log_w has shape \(5,\)"),
-    ("2-d", lambda o: o["state_dict"].__setitem__("log_rho", torch.zeros(3, 1)), r"log_rho has shape"),
-    ("extra key", lambda o: o["state_dict"].__setitem__("extra", torch.zeros(1)), "keys"),
-    ("missing key", lambda o: o["state_dict"].pop("w_min"), "keys"),
-    ("layers mismatch", lambda o: o["meta"].__setitem__("n_layers", 4), r"shape \(3,\), expected \(4,\)"),
-    ("n_layers 1e9", lambda o: o["meta"].__setitem__("n_layers", 10**9), "n_layers"),
-    ("n_layers bool", lambda o: o["meta"].__setitem__("n_layers", True), "n_layers"),
-    ("dtype", lambda o: o["meta"].__setitem__("dtype", "float16"), "dtype"),
-    ("huge grid", lambda o: (o["meta"]["scenario"].__setitem__("grid_shape", [3000, 3000]),
-                             o["meta"]["shape"].__setitem__("K", 9_000_000)), "MAX_DICTIONARY_ENTRIES"),
-    ("sizes disagree", lambda o: o["meta"]["scenario"].__setitem__("grid_shape", [9, 8]), "sizes"),
-    ("many BSs", lambda o: o["meta"]["shape"].__setitem__("M", 10**6), "shape"),
-])
+@pytest.mark.parametrize(
+    "name, edit, match",
+    [
+        ("tau1 = 148", lambda o: o["state_dict"]["log_tau1"].fill_(float(np.log(148.0))), r"tau1\[0\].*STEP_BOUND"),
+        ("tau2 zero", lambda o: o["state_dict"]["log_tau2"].__setitem__(1, -200.0), r"tau2\[1\]"),
+        ("rho = 5.5e34", lambda o: o["state_dict"]["log_rho"].__setitem__(2, float(np.log(5.5e34))), r"rho\[2\]"),
+        ("w huge", lambda o: o["state_dict"]["log_w"].fill_(60.0), r"w\[0\]"),
+        ("w_min negative", lambda o: o["state_dict"]["w_min"].fill_(-1.0), "w_min"),
+        ("nan", lambda o: o["state_dict"]["log_w"].__setitem__(0, float("nan")), "log_w is not finite"),
+        (
+            "integer",
+            lambda o: o["state_dict"].__setitem__("log_rho", torch.zeros(3, dtype=torch.int64)),
+            "log_rho.*float32 or float64",
+        ),
+        (
+            "complex",
+            lambda o: o["state_dict"].__setitem__("log_tau1", torch.zeros(3, dtype=torch.complex64)),
+            "log_tau1.*float32 or float64",
+        ),
+        (
+            "half",
+            lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(4, dtype=torch.float16)),
+            "log_w.*float32 or float64",
+        ),
+        (
+            "sparse",
+            lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(4).to_sparse()),
+            "log_w.*dense float32 or float64",
+        ),
+        ("shape", lambda o: o["state_dict"].__setitem__("log_w", torch.zeros(5)), r"log_w has shape \(5,\)"),
+        ("2-d", lambda o: o["state_dict"].__setitem__("log_rho", torch.zeros(3, 1)), r"log_rho has shape"),
+        ("extra key", lambda o: o["state_dict"].__setitem__("extra", torch.zeros(1)), "keys"),
+        ("missing key", lambda o: o["state_dict"].pop("w_min"), "keys"),
+        ("layers mismatch", lambda o: o["meta"].__setitem__("n_layers", 4), r"shape \(3,\), expected \(4,\)"),
+        ("n_layers 1e9", lambda o: o["meta"].__setitem__("n_layers", 10**9), "n_layers"),
+        ("n_layers bool", lambda o: o["meta"].__setitem__("n_layers", True), "n_layers"),
+        ("dtype", lambda o: o["meta"].__setitem__("dtype", "float16"), "dtype"),
+        (
+            "huge grid",
+            lambda o: (
+                o["meta"]["scenario"].__setitem__("grid_shape", [3000, 3000]),
+                o["meta"]["shape"].__setitem__("K", 9_000_000),
+            ),
+            "MAX_DICTIONARY_ENTRIES",
+        ),
+        ("sizes disagree", lambda o: o["meta"]["scenario"].__setitem__("grid_shape", [9, 8]), "sizes"),
+        ("many BSs", lambda o: o["meta"]["shape"].__setitem__("M", 10**6), "shape"),
+    ],
+)
 def test_crafted_values_are_refused_before_anything_is_built(tmp_path, monkeypatch, name, edit, match):
     _, path = _tiny_checkpoint(tmp_path)
     crafted = _craft(tmp_path, path, edit)
     built = []
-    monkeypatch.setattr(Scenario, "dictionaries", lambda self: built.append(self) or (_ for _ in ()).throw(
-        AssertionError("dictionaries built")))
+    monkeypatch.setattr(
+        Scenario,
+        "dictionaries",
+        lambda self: built.append(self) or (_ for _ in ()).throw(AssertionError("dictionaries built")),
+    )
     if "tau" not in name:  # everything but the step bound is checked before the dictionaries exist
         with pytest.raises(ValueError, match=match):
             DAUN.load(crafted)
@@ -223,8 +251,12 @@ def test_weights_from_user_dictionaries_are_checked_against_the_geometry(tmp_pat
     # the same dictionaries, in another precision: accepted
     assert DAUN.load(path, scenario=MOVED, dtype="float64").n_layers == 2
     A2, B2 = TINY.dictionaries()
-    assert DAUN.from_dictionaries(A2.astype(np.complex64), B2, 1).load_weights(
-        DAUN(2, scenario=TINY).save(tmp_path / "t.pt")).n_layers == 2
+    assert (
+        DAUN.from_dictionaries(A2.astype(np.complex64), B2, 1)
+        .load_weights(DAUN(2, scenario=TINY).save(tmp_path / "t.pt"))
+        .n_layers
+        == 2
+    )
     # another angle grid of the same size (B differs, A equal)
     with pytest.raises(ValueError, match="dictionary B"):
         DAUN.from_dictionaries(A2, B2 * np.exp(0.3j), 1).load_weights(tmp_path / "t.pt")
@@ -247,19 +279,31 @@ def one_layer_checkpoint(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("change, kwargs, match", [
-    ("los model", dict(scenario=Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, los_model="3gpp")),
-     "los_model"),
-    ("carrier", dict(scenario=Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, carrier_hz=28e9)),
-     "carrier_hz"),
-    ("height", dict(scenario=Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, bs_height_m=10.0)),
-     "bs_height_m"),
-    ("geometry", dict(scenario=MOVED), "bs_positions"),
-    ("dtype", dict(dtype="float64"), "dtype"),
-    ("generator", dict(simulate=sim_noisier), "data generator"),
-    ("config", dict(config=TrainConfig(**{**CFG1.as_dict(), "n_layers": 2, "seed": 4})), "seed = 3"),
-    ("config los", dict(config=TrainConfig(**{**CFG1.as_dict(), "n_layers": 2, "los_model": 0.5})), "los_model"),
-])
+@pytest.mark.parametrize(
+    "change, kwargs, match",
+    [
+        (
+            "los model",
+            dict(scenario=Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, los_model="3gpp")),
+            "los_model",
+        ),
+        (
+            "carrier",
+            dict(scenario=Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, carrier_hz=28e9)),
+            "carrier_hz",
+        ),
+        (
+            "height",
+            dict(scenario=Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, bs_height_m=10.0)),
+            "bs_height_m",
+        ),
+        ("geometry", dict(scenario=MOVED), "bs_positions"),
+        ("dtype", dict(dtype="float64"), "dtype"),
+        ("generator", dict(simulate=sim_noisier), "data generator"),
+        ("config", dict(config=TrainConfig(**{**CFG1.as_dict(), "n_layers": 2, "seed": 4})), "seed = 3"),
+        ("config los", dict(config=TrainConfig(**{**CFG1.as_dict(), "n_layers": 2, "los_model": 0.5})), "los_model"),
+    ],
+)
 def test_resume_refuses_a_changed_setting(tmp_path, one_layer_checkpoint, change, kwargs, match):
     ck = tmp_path / "ck.pt"
     ck.write_bytes(one_layer_checkpoint.read_bytes())
@@ -363,12 +407,14 @@ def test_load_or_train_never_uses_a_damaged_cached_checkpoint(tmp_path):
         daun.load_or_train("not a config", ck)
     # load_or_train works on the default Scenario: a TINY checkpoint is the wrong scenario for it
     with pytest.warns(UserWarning, match="not used and will be overwritten"):
-        net, source = daun.load_or_train(daun.recipe("supervised", n_layers=1, samples_per_layer=14, n_val=14,
-                                                     max_epochs=1), ck, progress=False)
+        net, source = daun.load_or_train(
+            daun.recipe("supervised", n_layers=1, samples_per_layer=14, n_val=14, max_epochs=1), ck, progress=False
+        )
     assert source.startswith("trained now") and net.n_layers == 1
     assert first.shape != net.shape
-    again, source = daun.load_or_train(daun.recipe("supervised", n_layers=1, samples_per_layer=14, n_val=14,
-                                                   max_epochs=1), ck, progress=False)
+    again, source = daun.load_or_train(
+        daun.recipe("supervised", n_layers=1, samples_per_layer=14, n_val=14, max_epochs=1), ck, progress=False
+    )
     assert source.startswith("cached checkpoint")
     for key, value in net.parameters_dict().items():
         np.testing.assert_array_equal(again.parameters_dict()[key], value)
@@ -377,7 +423,9 @@ def test_load_or_train_never_uses_a_damaged_cached_checkpoint(tmp_path):
 def test_load_or_train_returns_shipped_weights_for_a_shipped_recipe(tmp_path):
     net, source = daun.load_or_train(daun.RECIPES["supervised"], tmp_path / "none.pt")
     assert source == "shipped weights (supervised)"
-    np.testing.assert_array_equal(net.parameters_dict()["tau1"], load_pretrained("supervised").parameters_dict()["tau1"])
+    np.testing.assert_array_equal(
+        net.parameters_dict()["tau1"], load_pretrained("supervised").parameters_dict()["tau1"]
+    )
 
 
 def test_load_or_train_refuses_a_checkpoint_made_with_other_settings(tmp_path):

@@ -153,8 +153,9 @@ def test_registry_closures_of_one_factory_are_keyed_apart(tmp_path):
     ex.accuracy_sweep({"net": REGISTRY["DAUN"]}, scenario, [10.0], 2, 0, **args)
     rows, trials = ex.accuracy_sweep({"net": REGISTRY["DAUN-R"]}, scenario, [10.0], 2, 0, return_trials=True, **args)
     assert len(list(tmp_path.glob("net-*"))) == 2
-    _, fresh = ex.accuracy_sweep({"net": REGISTRY["DAUN-R"]}, scenario, [10.0], 2, 0, cache_dir=None,
-                                 progress=False, return_trials=True)
+    _, fresh = ex.accuracy_sweep(
+        {"net": REGISTRY["DAUN-R"]}, scenario, [10.0], 2, 0, cache_dir=None, progress=False, return_trials=True
+    )
     np.testing.assert_array_equal(trials[("net", 0)]["estimates"], fresh[("net", 0)]["estimates"])
 
 
@@ -247,9 +248,21 @@ def _damage(kind, path):
         raise AssertionError(kind)
 
 
-DAMAGE = ["truncated", "flipped zip header", "flipped errors byte", "flipped estimates byte", "NaN errors",
-          "shortened", "zeroed errors", "zeroed errors, stale checksum", "other snr", "other trials",
-          "missing estimates", "float32 positions", "no checksum"]
+DAMAGE = [
+    "truncated",
+    "flipped zip header",
+    "flipped errors byte",
+    "flipped estimates byte",
+    "NaN errors",
+    "shortened",
+    "zeroed errors",
+    "zeroed errors, stale checksum",
+    "other snr",
+    "other trials",
+    "missing estimates",
+    "float32 positions",
+    "no checksum",
+]
 
 
 @pytest.mark.parametrize("kind", DAMAGE)
@@ -309,8 +322,11 @@ def test_nan_positions_are_refused_and_not_cached(tmp_path):
     def lost(scenario, y):
         return np.full((y.shape[0], 2), np.nan)
 
-    with pytest.raises(RuntimeError, match=r"method 'lost' failed at snr_db=0.0 \(point 0\), trials 0\.\.4.*"
-                                           r"10 non-finite entries"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"method 'lost' failed at snr_db=0.0 \(point 0\), trials 0\.\.4.*"
+        r"10 non-finite entries",
+    ):
         sweep({"ok": read_back, "lost": lost}, cache_dir=tmp_path)
     assert not list(tmp_path.glob("lost-*/snr*.npz"))
     assert len(list(tmp_path.glob("ok-*/snr*.npz"))) == 1  # what finished before is kept
@@ -323,8 +339,11 @@ def test_one_inf_entry_in_a_later_chunk_is_counted():
             out[2, 1] = np.inf
         return out
 
-    with pytest.raises(RuntimeError, match=r"'odd' failed at snr_db=0.0 \(point 0\), trials 10\.\.12.*"
-                                           r"1 non-finite entries"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"'odd' failed at snr_db=0.0 \(point 0\), trials 10\.\.12.*"
+        r"1 non-finite entries",
+    ):
         sweep({"odd": sometimes_inf}, n_trials=13, snr_db=[0.0])
 
 
@@ -502,8 +521,9 @@ def test_workers_exit_when_the_sweeping_process_is_killed(tmp_path):
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(pid_dir)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(pid_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -542,8 +562,17 @@ def test_a_chunk_is_drawn_into_one_buffer():
 
     tracemalloc.start()
     try:
-        ex.accuracy_sweep({"origin": lambda s, y: np.zeros((y.shape[0], 2))}, scenario, [0.0], n, 0,
-                          cache_dir=None, chunk_size=n, progress=False, simulate=gen)
+        ex.accuracy_sweep(
+            {"origin": lambda s, y: np.zeros((y.shape[0], 2))},
+            scenario,
+            [0.0],
+            n,
+            0,
+            cache_dir=None,
+            chunk_size=n,
+            progress=False,
+            simulate=gen,
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -35,7 +35,7 @@ def test_default_scenario_is_unchanged_and_silent():
     np.testing.assert_array_equal(s.array_normals, [0.0, 0.0, np.pi, np.pi])
     # the explicit form of the default rule gives the same dictionaries, bit for bit
     e = _no_warnings(array_normal_deg=(0.0, 0.0, 180.0, 180.0))
-    for a, b in zip(s.dictionaries(), e.dictionaries()):
+    for a, b in zip(s.dictionaries(), e.dictionaries(), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
 
 
@@ -156,20 +156,76 @@ def test_simulate_is_finite_at_the_snr_limits():
     b = ch.simulate(Scenario(), 2, [-150.0, 150.0], seed=0)
     assert np.isfinite(b.y).all()
     # at 150 dB the noise is 1e-7.5 of the signal
-    np.testing.assert_allclose(b.y[1] / 10 ** 7.5, b.h[1], atol=1e-6)
+    np.testing.assert_allclose(b.y[1] / 10**7.5, b.h[1], atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- same numbers, bounded memory
 # Values produced by the previous (unchunked) implementation of simulate for these seeds.
 PINNED = [
-    ("always", 1, 0, 10.0, (4.007572822303375, -2.0570846179512223, 629.8462025286789, -1.5663107994083008,
-                            1.9711577951120947, 0.8689407052738953, -3.7300639565870153, 4)),
-    ("always", 7, 1, "ramp", (-47.48371959580838, -68.96578128453463, 4696.251013446049, -6.843056937315336,
-                              -12.529873703452129, 0.340289980495572, 20.56494619173772, 28)),
-    ("3gpp", 300, 2, 0.0, (103.36905107863657, 3.0987439260642375, 75994.23392253855, 0.36415958598410036,
-                           0.5176921761222033, 0.5150335086239399, -45.97657782405355, 597)),
-    (0.3, 300, 4, "ramp", (263.2174793357022, 371.25615266381146, 170625.9242461689, -1.6168272452299228,
-                           -8.509671488847733, 0.8941141539801039, 672.7763074061361, 368)),
+    (
+        "always",
+        1,
+        0,
+        10.0,
+        (
+            4.007572822303375,
+            -2.0570846179512223,
+            629.8462025286789,
+            -1.5663107994083008,
+            1.9711577951120947,
+            0.8689407052738953,
+            -3.7300639565870153,
+            4,
+        ),
+    ),
+    (
+        "always",
+        7,
+        1,
+        "ramp",
+        (
+            -47.48371959580838,
+            -68.96578128453463,
+            4696.251013446049,
+            -6.843056937315336,
+            -12.529873703452129,
+            0.340289980495572,
+            20.56494619173772,
+            28,
+        ),
+    ),
+    (
+        "3gpp",
+        300,
+        2,
+        0.0,
+        (
+            103.36905107863657,
+            3.0987439260642375,
+            75994.23392253855,
+            0.36415958598410036,
+            0.5176921761222033,
+            0.5150335086239399,
+            -45.97657782405355,
+            597,
+        ),
+    ),
+    (
+        0.3,
+        300,
+        4,
+        "ramp",
+        (
+            263.2174793357022,
+            371.25615266381146,
+            170625.9242461689,
+            -1.6168272452299228,
+            -8.509671488847733,
+            0.8941141539801039,
+            672.7763074061361,
+            368,
+        ),
+    ),
 ]
 
 
@@ -177,8 +233,15 @@ PINNED = [
 def test_simulate_reproduces_the_previous_numbers(los_model, n, seed, snr, expected):
     s = np.linspace(-10.0, 20.0, n) if snr == "ramp" else snr
     b = ch.simulate(Scenario(los_model=los_model), n, s, seed=seed)
-    got = (b.y.real.sum(), b.y.imag.sum(), np.abs(b.y).sum(), b.y[-1, -1, -1].real, b.y[-1, -1, -1].imag,
-           b.h[0, 0, 0].real, b.positions.sum())
+    got = (
+        b.y.real.sum(),
+        b.y.imag.sum(),
+        np.abs(b.y).sum(),
+        b.y[-1, -1, -1].real,
+        b.y[-1, -1, -1].imag,
+        b.h[0, 0, 0].real,
+        b.positions.sum(),
+    )
     np.testing.assert_allclose(got, expected[:-1], rtol=1e-9, atol=1e-9)
     assert int(b.los.sum()) == expected[-1]
 

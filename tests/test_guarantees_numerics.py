@@ -150,8 +150,16 @@ def test_solve_rejects_missing_cuda(small):
         admm.solve(A, B, y, iterations=3, device="cuda", **admm.default_params(A, B).as_kwargs())
 
 
-@pytest.mark.parametrize("args, name", [((0,), "n_antennas"), ((2.5,), "n_antennas"), ((50, 0.0), "noise_var"),
-                                        ((50, 1.0, 1.0), "confidence"), ((50, 1.0, 0.0), "confidence")])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((0,), "n_antennas"),
+        ((2.5,), "n_antennas"),
+        ((50, 0.0), "noise_var"),
+        ((50, 1.0, 1.0), "confidence"),
+        ((50, 1.0, 0.0), "confidence"),
+    ],
+)
 def test_srl_noise_bound_validates(args, name):
     with pytest.raises(ValueError, match=f"^{name}: "):
         srl.noise_bound(*args)
@@ -230,8 +238,11 @@ def test_registry_positions_do_not_depend_on_the_scale_of_y(paper, name):
 @pytest.mark.parametrize("name", NOISE_UNITS)
 def test_noise_unit_methods_reject_y_far_below_the_noise(paper, name):
     sc, _, _, y = paper
-    with pytest.raises(ValueError, match=r"^y: sample\(s\) \[0, 1, 2, 3\] have a mean power .* far below the "
-                                         r"assumed noise power 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"^y: sample\(s\) \[0, 1, 2, 3\] have a mean power .* far below the "
+        r"assumed noise power 1",
+    ):
         methods.REGISTRY[name](sc, y * 1e-10)
 
 
@@ -256,15 +267,15 @@ def test_noise_unit_methods_are_invariant_when_noise_scales_with_y(paper, c):
     sc, _, _, y = paper
     np.testing.assert_array_equal(vb.localize(sc, y * c, vb.VBParams(noise_var=c**2)), vb.localize(sc, y))
     np.testing.assert_array_equal(mm.localize(sc, y * c, mm.MMParams(noise_std=c)), mm.localize(sc, y))
-    np.testing.assert_allclose(srl.localize(sc, y * c, srl.SRLParams(noise_var=c**2)), srl.localize(sc, y),
-                               rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        srl.localize(sc, y * c, srl.SRLParams(noise_var=c**2)), srl.localize(sc, y), rtol=0, atol=1e-4
+    )
 
 
 def test_mm_power_of_two_scaling_changes_no_bit(paper):
     sc, _, _, y = paper
     ref = mm.solve_scenario(sc, y, track=True)
-    res = mm.solve_scenario(sc, np.ldexp(y.real, 3) + 1j * np.ldexp(y.imag, 3), mm.MMParams(noise_std=8.0),
-                            track=True)
+    res = mm.solve_scenario(sc, np.ldexp(y.real, 3) + 1j * np.ldexp(y.imag, 3), mm.MMParams(noise_std=8.0), track=True)
     assert np.array_equal(res.X, np.ldexp(ref.X.real, 3) + 1j * np.ldexp(ref.X.imag, 3))
     assert np.array_equal(res.objective, np.ldexp(ref.objective, 6))
 

@@ -59,8 +59,13 @@ def test_former_function_names_are_the_registry_entries():
 
 def test_module_localize_aliases_equal_their_localizers():
     y = channel.simulate(SMALL, 3, 10.0, seed=0).y
-    for mod, cls in ((dpd, dpd.DPDLocalizer), (stansfield, stansfield.StansfieldLocalizer),
-                     (srl, srl.SRLLocalizer), (vb, vb.VBLocalizer), (mm, mm.MMLocalizer)):
+    for mod, cls in (
+        (dpd, dpd.DPDLocalizer),
+        (stansfield, stansfield.StansfieldLocalizer),
+        (srl, srl.SRLLocalizer),
+        (vb, vb.VBLocalizer),
+        (mm, mm.MMLocalizer),
+    ):
         np.testing.assert_array_equal(mod.localize(SMALL, y), cls()(SMALL, y))
 
 
@@ -116,8 +121,10 @@ def test_a_new_readout_is_one_function_and_one_registration(toy_readout):
     assert out[1].shape == (4, 2)
     X = mm.solve_scenario(SMALL, y).X
     np.testing.assert_array_equal(out[1], SMALL.grid[np.abs(X).max(axis=2).argmax(axis=1)])
-    assert seen == [((4, SMALL.n_grid), (4, SMALL.n_bs, SMALL.n_antennas)),
-                    ((4, SMALL.n_grid, SMALL.n_bs), (4, SMALL.n_bs, SMALL.n_antennas))]
+    assert seen == [
+        ((4, SMALL.n_grid), (4, SMALL.n_bs, SMALL.n_antennas)),
+        ((4, SMALL.n_grid, SMALL.n_bs), (4, SMALL.n_bs, SMALL.n_antennas)),
+    ]
 
 
 def test_a_grid_readout_is_an_index_function(toy_readout):

@@ -40,7 +40,7 @@ def test_error_metrics_match_the_estimate_based_ones():
     assert metrics.mean_squared_error(err) == metrics.mse(est, tru)
     assert metrics.fraction_within(err, 1.5) == metrics.p_within(est, tru, 1.5)
     assert metrics.median_error(err) == float(np.median(err))
-    assert metrics.mse_stderr(err) == float(np.std(err ** 2, ddof=1) / np.sqrt(err.size))
+    assert metrics.mse_stderr(err) == float(np.std(err**2, ddof=1) / np.sqrt(err.size))
     p = metrics.fraction_within(err)
     assert metrics.p_within_stderr(err) == float(np.sqrt(p * (1 - p) / err.size))
     assert np.isnan(metrics.mse_stderr(err[:1]))
@@ -62,8 +62,9 @@ def test_three_steps_equal_the_sweep(tmp_path):
     chunks = experiments.run_chunks(plan, progress=False)
     assert set(chunks) == {(m, j) for m in METHODS for j in range(len(SNR))}
     rows, trials = experiments.aggregate(plan, chunks)
-    ref_rows, ref_trials = experiments.accuracy_sweep(METHODS, Scenario(), SNR, 5, 3, cache_dir=None, chunk_size=5,
-                                                      progress=False, return_trials=True)
+    ref_rows, ref_trials = experiments.accuracy_sweep(
+        METHODS, Scenario(), SNR, 5, 3, cache_dir=None, chunk_size=5, progress=False, return_trials=True
+    )
     assert rows == ref_rows
     for key, arrays in ref_trials.items():
         for k, v in arrays.items():
@@ -92,13 +93,14 @@ def fig2_table():
 
 
 def test_accuracy_rows_add_standard_errors(fig2_table):
-    rows, trials = experiments.accuracy_sweep(METHODS, Scenario(), SNR, 6, 1, cache_dir=None, progress=False,
-                                              return_trials=True)
+    rows, trials = experiments.accuracy_sweep(
+        METHODS, Scenario(), SNR, 6, 1, cache_dir=None, progress=False, return_trials=True
+    )
     assert [r["method"] for r in fig2_table] == [r["method"] for r in rows]
     for row, base, key in zip(fig2_table, rows, [(m, j) for m in METHODS for j in range(2)], strict=True):
         assert list(row) == list(experiments.ROW_FIELDS) + list(accuracy.ROW_EXTRA_FIELDS)
         err = trials[key]["errors"]
-        assert row["mse_stderr"] == float(np.std(err ** 2, ddof=1) / np.sqrt(err.size))
+        assert row["mse_stderr"] == float(np.std(err**2, ddof=1) / np.sqrt(err.size))
         assert row["p_submeter_stderr"] == float(np.sqrt(base["p_submeter"] * (1 - base["p_submeter"]) / err.size))
         assert row["mean_los_links"] == 4.0 and row["los_model"] == "always"
     with pytest.raises(ValueError, match="los_label"):
@@ -138,7 +140,7 @@ def test_fig2_plot_draws_one_curve_per_method(fig2_table):
 # Fig. 3
 # ---------------------------------------------------------------------------
 def test_convergence_curves_and_report():
-    table = [{"method": "P-ADMM", "iteration": i, "nmse": 10.0 ** -i} for i in (2, 1, 3)]
+    table = [{"method": "P-ADMM", "iteration": i, "nmse": 10.0**-i} for i in (2, 1, 3)]
     table += [{"method": "DAUN (x)", "iteration": i, "nmse": 10.0 ** -(2 * i)} for i in (1, 2)]
     curves = convergence.convergence_curves(table)
     assert curves["P-ADMM"][:, 0].tolist() == [1, 2, 3]
@@ -174,16 +176,32 @@ def test_reuse_or_write_csv(tmp_path):
 # Table I
 # ---------------------------------------------------------------------------
 def test_table1_rows_and_markdown():
-    seconds = {("DAUN", "batch"): (0.001, 8), ("DAUN", "single"): (0.002, 4), ("MM", "single"): (0.2, 4),
-               ("reference (CLARABEL)", "single"): (2.0, 1)}
+    seconds = {
+        ("DAUN", "batch"): (0.001, 8),
+        ("DAUN", "single"): (0.002, 4),
+        ("MM", "single"): (0.2, 4),
+        ("reference (CLARABEL)", "single"): (2.0, 1),
+    }
     rows = tables.table1_rows(seconds, tables.method_notes(300), "cvxpy note", {"DAUN": 0.0015})
-    assert [(r["method"], r["mode"]) for r in rows] == [("DAUN", "single"), ("DAUN", "batch"),
-                                                          ("reference (CLARABEL)", "single"), ("MM", "single")]
+    assert [(r["method"], r["mode"]) for r in rows] == [
+        ("DAUN", "single"),
+        ("DAUN", "batch"),
+        ("reference (CLARABEL)", "single"),
+        ("MM", "single"),
+    ]
     assert rows[2]["ratio_to_daun"] == 2.0 / 0.002 and rows[2]["notes"] == "cvxpy note"
     assert rows[1]["benchmark_seconds"] == 0.0015 and rows[0]["benchmark_seconds"] is None
     assert rows[3]["paper_ratio_to_daun"] == 3.81 / 0.017
-    text = tables.table1_markdown(rows, machine="m", version="v", date="d", solver="CLARABEL", padmm_iterations=300,
-                                  compile_seconds=1.0, bench=True)
+    text = tables.table1_markdown(
+        rows,
+        machine="m",
+        version="v",
+        date="d",
+        solver="CLARABEL",
+        padmm_iterations=300,
+        compile_seconds=1.0,
+        bench=True,
+    )
     assert text.startswith("# Table I") and "| reference (CLARABEL) [paper: MOSEK] | single | 1 |" in text
     with pytest.raises(ValueError, match="seconds"):
         tables.table1_rows({("MM", "single"): (1.0, 1)}, {}, "", {})

@@ -63,11 +63,13 @@ def test_notebook_defines_no_functions_or_classes(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             tree = ast.parse(cell.source)
-            defined = [n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                                         ast.ClassDef))]
+            defined = [
+                n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            ]
             assert not defined, f"{path.name}: defines {defined}; move them into daun_lib"
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_quick(path, tmp_path):
     times = run_notebooks.run([path], tmp_path, quick=True, kernel_name="python3", verbose=False)
@@ -83,22 +85,25 @@ def test_notebook_runs_quick(path, tmp_path):
 # ---------------------------------------------------------------------------
 def _write_notebook(path: Path, body: str, params: str) -> Path:
     cell = nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]})
-    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_code_cell(body)], metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb = nbformat.v4.new_notebook(
+        cells=[cell, nbformat.v4.new_code_cell(body)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
 
 
+@pytest.mark.notebooks
 def test_runner_injects_quick_paths_and_runs_in_the_notebook_folder(tmp_path):
     nb = _write_notebook(
         tmp_path / "src" / "nbs" / "07_probe.ipynb",
         params='quick: bool = False  # q\nresults_dir: str = "../results"  # r\nfigures_dir: str = "../figures"  # f\n'
-               'cache_dir: str = "../cache"  # c',
+        'cache_dir: str = "../cache"  # c',
         body="import json, os, pathlib, daun_lib\n"
-             "pathlib.Path(results_dir).mkdir(parents=True, exist_ok=True)\n"
-             "json.dump({'cwd': os.getcwd(), 'quick': quick, 'figures_dir': figures_dir, 'cache_dir': cache_dir,\n"
-             "           'daun_lib': daun_lib.__file__}, open(pathlib.Path(results_dir) / 'probe.json', 'w'))",
+        "pathlib.Path(results_dir).mkdir(parents=True, exist_ok=True)\n"
+        "json.dump({'cwd': os.getcwd(), 'quick': quick, 'figures_dir': figures_dir, 'cache_dir': cache_dir,\n"
+        "           'daun_lib': daun_lib.__file__}, open(pathlib.Path(results_dir) / 'probe.json', 'w'))",
     )
     out = tmp_path / "build"
     run_notebooks.run([nb], out, quick=True, verbose=False)
@@ -112,10 +117,13 @@ def test_runner_injects_quick_paths_and_runs_in_the_notebook_folder(tmp_path):
     assert (out / "07_probe.ipynb").is_file()
 
 
+@pytest.mark.notebooks
 def test_failing_notebook_gives_nonzero_exit(tmp_path, capsys):
-    nb = _write_notebook(tmp_path / "08_fail.ipynb",
-                         params='quick: bool = False  # q\nresults_dir: str = "r"  # r\nfigures_dir: str = "f"  # f',
-                         body="raise RuntimeError('boom')")
+    nb = _write_notebook(
+        tmp_path / "08_fail.ipynb",
+        params='quick: bool = False  # q\nresults_dir: str = "r"  # r\nfigures_dir: str = "f"  # f',
+        body="raise RuntimeError('boom')",
+    )
     assert run_notebooks.main(["--quick", "--out", str(tmp_path / "build"), str(nb)]) == 1
     err = capsys.readouterr().err
     assert "08_fail.ipynb" in err and "boom" in err

@@ -1,9 +1,9 @@
 """environment.yml and pyproject.toml list the same dependencies; the package imports cleanly."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ def _name(req: str) -> str:
 
 
 def _spec(req: str) -> str:
-    return req.strip()[len(_name(req)):].strip().replace(" ", "")
+    return req.strip()[len(_name(req)) :].strip().replace(" ", "")
 
 
 def test_environment_matches_pyproject():

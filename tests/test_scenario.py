@@ -1,5 +1,7 @@
 """Scenario geometry, grids and dictionaries (Sec. II, IV)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -94,7 +96,7 @@ def test_bad_positions():
 
 def test_frozen_and_hashable():
     s = Scenario()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         s.n_antennas = 3  # type: ignore[misc]
     assert hash(s) == hash(Scenario())
 

@@ -20,8 +20,19 @@ from ..localizers import check_params, check_scenario, check_y, dictionaries
 from ..readouts import cell_centres as grid
 from ..scenario import Scenario
 
-__all__ = ["check_scenario", "check_y", "dictionaries", "grid", "check_noise_floor", "check_params", "replace",
-           "los_sector", "clip_to_area", "NOISE_FLOOR", "NOISE_CEILING"]
+__all__ = [
+    "check_scenario",
+    "check_y",
+    "dictionaries",
+    "grid",
+    "check_noise_floor",
+    "check_params",
+    "replace",
+    "los_sector",
+    "clip_to_area",
+    "NOISE_FLOOR",
+    "NOISE_CEILING",
+]
 
 
 #: A sample whose mean power per antenna is below this fraction of the assumed noise
@@ -68,7 +79,8 @@ def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
             f"{10 * np.log10(power[high[0]] / noise_var):.0f} dB above the assumed noise power {noise_var:g} "
             f"({what}); this method treats that as the SNR. If y is in other units, set {what} to the noise "
             f"power of y in its units",
-            UserWarning, stacklevel=3,
+            UserWarning,
+            stacklevel=3,
         )
 
 

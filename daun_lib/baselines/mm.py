@@ -203,7 +203,7 @@ def _solve_gram(gram: _gram.Gram, K: int, y: np.ndarray, p: MMParams, track: boo
     X = np.empty((n, K, M), dtype=np.complex128)
     Z = np.empty((n, gram.D - K, M), dtype=np.complex128)
     obj = np.empty((p.iterations + 1, n)) if track else None
-    _common.check_noise_floor(y, p.noise_std ** 2, "MMParams.noise_std^2")
+    _common.check_noise_floor(y, p.noise_std**2, "MMParams.noise_std^2")
     # exact power-of-two scaling per sample: largest |Re|, |Im| in [0.5, 1)
     _, e = np.frexp(np.maximum(np.abs(y.real), np.abs(y.imag)).max(axis=(1, 2)))
     y = np.ldexp(y.real, -e[:, None, None]) + 1j * np.ldexp(y.imag, -e[:, None, None])

@@ -145,8 +145,11 @@ def noise_bound(n_antennas: int, noise_var: float = 1.0, confidence: float = 0.9
     """
     n_antennas = positive(n_antennas, "n_antennas", integer=True)
     noise_var = positive(noise_var, "noise_var")
-    if (isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.floating))
-            or not 0.0 < confidence < 1.0):
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0.0 < confidence < 1.0
+    ):
         raise ValueError(f"confidence: expected a probability in (0, 1), got {confidence!r}")
     return float(np.sqrt(noise_var * scipy.stats.gamma.ppf(confidence, a=n_antennas)))
 

@@ -65,7 +65,6 @@ array angle ``wrap(phi - scenario.array_normals[m])``.  The LoS azimuth is
 ``scenario.los_angles(positions)``.
 """
 
-
 from __future__ import annotations
 
 from .clusters import Clusters, draw_clusters, rms_angular_spread

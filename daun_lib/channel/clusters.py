@@ -80,8 +80,10 @@ class Clusters(NamedTuple):
         n, m, c, r = self.ray_angles.shape
         p = np.broadcast_to(self.powers[..., None] / r, (n, m, c, r)).reshape(n, m, c * r)
         a = self.ray_angles.reshape(n, m, c * r)
-        return (np.concatenate([self.los_power[..., None], p], axis=-1),
-                np.concatenate([self.los_angle[..., None], a], axis=-1))
+        return (
+            np.concatenate([self.los_power[..., None], p], axis=-1),
+            np.concatenate([self.los_angle[..., None], a], axis=-1),
+        )
 
 
 class LinkRandoms(NamedTuple):
@@ -92,13 +94,13 @@ class LinkRandoms(NamedTuple):
     single full-batch evaluation.
     """
 
-    g_k: np.ndarray      # (n, M) standard normal, K-factor
-    g_ds: np.ndarray     # (n, M) standard normal, lgDS
-    g_asd: np.ndarray    # (n, M) standard normal, lgASD
-    u_tau: np.ndarray    # (n, M, C) uniform [0, 1), cluster delays
-    g_z: np.ndarray      # (n, M, C) standard normal, cluster shadowing
-    sign: np.ndarray     # (n, M, C) int8 in {-1, 1}, X_n of (7.5-11)
-    g_y: np.ndarray      # (n, M, C) standard normal, Y_n of (7.5-11)
+    g_k: np.ndarray  # (n, M) standard normal, K-factor
+    g_ds: np.ndarray  # (n, M) standard normal, lgDS
+    g_asd: np.ndarray  # (n, M) standard normal, lgASD
+    u_tau: np.ndarray  # (n, M, C) uniform [0, 1), cluster delays
+    g_z: np.ndarray  # (n, M, C) standard normal, cluster shadowing
+    sign: np.ndarray  # (n, M, C) int8 in {-1, 1}, X_n of (7.5-11)
+    g_y: np.ndarray  # (n, M, C) standard normal, Y_n of (7.5-11)
 
 
 def draw_link_randoms(rng: np.random.Generator, n: int, M: int) -> LinkRandoms:
@@ -135,47 +137,47 @@ def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkR
     k_db = UMA_LOS["k_mu"] + UMA_LOS["k_sigma"] * r.g_k
     lgds = par("lgds_a") + par("lgds_b") * lgfc + par("lgds_sigma") * r.g_ds
     lgasd = par("lgasd_a") + par("lgasd_b") * lgfc + par("lgasd_sigma") * r.g_asd
-    ds = 10.0 ** lgds
-    asd = np.minimum(10.0 ** lgasd, _ASD_MAX_DEG)
+    ds = 10.0**lgds
+    asd = np.minimum(10.0**lgasd, _ASD_MAX_DEG)
     k_db = np.where(los_arr, k_db, np.nan)
     k_lin = np.where(los_arr, 10.0 ** (np.nan_to_num(k_db) / 10.0), 0.0)
 
-    n_clusters = par("n_clusters").astype(int)                       # (n, M)
-    valid = np.arange(C)[None, None, :] < n_clusters[..., None]      # (n, M, C)
+    n_clusters = par("n_clusters").astype(int)  # (n, M)
+    valid = np.arange(C)[None, None, :] < n_clusters[..., None]  # (n, M, C)
     r_tau = par("r_tau")[..., None]
 
     # ---- step 5: cluster delays
-    x = 1.0 - r.u_tau                                                # U(0, 1]
-    tau = -r_tau * ds[..., None] * np.log(x)                         # (7.5-1)
+    x = 1.0 - r.u_tau  # U(0, 1]
+    tau = -r_tau * ds[..., None] * np.log(x)  # (7.5-1)
     tau = np.where(valid, tau, np.inf)
-    tau = np.sort(tau - tau.min(axis=-1, keepdims=True), axis=-1)    # (7.5-2), padding sorts last
+    tau = np.sort(tau - tau.min(axis=-1, keepdims=True), axis=-1)  # (7.5-2), padding sorts last
 
     # ---- step 6: cluster powers
     z = par("zeta_db")[..., None] * r.g_z
     with np.errstate(invalid="ignore"):
         p_pr = np.exp(-tau * (r_tau - 1.0) / (r_tau * ds[..., None])) * 10.0 ** (-z / 10.0)  # (7.5-5)
     p_pr = np.where(valid, p_pr, 0.0)
-    p_n = p_pr / p_pr.sum(axis=-1, keepdims=True)                    # (7.5-6)
-    los_power = k_lin / (k_lin + 1.0)                                # (7.5-7)
-    diffuse = p_n / (k_lin[..., None] + 1.0)                         # NLoS part of (7.5-8)
+    p_n = p_pr / p_pr.sum(axis=-1, keepdims=True)  # (7.5-6)
+    los_power = k_lin / (k_lin + 1.0)  # (7.5-7)
+    diffuse = p_n / (k_lin[..., None] + 1.0)  # NLoS part of (7.5-8)
     p_ang = diffuse.copy()
-    p_ang[..., 0] += los_power                                       # (7.5-8), used in (7.5-9) only
+    p_ang[..., 0] += los_power  # (7.5-8), used in (7.5-9) only
     keep = p_n >= p_n.max(axis=-1, keepdims=True) * 10.0 ** (-_CUT_DB / 10.0)  # -25 dB cut
     powers = np.where(keep & valid, diffuse, 0.0)
 
     # ---- step 7: azimuths (departure side = BS side)
-    c_phi_nlos = np.where(los_arr, _C_PHI_NLOS[int(UMA_LOS["n_clusters"])],
-                          _C_PHI_NLOS[int(UMA_NLOS["n_clusters"])])
+    c_phi_nlos = np.where(los_arr, _C_PHI_NLOS[int(UMA_LOS["n_clusters"])], _C_PHI_NLOS[int(UMA_NLOS["n_clusters"])])
     kd = np.nan_to_num(k_db)
-    c_phi = np.where(los_arr, c_phi_nlos * (1.1035 - 0.028 * kd - 0.002 * kd**2 + 0.0001 * kd**3),
-                     c_phi_nlos)                                     # (7.5-10)
+    c_phi = np.where(
+        los_arr, c_phi_nlos * (1.1035 - 0.028 * kd - 0.002 * kd**2 + 0.0001 * kd**3), c_phi_nlos
+    )  # (7.5-10)
     ratio = np.where(valid, p_ang / p_ang.max(axis=-1, keepdims=True), 1.0)
     phi_pr = 2.0 * (asd[..., None] / 1.4) * np.sqrt(-np.log(ratio)) / c_phi[..., None]  # (7.5-9), deg
-    sign = r.sign.astype(float)                                      # X_n uniform on {-1, 1}
-    y_n = (asd[..., None] / 7.0) * r.g_y                             # Y_n ~ N(0, (ASD/7)^2)
-    los_angle = scenario.los_angles(p)                               # (n, M) rad
-    offs = sign * phi_pr + y_n                                       # (7.5-11) without phi_LOS
-    offs = offs - np.where(los_arr, offs[..., 0], 0.0)[..., None]    # (7.5-12): cluster 1 on the LoS
+    sign = r.sign.astype(float)  # X_n uniform on {-1, 1}
+    y_n = (asd[..., None] / 7.0) * r.g_y  # Y_n ~ N(0, (ASD/7)^2)
+    los_angle = scenario.los_angles(p)  # (n, M) rad
+    offs = sign * phi_pr + y_n  # (7.5-11) without phi_LOS
+    offs = offs - np.where(los_arr, offs[..., 0], 0.0)[..., None]  # (7.5-12): cluster 1 on the LoS
     angles = _wrap(los_angle[..., None] + np.deg2rad(offs))
     return dict(
         k_factor_db=k_db,

@@ -52,8 +52,16 @@ def _rows(r: LinkRandoms, sl: slice) -> LinkRandoms:
     return LinkRandoms(*(f[sl] for f in r))
 
 
-def _sum_rays(N: int, spacing: float, los_power: np.ndarray, los_angle: np.ndarray, powers: np.ndarray,
-              ray_angles: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
+def _sum_rays(
+    N: int,
+    spacing: float,
+    los_power: np.ndarray,
+    los_angle: np.ndarray,
+    powers: np.ndarray,
+    ray_angles: np.ndarray,
+    rng: np.random.Generator,
+    out: np.ndarray,
+) -> None:
     """Steps 10-11 for one block: ``out (b, M, N)`` = normalised sum of the rays.
 
     ``powers (b, M, c)`` and ``ray_angles (b, M, c, R)`` hold the cluster slots
@@ -61,16 +69,17 @@ def _sum_rays(N: int, spacing: float, los_power: np.ndarray, los_angle: np.ndarr
     shape ``(b, M, 1 + c R)``, LoS ray first).
     """
     b, M, c, R = ray_angles.shape
-    pw = np.concatenate([los_power[..., None],
-                         np.broadcast_to(powers[..., None] / R, (b, M, c, R)).reshape(b, M, c * R)], axis=-1)
+    pw = np.concatenate(
+        [los_power[..., None], np.broadcast_to(powers[..., None] / R, (b, M, c, R)).reshape(b, M, c * R)], axis=-1
+    )
     an = np.concatenate([los_angle[..., None], ray_angles.reshape(b, M, c * R)], axis=-1)
     phase = rng.uniform(-np.pi, np.pi, size=pw.shape)
     # the phase of scenario.array_phase, element by element: element 0 at k0 * u, then steps of u
     k0 = element_offsets(N)[0]
-    u = phase_step(np.sin(an), spacing)                             # phase step per element
-    w = np.sqrt(pw) * np.exp(1j * (phase + k0 * u))                  # ray weight x element 0
+    u = phase_step(np.sin(an), spacing)  # phase step per element
+    w = np.sqrt(pw) * np.exp(1j * (phase + k0 * u))  # ray weight x element 0
     step = np.exp(1j * u)
-    for i in range(N):                                              # h[k] = sum_r w_r step_r^k
+    for i in range(N):  # h[k] = sum_r w_r step_r^k
         out[:, :, i] = w.sum(axis=-1)
         w *= step
     energy = np.sum(np.abs(out) ** 2, axis=-1, keepdims=True)
@@ -94,22 +103,33 @@ def _check_clusters(clusters: Any, M: int) -> None:
     n = la.shape[0]
     if n < 1:
         raise ValueError("clusters: expected at least one sample (n >= 1), got an empty batch")
-    want = {"los_power": (n, M), "los_angle": (n, M), "powers": (n, M, None), "angles": (n, M, None),
-            "ray_angles": (n, M, None, RAY_OFFSETS.size)}
+    want = {
+        "los_power": (n, M),
+        "los_angle": (n, M),
+        "powers": (n, M, None),
+        "angles": (n, M, None),
+        "ray_angles": (n, M, None, RAY_OFFSETS.size),
+    }
     arrays = {}
     for name, shape in want.items():
         a = np.asarray(getattr(clusters, name))
-        if a.dtype == object or not np.issubdtype(a.dtype, np.floating) or a.ndim != len(shape) or any(
-            s is not None and s != t for s, t in zip(shape, a.shape, strict=True)
+        if (
+            a.dtype == object
+            or not np.issubdtype(a.dtype, np.floating)
+            or a.ndim != len(shape)
+            or any(s is not None and s != t for s, t in zip(shape, a.shape, strict=True))
         ):
-            raise ValueError(f"clusters.{name}: expected a float array of shape {shape} (None: any), "
-                             f"got {a.dtype} {a.shape}")
+            raise ValueError(
+                f"clusters.{name}: expected a float array of shape {shape} (None: any), got {a.dtype} {a.shape}"
+            )
         if not np.isfinite(a).all():
             raise ValueError(f"clusters.{name}: contains NaN or inf")
         arrays[name] = a
     if arrays["powers"].shape[2] != arrays["ray_angles"].shape[2]:
-        raise ValueError(f"clusters.ray_angles: expected {arrays['powers'].shape[2]} cluster slots like powers, "
-                         f"got {arrays['ray_angles'].shape[2]}")
+        raise ValueError(
+            f"clusters.ray_angles: expected {arrays['powers'].shape[2]} cluster slots like powers, "
+            f"got {arrays['ray_angles'].shape[2]}"
+        )
     if (arrays["powers"] < 0).any() or (arrays["los_power"] < 0).any():
         raise ValueError("clusters.powers / clusters.los_power: expected non-negative powers")
     if ((arrays["powers"].sum(-1) + arrays["los_power"]) <= 0).any():
@@ -153,8 +173,16 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
     c_used = _used_slots(clusters.powers)
     h = np.empty((n, M, N), dtype=complex)
     for sl in _blocks(n):
-        _sum_rays(N, d, clusters.los_power[sl], clusters.los_angle[sl], clusters.powers[sl, :, :c_used],
-                  clusters.ray_angles[sl, :, :c_used], rng, h[sl])
+        _sum_rays(
+            N,
+            d,
+            clusters.los_power[sl],
+            clusters.los_angle[sl],
+            clusters.powers[sl, :, :c_used],
+            clusters.ray_angles[sl, :, :c_used],
+            rng,
+            h[sl],
+        )
     return h
 
 
@@ -172,8 +200,9 @@ def _check_snr(snr_db: Any, n: int) -> np.ndarray:
         raise ValueError(f"snr_db: expected a number or a length-{n} array, got length {s.shape[0]}")
     lo, hi = SNR_DB_RANGE
     if s.size and ((s < lo).any() or (s > hi).any()):
-        raise ValueError(f"snr_db: expected values in [{lo:g}, {hi:g}] dB (SNR_DB_RANGE), got "
-                         f"min {s.min():g}, max {s.max():g}")
+        raise ValueError(
+            f"snr_db: expected values in [{lo:g}, {hi:g}] dB (SNR_DB_RANGE), got min {s.min():g}, max {s.max():g}"
+        )
     return np.broadcast_to(s, (n,)).copy()
 
 
@@ -237,8 +266,16 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     for sl in blocks:
         f = first if first is not None else link_fields(scenario, positions[sl], los[sl], _rows(raw, sl))
         ray_angles = ray_azimuths(f["angles"][..., :c_used], los[sl])
-        _sum_rays(N, scenario.antenna_spacing, f["los_power"], f["los_angle"], f["powers"][..., :c_used],
-                  ray_angles, rng, h[sl])
+        _sum_rays(
+            N,
+            scenario.antenna_spacing,
+            f["los_power"],
+            f["los_angle"],
+            f["powers"][..., :c_used],
+            ray_angles,
+            rng,
+            h[sl],
+        )
     del raw
     y = np.empty_like(h)
     amp = np.sqrt(10.0 ** (snr / 10.0))

@@ -117,7 +117,7 @@ def _scenario_from_fields(fields: dict[str, Any]) -> Scenario:
 def _same(a: Any, b: Any) -> bool:
     a, b = _plain(a), _plain(b)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) or isinstance(b, float):
         try:
             return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
@@ -190,8 +190,12 @@ def _sketch(D: np.ndarray, seed: int) -> dict[str, Any]:
     M, N, P = D.shape
     U, V = _probes(seed, N, 4), _probes(seed + 1, P, 4)
     S = np.einsum("na,mnp,pb->mab", U.conj(), D, V)
-    return {"shape": [M, N, P], "fro": np.linalg.norm(D.reshape(M, -1), axis=1).tolist(),
-            "re": S.real.reshape(M, -1).tolist(), "im": S.imag.reshape(M, -1).tolist()}
+    return {
+        "shape": [M, N, P],
+        "fro": np.linalg.norm(D.reshape(M, -1), axis=1).tolist(),
+        "re": S.real.reshape(M, -1).tolist(),
+        "im": S.imag.reshape(M, -1).tolist(),
+    }
 
 
 def _grid_sketch(grid: np.ndarray) -> dict[str, Any]:
@@ -209,11 +213,14 @@ def _sketch_difference(stored: dict[str, Any], mine: dict[str, Any], what: str, 
             old = np.asarray(stored["re"][m], float) + 1j * np.asarray(stored["im"][m], float)
             new = np.asarray(mine["re"][m]) + 1j * np.asarray(mine["im"][m])
             rel = max(abs(float(stored["fro"][m]) - fro), float(np.sqrt(np.mean(np.abs(old - new) ** 2)))) / max(
-                fro, 1e-300)
+                fro, 1e-300
+            )
             if not rel <= SKETCH_TOLERANCE:
-                return (f"{what} of BS {m} differs from the checkpoint's (relative difference {rel:.2g}): the "
-                        f"weights were trained for another geometry (BS positions, array orientations, grid, "
-                        f"angles or antenna spacing)")
+                return (
+                    f"{what} of BS {m} differs from the checkpoint's (relative difference {rel:.2g}): the "
+                    f"weights were trained for another geometry (BS positions, array orientations, grid, "
+                    f"angles or antenna spacing)"
+                )
         return None
     old, new = np.asarray(stored["s"], float), np.asarray(mine["s"])
     scale = max(mine["fro"], 1e-300)
@@ -255,30 +262,42 @@ def _scenario_sizes(fields: dict[str, Any], path: Any) -> dict[str, int]:
 def _check_sizes(shape: dict[str, int], path: Any) -> None:
     entries = shape["M"] * shape["N"] * (shape["K"] + shape["L"])
     if entries > MAX_DICTIONARY_ENTRIES:
-        raise _fail(path, f"declares dictionaries of M N (K + L) = {entries:.3g} complex entries "
-                          f"(M={shape['M']}, N={shape['N']}, K={shape['K']}, L={shape['L']}), above the limit "
-                          f"MAX_DICTIONARY_ENTRIES = {MAX_DICTIONARY_ENTRIES:.3g}; refusing to build them")
+        raise _fail(
+            path,
+            f"declares dictionaries of M N (K + L) = {entries:.3g} complex entries "
+            f"(M={shape['M']}, N={shape['N']}, K={shape['K']}, L={shape['L']}), above the limit "
+            f"MAX_DICTIONARY_ENTRIES = {MAX_DICTIONARY_ENTRIES:.3g}; refusing to build them",
+        )
 
 
 def _check_state(state: dict[str, Any], n_layers: int, n_bs: int, path: Any) -> None:
     """Keys, dtypes, shapes, finiteness and ranges of a checkpoint's tensors (steps: see _check_steps)."""
     keys = set(state)
     if keys != set(_STATE_KEYS):
-        raise _fail(path, f"is not a valid DAUN checkpoint: state_dict keys {sorted(keys)}, expected "
-                          f"{sorted(_STATE_KEYS)}")
-    shapes = {"log_rho": (n_layers,), "log_tau1": (n_layers,), "log_tau2": (n_layers,), "log_w": (n_bs,),
-              "w_min": ()}
+        raise _fail(
+            path, f"is not a valid DAUN checkpoint: state_dict keys {sorted(keys)}, expected {sorted(_STATE_KEYS)}"
+        )
+    shapes = {"log_rho": (n_layers,), "log_tau1": (n_layers,), "log_tau2": (n_layers,), "log_w": (n_bs,), "w_min": ()}
     values = {}
     for name in _STATE_KEYS:
         t = state[name]
-        if (not isinstance(t, torch.Tensor) or t.dtype not in (torch.float32, torch.float64)
-                or t.layout != torch.strided):
-            raise _fail(path, f"is not a valid DAUN checkpoint: {name} is "
-                              f"{getattr(t, 'dtype', type(t).__name__)} ({getattr(t, 'layout', '')}), expected a "
-                              f"dense float32 or float64 tensor")
+        if (
+            not isinstance(t, torch.Tensor)
+            or t.dtype not in (torch.float32, torch.float64)
+            or t.layout != torch.strided
+        ):
+            raise _fail(
+                path,
+                f"is not a valid DAUN checkpoint: {name} is "
+                f"{getattr(t, 'dtype', type(t).__name__)} ({getattr(t, 'layout', '')}), expected a "
+                f"dense float32 or float64 tensor",
+            )
         if tuple(t.shape) != shapes[name]:
-            raise _fail(path, f"is not a valid DAUN checkpoint: {name} has shape {tuple(t.shape)}, expected "
-                              f"{shapes[name]} (n_layers = {n_layers}, M = {n_bs})")
+            raise _fail(
+                path,
+                f"is not a valid DAUN checkpoint: {name} has shape {tuple(t.shape)}, expected "
+                f"{shapes[name]} (n_layers = {n_layers}, M = {n_bs})",
+            )
         v = t.detach().cpu().double()
         if not bool(torch.isfinite(v).all()):
             raise _fail(path, f"is not a valid DAUN checkpoint: {name} is not finite")
@@ -291,8 +310,10 @@ def _check_state(state: dict[str, Any], n_layers: int, n_bs: int, path: Any) -> 
         bad = ~((v >= lo) & (v <= hi))
         if bool(bad.any()):
             i = int(bad.nonzero()[0, 0])
-            raise _fail(path, f"holds {name}[{i}] = {float(v[i]):.3g}, outside the accepted range "
-                              f"PARAMETER_RANGE = [{lo:g}, {hi:g}]")
+            raise _fail(
+                path,
+                f"holds {name}[{i}] = {float(v[i]):.3g}, outside the accepted range PARAMETER_RANGE = [{lo:g}, {hi:g}]",
+            )
 
 
 def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict[str, Any]:
@@ -310,8 +331,10 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
         raise ValueError(f"path: no checkpoint file at {str(path)!r}")
     size = path.stat().st_size
     if size > MAX_CHECKPOINT_BYTES:
-        raise _fail(path, f"is {size} bytes, larger than any DAUN checkpoint (limit MAX_CHECKPOINT_BYTES = "
-                          f"{MAX_CHECKPOINT_BYTES})")
+        raise _fail(
+            path,
+            f"is {size} bytes, larger than any DAUN checkpoint (limit MAX_CHECKPOINT_BYTES = {MAX_CHECKPOINT_BYTES})",
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt zip, pickle, truncated file, disallowed types ...
@@ -322,12 +345,14 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
         raise ValueError(f"path: {str(path)!r} is not a DAUN checkpoint (missing format tag {CHECKPOINT_FORMAT!r})")
     version = obj.get("format_version")
     if version == 1 and not allow_v1:
-        raise _fail(path, "is a version-1 DAUN checkpoint: it carries no integrity digest, so damage to it "
-                          "cannot be detected, and this library reads version 2 only; if you trust the file, "
-                          "convert it with daun_lib.daun.upgrade_checkpoint(path, new_path)")
+        raise _fail(
+            path,
+            "is a version-1 DAUN checkpoint: it carries no integrity digest, so damage to it "
+            "cannot be detected, and this library reads version 2 only; if you trust the file, "
+            "convert it with daun_lib.daun.upgrade_checkpoint(path, new_path)",
+        )
     if version != CHECKPOINT_VERSION and not (allow_v1 and version == 1):
-        raise _fail(path, f"has checkpoint format version {version!r}, this library reads version "
-                          f"{CHECKPOINT_VERSION}")
+        raise _fail(path, f"has checkpoint format version {version!r}, this library reads version {CHECKPOINT_VERSION}")
     meta, state = obj.get("meta"), obj.get("state_dict")
     if not isinstance(meta, dict) or not isinstance(state, dict):
         raise _fail(path, "is a damaged DAUN checkpoint (no meta or state_dict)")
@@ -338,8 +363,11 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
         except (ValueError, TypeError, RuntimeError) as exc:
             raise _fail(path, f"is damaged: its contents cannot be digested ({exc})") from exc
         if not isinstance(stored, str) or stored != actual:
-            raise _fail(path, "is damaged: digest mismatch (the file changed after it was written: a flipped "
-                              "bit, a truncated copy or an edit); refusing to load it")
+            raise _fail(
+                path,
+                "is damaged: digest mismatch (the file changed after it was written: a flipped "
+                "bit, a truncated copy or an edit); refusing to load it",
+            )
         for key in ("n_layers", "shape", "dtype", "dictionaries"):
             if key not in meta:
                 raise _fail(path, f"is not a valid DAUN checkpoint (meta lacks {key!r})")
@@ -350,8 +378,10 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
     shape = meta["shape"]
     if not isinstance(shape, dict):
         raise _fail(path, f"is not a valid DAUN checkpoint: shape is {shape!r}")
-    shape = {k: _check_int(shape.get(k), 1, MAX_BS if k == "M" else MAX_DICTIONARY_ENTRIES, f"shape[{k!r}]", path)
-             for k in "MNKL"}
+    shape = {
+        k: _check_int(shape.get(k), 1, MAX_BS if k == "M" else MAX_DICTIONARY_ENTRIES, f"shape[{k!r}]", path)
+        for k in "MNKL"
+    }
     _check_sizes(shape, path)
     scen = meta.get("scenario")
     if scen is not None:
@@ -359,10 +389,13 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
             raise _fail(path, f"has a damaged scenario record ({type(scen).__name__})")
         sizes = _scenario_sizes(scen, path)
         if sizes != shape:
-            raise _fail(path, f"is not a valid DAUN checkpoint: its scenario has sizes {sizes} but its "
-                              f"shape record says {shape}")
+            raise _fail(
+                path,
+                f"is not a valid DAUN checkpoint: its scenario has sizes {sizes} but its shape record says {shape}",
+            )
     if meta.get("dtype", "float32") not in ("float32", "float64") or meta.get("normalize", True) is not True:
-        raise _fail(path, f"is not a valid DAUN checkpoint: dtype {meta.get('dtype')!r}, normalize "
-                          f"{meta.get('normalize')!r}")
+        raise _fail(
+            path, f"is not a valid DAUN checkpoint: dtype {meta.get('dtype')!r}, normalize {meta.get('normalize')!r}"
+        )
     _check_state(state, n_layers, shape["M"], path)
     return obj

@@ -75,8 +75,17 @@ from .checkpoint_file import (
 )
 from .network import DAUN
 
-__all__ = ["save", "load", "load_weights", "build", "upgrade_checkpoint", "load_pretrained", "VARIANTS",
-           "DEFAULT_VARIANT", "WEIGHTS_DIR"]
+__all__ = [
+    "save",
+    "load",
+    "load_weights",
+    "build",
+    "upgrade_checkpoint",
+    "load_pretrained",
+    "VARIANTS",
+    "DEFAULT_VARIANT",
+    "WEIGHTS_DIR",
+]
 
 #: Folder of the shipped weight files (``daun_lib/weights/``, package data).
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -100,6 +109,7 @@ DEFAULT_VARIANT = "supervised"
 # ---------------------------------------------------------------------------
 def _dictionary_record(net: DAUN) -> dict[str, Any]:
     """Sketch of ``A``, ``B`` and the grid stored in checkpoints (:mod:`daun_lib.daun.checkpoint_file`)."""
+
     def compute() -> dict[str, Any]:
         return {
             "method": _SKETCH_METHOD,
@@ -116,16 +126,22 @@ def _check_record(meta: dict[str, Any], shape: dict[str, int], scenario: Scenari
     stored = meta.get("shape") or {}
     for key, name in (("M", "n_bs (M)"), ("N", "n_antennas (N)"), ("K", "grid size (K)"), ("L", "n_angles (L)")):
         if stored.get(key) != shape[key]:
-            raise _fail(path, f"holds weights for another scenario: {name} is {stored.get(key)} in the "
-                              f"checkpoint but {shape[key]} here")
+            raise _fail(
+                path,
+                f"holds weights for another scenario: {name} is {stored.get(key)} in the "
+                f"checkpoint but {shape[key]} here",
+            )
     if scenario is not None and meta.get("scenario") is not None:
         mine = _scenario_fields(scenario)
         defaults = _scenario_fields(Scenario())
         for field in DICTIONARY_FIELDS:
             theirs = meta["scenario"].get(field, defaults.get(field))
             if not _same(theirs, mine.get(field)):
-                raise _fail(path, f"holds weights for another scenario: {field} is {theirs!r} in the "
-                                  f"checkpoint but {mine.get(field)!r} here")
+                raise _fail(
+                    path,
+                    f"holds weights for another scenario: {field} is {theirs!r} in the "
+                    f"checkpoint but {mine.get(field)!r} here",
+                )
 
 
 def _check_compatible(net: DAUN, meta: dict[str, Any], path: Any) -> None:
@@ -138,8 +154,9 @@ def _check_compatible(net: DAUN, meta: dict[str, Any], path: Any) -> None:
         if record.get("method") != _SKETCH_METHOD:
             raise _fail(path, f"has a dictionary sketch of an unknown kind ({record.get('method')!r})")
         mine = _dictionary_record(net)
-        why = (_sketch_difference(record["A"], mine["A"], "the dictionary A", True)
-               or _sketch_difference(record["B"], mine["B"], "the dictionary B", True))
+        why = _sketch_difference(record["A"], mine["A"], "the dictionary A", True) or _sketch_difference(
+            record["B"], mine["B"], "the dictionary B", True
+        )
         if why is None and record.get("grid") is not None and mine["grid"] is not None:
             why = _sketch_difference(record["grid"], mine["grid"], "the position grid", False)
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
@@ -156,9 +173,12 @@ def _check_steps(net: DAUN, state: dict[str, torch.Tensor], path: Any) -> None:
         bad = ~((ratio >= MIN_STEP_RATIO) & (ratio <= STEP_BOUND))
         if bool(bad.any()):
             i = int(bad.nonzero()[0, 0])
-            raise _fail(path, f"holds {name}[{i}] = {float(ratio[i]) / norm:.3g}, i.e. {name} ||{op}||^2 = "
-                              f"{float(ratio[i]):.3g}: outside [{MIN_STEP_RATIO:g}, STEP_BOUND = {STEP_BOUND:g}] "
-                              f"(the linearised ADMM converges below 1; trained networks stay below 7.2)")
+            raise _fail(
+                path,
+                f"holds {name}[{i}] = {float(ratio[i]) / norm:.3g}, i.e. {name} ||{op}||^2 = "
+                f"{float(ratio[i]):.3g}: outside [{MIN_STEP_RATIO:g}, STEP_BOUND = {STEP_BOUND:g}] "
+                f"(the linearised ADMM converges below 1; trained networks stay below 7.2)",
+            )
 
 
 def _load_checked(net: DAUN, obj: dict[str, Any], path: Any) -> DAUN:
@@ -175,8 +195,11 @@ def _load_checked(net: DAUN, obj: dict[str, Any], path: Any) -> DAUN:
             if not torch.isfinite(getattr(net, name)).all():
                 raise _fail(path, f"holds {name} values that are not finite in {net.dtype_name}")
     net.history = list(meta.get("history") or [])
-    net.meta = {k: v for k, v in meta.items() if k in ("train_config", "variant", "notes", "train_device",
-                                                          "train_seconds", "generator")}
+    net.meta = {
+        k: v
+        for k, v in meta.items()
+        if k in ("train_config", "variant", "notes", "train_device", "train_seconds", "generator")
+    }
     return net
 
 
@@ -186,20 +209,22 @@ def _load_checked(net: DAUN, obj: dict[str, Any], path: Any) -> DAUN:
 def _record(net: DAUN) -> dict[str, Any]:
     """The ``meta`` record of a checkpoint of ``net`` (plain values only)."""
     meta = dict(net.meta)
-    meta.update({
-        "n_layers": net.n_layers,
-        "n_bs": net.n_bs,
-        "shape": net.shape,
-        "scenario": _scenario_fields(net.scenario) if net.scenario is not None else None,
-        "dtype": net.dtype_name,
-        "w_min": float(net.w_min),
-        "normalize": True,
-        "history": _plain(net.history),
-        "library_version": _library_version(),
-        "python_version": platform.python_version(),
-        "parameters": {k: v.tolist() for k, v in net.parameters_dict().items()},
-        "dictionaries": _dictionary_record(net),
-    })
+    meta.update(
+        {
+            "n_layers": net.n_layers,
+            "n_bs": net.n_bs,
+            "shape": net.shape,
+            "scenario": _scenario_fields(net.scenario) if net.scenario is not None else None,
+            "dtype": net.dtype_name,
+            "w_min": float(net.w_min),
+            "normalize": True,
+            "history": _plain(net.history),
+            "library_version": _library_version(),
+            "python_version": platform.python_version(),
+            "parameters": {k: v.tolist() for k, v in net.parameters_dict().items()},
+            "dictionaries": _dictionary_record(net),
+        }
+    )
     return meta
 
 
@@ -222,8 +247,17 @@ def save(net: DAUN, path: str | os.PathLike, **extra_meta: Any) -> Path:
     return _atomic_save(obj, path)
 
 
-def _network_for(cls: type[DAUN], n_layers: int, *, scenario: Scenario | None = None, A: Any = None,
-                 B: Any = None, grid: Any = None, device: Any = None, dtype: str = "float32") -> DAUN:
+def _network_for(
+    cls: type[DAUN],
+    n_layers: int,
+    *,
+    scenario: Scenario | None = None,
+    A: Any = None,
+    B: Any = None,
+    grid: Any = None,
+    device: Any = None,
+    dtype: str = "float32",
+) -> DAUN:
     """A network whose parameters a checkpoint will overwrite.
 
     Built with placeholder parameters (so the spectral norms of
@@ -249,8 +283,14 @@ def load_weights(net: DAUN, path: str | os.PathLike) -> DAUN:
     return _load_checked(net, _read_checkpoint(path), path)
 
 
-def build(cls: type[DAUN], path: str | os.PathLike, *, scenario: Scenario | None = None, device: Any = None,
-          dtype: str = "float32") -> DAUN:
+def build(
+    cls: type[DAUN],
+    path: str | os.PathLike,
+    *,
+    scenario: Scenario | None = None,
+    device: Any = None,
+    dtype: str = "float32",
+) -> DAUN:
     """A network of class ``cls`` (DAUN or a subclass) from a checkpoint: :meth:`DAUN.load`.
 
     Parameters
@@ -276,8 +316,9 @@ def build(cls: type[DAUN], path: str | os.PathLike, *, scenario: Scenario | None
     meta = obj["meta"]
     if scenario is None:
         if meta.get("scenario") is None:
-            raise _fail(path, "was saved from user dictionaries; use "
-                              "DAUN.from_dictionaries(A, B, n_layers).load_weights(path)")
+            raise _fail(
+                path, "was saved from user dictionaries; use DAUN.from_dictionaries(A, B, n_layers).load_weights(path)"
+            )
         try:
             scenario = _scenario_from_fields(meta["scenario"])
         except (TypeError, ValueError) as exc:
@@ -293,8 +334,9 @@ def load(path: str | os.PathLike, **kwargs: Any) -> DAUN:
     return DAUN.load(path, **kwargs)
 
 
-def upgrade_checkpoint(path: str | os.PathLike, new_path: str | os.PathLike, *, A: Any = None, B: Any = None,
-                       grid: Any = None) -> Path:
+def upgrade_checkpoint(
+    path: str | os.PathLike, new_path: str | os.PathLike, *, A: Any = None, B: Any = None, grid: Any = None
+) -> Path:
     """Convert a version-1 checkpoint (no digest) that you trust to the current format.
 
     The tensors are copied unchanged; the file gets the full scenario record,
@@ -334,8 +376,12 @@ def upgrade_checkpoint(path: str | os.PathLike, new_path: str | os.PathLike, *, 
     meta["dtype"] = dtype
     meta["dictionaries"] = _dictionary_record(net)
     meta["upgraded_from"] = {"format_version": int(obj["format_version"]), "by": _library_version()}
-    new = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "meta": _plain(meta),
-           "state_dict": {k: state[k] for k in _STATE_KEYS}}
+    new = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "meta": _plain(meta),
+        "state_dict": {k: state[k] for k in _STATE_KEYS},
+    }
     new["digest"] = _digest(new)
     return _atomic_save(new, new_path)
 

@@ -28,7 +28,8 @@ A loss is ``f(net, batch, config) -> scalar tensor`` with ``net`` the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 
@@ -38,8 +39,16 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .network import DAUN
 
-__all__ = ["TrainingBatch", "LOSSES", "register_loss", "loss_paper", "loss_nmse", "loss_ce", "loss_softargmax",
-           "loss_ce_paper"]
+__all__ = [
+    "TrainingBatch",
+    "LOSSES",
+    "register_loss",
+    "loss_paper",
+    "loss_nmse",
+    "loss_ce",
+    "loss_softargmax",
+    "loss_ce_paper",
+]
 
 
 class TrainingBatch(NamedTuple):
@@ -67,18 +76,18 @@ def _residual_nmse_per_sample(batch: TrainingBatch) -> torch.Tensor:
     return (r.real.square() + r.imag.square()).sum(dim=(0, 1)) / (M * N)
 
 
-def loss_paper(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Tensor:
+def loss_paper(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """(18) with the sign corrected: ``mean (1 + sigmoid(-snr_dB)) ||y - A x - B z||^2`` on RMS-normalised y (/ MN)."""
     weight = 1.0 + torch.sigmoid(-batch.snr_db)
     return (weight * _residual_nmse_per_sample(batch)).mean()
 
 
-def loss_nmse(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Tensor:
+def loss_nmse(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """Unweighted residual NMSE (no SNR weighting)."""
     return _residual_nmse_per_sample(batch).mean()
 
 
-def _logits(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Tensor:
+def _logits(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """(b, K) logits ``||X_k|| / (T max_j ||X_j||)``."""
     x = batch.state.x  # (M, K, b)
     norm = torch.sqrt((x.real.square() + x.imag.square()).sum(dim=0) + 1e-30)  # (K, b)
@@ -86,12 +95,12 @@ def _logits(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Ten
     return (norm / (ref * config.temperature)).T
 
 
-def loss_ce(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Tensor:
+def loss_ce(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """Cross-entropy of softmax(row norms of X / temperature) against the true grid cell."""
     return torch.nn.functional.cross_entropy(_logits(net, batch, config), batch.cell)
 
 
-def loss_softargmax(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Tensor:
+def loss_softargmax(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """Squared error (m^2) of the soft-argmax position ``sum_k softmax_k Phi_k``."""
     if net.grid is None:
         raise ValueError("loss 'softargmax' needs a network with a position grid")
@@ -99,13 +108,13 @@ def loss_softargmax(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> t
     return (p - batch.positions).square().sum(dim=1).mean()
 
 
-def loss_ce_paper(net: DAUN, batch: TrainingBatch, config: "TrainConfig") -> torch.Tensor:
+def loss_ce_paper(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """``ce + residual_weight * loss (18)``: classification plus the paper's residual term."""
     return loss_ce(net, batch, config) + config.residual_weight * loss_paper(net, batch, config)
 
 
 #: Registry of training losses: name -> ``f(net, batch: TrainingBatch, config) -> scalar``.
-LOSSES: dict[str, Callable[["DAUN", TrainingBatch, "TrainConfig"], torch.Tensor]] = {
+LOSSES: dict[str, Callable[[DAUN, TrainingBatch, TrainConfig], torch.Tensor]] = {
     "paper": loss_paper,
     "nmse": loss_nmse,
     "ce": loss_ce,
@@ -114,7 +123,7 @@ LOSSES: dict[str, Callable[["DAUN", TrainingBatch, "TrainConfig"], torch.Tensor]
 }
 
 
-def register_loss(name: str, fn: Callable[["DAUN", TrainingBatch, "TrainConfig"], torch.Tensor]) -> None:
+def register_loss(name: str, fn: Callable[[DAUN, TrainingBatch, TrainConfig], torch.Tensor]) -> None:
     """Add a training loss ``fn(net, batch, config) -> scalar tensor`` under ``name``."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")

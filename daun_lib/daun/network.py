@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -156,7 +157,7 @@ class DAUN(nn.Module):
         dtype: str = "float32",
         w_min: float = 0.0,
         init: admm.ADMMParams | None = None,
-    ) -> "DAUN":
+    ) -> DAUN:
         """A network for the dictionaries and grid of ``scenario``."""
         if not isinstance(scenario, Scenario):
             raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
@@ -174,7 +175,7 @@ class DAUN(nn.Module):
         dtype: str = "float32",
         w_min: float = 0.0,
         init: admm.ADMMParams | None = None,
-    ) -> "DAUN":
+    ) -> DAUN:
         """A network for your own dictionaries ``A`` (M, N, K), ``B`` (M, N, L).
 
         ``grid`` (K, 2), the positions of the columns of ``A``, is needed by
@@ -205,8 +206,12 @@ class DAUN(nn.Module):
     @property
     def shape(self) -> dict[str, int]:
         """Problem sizes ``M, N, K, L``."""
-        return {"M": int(self.A.shape[0]), "N": int(self.A.shape[1]), "K": int(self.A.shape[2]),
-                "L": int(self.B.shape[2])}
+        return {
+            "M": int(self.A.shape[0]),
+            "N": int(self.A.shape[1]),
+            "K": int(self.A.shape[2]),
+            "L": int(self.B.shape[2]),
+        }
 
     @property
     def device(self) -> torch.device:
@@ -237,15 +242,22 @@ class DAUN(nn.Module):
         with torch.no_grad():
             return {k: getattr(self, k).detach().cpu().double().numpy().copy() for k in ("rho", "tau1", "tau2", "w")}
 
-    def set_parameters(self, rho: Any = None, tau1: Any = None, tau2: Any = None, w: Any = None) -> "DAUN":
+    def set_parameters(self, rho: Any = None, tau1: Any = None, tau2: Any = None, w: Any = None) -> DAUN:
         """Set parameters (scalars or per-layer / per-BS arrays) to given positive values."""
         with torch.no_grad():
-            for name, val, n in (("rho", rho, self.n_layers), ("tau1", tau1, self.n_layers),
-                                 ("tau2", tau2, self.n_layers), ("w", w, self.n_bs)):
+            for name, val, n in (
+                ("rho", rho, self.n_layers),
+                ("tau1", tau1, self.n_layers),
+                ("tau2", tau2, self.n_layers),
+                ("w", w, self.n_bs),
+            ):
                 if val is None:
                     continue
-                arr = np.broadcast_to(np.asarray(val, dtype=float), (n,)) if np.ndim(val) == 0 else np.asarray(
-                    val, dtype=float)
+                arr = (
+                    np.broadcast_to(np.asarray(val, dtype=float), (n,))
+                    if np.ndim(val) == 0
+                    else np.asarray(val, dtype=float)
+                )
                 if arr.shape != (n,) or not np.isfinite(arr).all():
                     raise ValueError(f"{name}: expected a finite scalar or a length-{n} vector, got shape {arr.shape}")
                 if name == "w":
@@ -292,8 +304,16 @@ class DAUN(nn.Module):
     def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
         """A value derived from the dictionaries, computed once per dictionary buffer."""
         # data_ptr and the in-place version counter: a new or edited buffer gets new values
-        key = (name, self.A.device, self.A.dtype, self.A.data_ptr(), self.A._version, self.B.data_ptr(),
-               self.B._version, None if self.grid is None else (self.grid.data_ptr(), self.grid._version))
+        key = (
+            name,
+            self.A.device,
+            self.A.dtype,
+            self.A.data_ptr(),
+            self.A._version,
+            self.B.data_ptr(),
+            self.B._version,
+            None if self.grid is None else (self.grid.data_ptr(), self.grid._version),
+        )
         cache = self.__dict__.setdefault("_derived_cache", {})
         if key not in cache:
             cache[key] = compute()
@@ -302,6 +322,7 @@ class DAUN(nn.Module):
     def operator_norms(self) -> tuple[float, float]:
         """``max_m ||A_m||_2^2`` and ``max_m ||B_m||_2^2`` of this network's dictionaries
         (the step bounds are ``tau1 < 1 / ||A||^2``, ``tau2 < 1 / ||B||^2``)."""
+
         def compute() -> tuple[float, float]:
             A = self.A.detach().cpu().numpy().astype(np.complex128)
             B = self.B.detach().cpu().numpy().astype(np.complex128)
@@ -317,14 +338,25 @@ class DAUN(nn.Module):
         ``torch.no_grad()``.
         """
         if not isinstance(yt, torch.Tensor) or yt.device != self.device or yt.dtype != self.A.dtype:
-            raise ValueError(f"yt: expected a {self.A.dtype} tensor on {self.device} (use prepare(y)), got "
-                             f"{type(yt).__name__} {getattr(yt, 'dtype', '')} {getattr(yt, 'device', '')}")
+            raise ValueError(
+                f"yt: expected a {self.A.dtype} tensor on {self.device} (use prepare(y)), got "
+                f"{type(yt).__name__} {getattr(yt, 'dtype', '')} {getattr(yt, 'device', '')}"
+            )
         rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
-        return admm.iterate(self._ops(), yt, rho, tau1, tau2, self.w.detach(), track_residual=track_residual,
-                            block_ops=self._block_ops())
+        return admm.iterate(
+            self._ops(),
+            yt,
+            rho,
+            tau1,
+            tau2,
+            self.w.detach(),
+            track_residual=track_residual,
+            block_ops=self._block_ops(),
+        )
 
-    def run(self, yt: torch.Tensor, n_layers: int | None = None,
-            on_layer: Callable[[int, admm.State], None] | None = None) -> admm.State:
+    def run(
+        self, yt: torch.Tensor, n_layers: int | None = None, on_layer: Callable[[int, admm.State], None] | None = None
+    ) -> admm.State:
         """Run the layers on an already prepared, batch-last ``yt`` (M, N, n) (autograd-friendly).
 
         ``on_layer(i, state)`` is called after every layer (e.g. to record the NMSE of Fig. 3).
@@ -383,7 +415,7 @@ class DAUN(nn.Module):
         den = torch.zeros((), dtype=torch.float64)
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
-                yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
+                yt, scale = admm.prepare_y(y[lo : lo + batch_size], self.A.dtype, self.device, True)
                 # sums in float64: the squared scale of a tiny or huge y leaves the float32 range
                 s2 = scale.double().square()
                 den += ((yt.real.square() + yt.imag.square()).sum(dim=(0, 1)).double() * s2).sum().cpu()
@@ -403,7 +435,7 @@ class DAUN(nn.Module):
         """Yield the last layer's ``X`` (b, K, M) numpy array of every chunk of ``batch_size`` samples."""
         with torch.inference_mode():
             for lo in range(0, y.shape[0], batch_size):
-                yt, scale = admm.prepare_y(y[lo:lo + batch_size], self.A.dtype, self.device, True)
+                yt, scale = admm.prepare_y(y[lo : lo + batch_size], self.A.dtype, self.device, True)
                 out = self.infer(yt)
                 yield admm.unpack_xz(out.x, out.z, scale)[0].cpu().numpy()
 
@@ -450,7 +482,7 @@ class DAUN(nn.Module):
 
         return checkpoints.save(self, path, **extra_meta)
 
-    def load_weights(self, path: str | os.PathLike) -> "DAUN":
+    def load_weights(self, path: str | os.PathLike) -> DAUN:
         """Load a checkpoint into this network (layer count adapted); returns self.
 
         Raises ValueError when the file is damaged or crafted, is no DAUN
@@ -462,8 +494,9 @@ class DAUN(nn.Module):
         return checkpoints.load_weights(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, scenario: Scenario | None = None, device: Any = None,
-             dtype: str = "float32") -> "DAUN":
+    def load(
+        cls, path: str | os.PathLike, *, scenario: Scenario | None = None, device: Any = None, dtype: str = "float32"
+    ) -> DAUN:
         """Build a network from a checkpoint (:func:`daun_lib.daun.checkpoints.build`).
 
         ``scenario`` (default: the one stored in the checkpoint) is where the

@@ -60,9 +60,8 @@ def plot_parameters(net: DAUN, reference: admm.ADMMParams | None = None) -> Any:
             reference = dataclasses.replace(reference, rho=float(rho0))
     fig, (a1, a2) = plt.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.2]})
     layers = np.arange(1, net.n_layers + 1)
-    for j, (name, label) in enumerate((("rho", r"$\rho^{(i)}$"), ("tau1", r"$\tau_1^{(i)}$"),
-                                       ("tau2", r"$\tau_2^{(i)}$"))):
-        line, = a1.semilogy(layers, p[name], "o-", ms=3, label=label)
+    for name, label in (("rho", r"$\rho^{(i)}$"), ("tau1", r"$\tau_1^{(i)}$"), ("tau2", r"$\tau_2^{(i)}$")):
+        (line,) = a1.semilogy(layers, p[name], "o-", ms=3, label=label)
         a1.axhline(getattr(reference, name), color=line.get_color(), ls="--", lw=0.6)
     a1.set_xlabel("layer $i$")
     a1.set_ylabel("value")

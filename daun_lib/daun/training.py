@@ -28,8 +28,9 @@ import os
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -63,8 +64,9 @@ class _Data(NamedTuple):
     cell: torch.Tensor  # (n,)
 
 
-def _draw(simulate: Callable[..., Any], scenario: Scenario, n: int, config: TrainConfig, key: tuple[int, ...],
-          net: DAUN) -> _Data:
+def _draw(
+    simulate: Callable[..., Any], scenario: Scenario, n: int, config: TrainConfig, key: tuple[int, ...], net: DAUN
+) -> _Data:
     rng = np.random.default_rng(_seed_int(config.seed, *key))
     lo, hi = config.snr_range_db
     snr = rng.uniform(lo, hi, n) if hi > lo else np.full(n, lo)
@@ -101,8 +103,9 @@ def _val_loss(net: DAUN, loss_fn: Callable, config: TrainConfig, data: _Data, ch
     return total / n
 
 
-def _train_stage(net: DAUN, loss_fn: Callable, config: TrainConfig, train_data: _Data, val_data: _Data,
-                 layer: int, bar: Any) -> dict[str, Any]:
+def _train_stage(
+    net: DAUN, loss_fn: Callable, config: TrainConfig, train_data: _Data, val_data: _Data, layer: int, bar: Any
+) -> dict[str, Any]:
     """Train the whole ``layer``-layer network on one stage's data; keeps the best validation state."""
     t0 = time.perf_counter()
     lr = config.lr_late if layer > config.late_after else config.lr
@@ -118,7 +121,7 @@ def _train_stage(net: DAUN, loss_fn: Callable, config: TrainConfig, train_data: 
         perm = torch.randperm(n, generator=gen).to(net.device)
         total, count, diverged = 0.0, 0, False
         for lo in range(0, n, config.batch_size):
-            idx = perm[lo:lo + config.batch_size]
+            idx = perm[lo : lo + config.batch_size]
             loss = _loss_on(net, loss_fn, config, train_data, idx)
             if not torch.isfinite(loss):
                 diverged = True
@@ -160,8 +163,9 @@ def _train_stage(net: DAUN, loss_fn: Callable, config: TrainConfig, train_data: 
     }
 
 
-def _check_resumable(meta: dict[str, Any], path: Any, config: TrainConfig, scenario: Scenario, dtype: str,
-                     generator: str | None) -> None:
+def _check_resumable(
+    meta: dict[str, Any], path: Any, config: TrainConfig, scenario: Scenario, dtype: str, generator: str | None
+) -> None:
     """Refuse to resume from a checkpoint made with anything that changes the result."""
     where = f"checkpoint: {str(path)!r} was trained with"
     again = "(pass resume=False to start over)"
@@ -184,10 +188,16 @@ def _check_resumable(meta: dict[str, Any], path: Any, config: TrainConfig, scena
             raise ValueError(f"{where} {field} = {old_cfg.get(field)!r}, the config asks for {val!r} {again}")
     if meta.get("generator") != generator:
         made = meta.get("python_version")
-        note = (f"; the fingerprint depends on the Python version: the checkpoint was made with Python {made}, "
-                f"this is {platform.python_version()}" if made and made != platform.python_version() else "")
-        raise ValueError(f"{where} another data generator: the fingerprint of simulate differs "
-                         f"({str(meta.get('generator'))[:12]} vs {str(generator)[:12]}){note} {again}")
+        note = (
+            f"; the fingerprint depends on the Python version: the checkpoint was made with Python {made}, "
+            f"this is {platform.python_version()}"
+            if made and made != platform.python_version()
+            else ""
+        )
+        raise ValueError(
+            f"{where} another data generator: the fingerprint of simulate differs "
+            f"({str(meta.get('generator'))[:12]} vs {str(generator)[:12]}){note} {again}"
+        )
 
 
 def train(
@@ -272,7 +282,7 @@ def train(
         done = net.n_layers
         if done > config.n_layers:
             net.truncate(config.n_layers)
-            net.history = net.history[:config.n_layers]
+            net.history = net.history[: config.n_layers]
             done = config.n_layers
     else:
         net.history = []
@@ -304,8 +314,9 @@ def train(
     return net
 
 
-def load_or_train(config: TrainConfig, checkpoint: str | os.PathLike, *, force: bool = False,
-                  progress: bool = True) -> tuple[DAUN, str]:
+def load_or_train(
+    config: TrainConfig, checkpoint: str | os.PathLike, *, force: bool = False, progress: bool = True
+) -> tuple[DAUN, str]:
     """The network of ``config`` for the default :class:`Scenario`: cached, shipped or trained now.
 
     In this order: a complete checkpoint at ``checkpoint`` (made with the same
@@ -333,11 +344,18 @@ def load_or_train(config: TrainConfig, checkpoint: str | os.PathLike, *, force: 
             cached = DAUN.load(checkpoint, scenario=Scenario())
             from ..channel import simulate
 
-            _check_resumable(_read_checkpoint(checkpoint)["meta"], checkpoint, config, Scenario(), cached.dtype_name,
-                             fingerprint(simulate, name="simulate"))
+            _check_resumable(
+                _read_checkpoint(checkpoint)["meta"],
+                checkpoint,
+                config,
+                Scenario(),
+                cached.dtype_name,
+                fingerprint(simulate, name="simulate"),
+            )
         except ValueError as exc:
-            warnings.warn(f"checkpoint {str(checkpoint)!r} is not used and will be overwritten: {exc}",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"checkpoint {str(checkpoint)!r} is not used and will be overwritten: {exc}", UserWarning, stacklevel=2
+            )
             cached, resume = None, False
         if cached is not None and cached.n_layers == config.n_layers:
             return cached, f"cached checkpoint {checkpoint}"

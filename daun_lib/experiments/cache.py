@@ -176,8 +176,13 @@ def _chunk_problem(arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: floa
     if checksum.shape != () or checksum.dtype.kind != "U" or str(checksum) != _chunk_checksum(arrays):
         return "checksum mismatch"
     n = t1 - t0
-    expected = {"trials": ((n,), np.int64), "errors": ((n,), np.float64), "estimates": ((n, 2), np.float64),
-                "positions": ((n, 2), np.float64), "snr_db": ((), np.float64)}
+    expected = {
+        "trials": ((n,), np.int64),
+        "errors": ((n,), np.float64),
+        "estimates": ((n, 2), np.float64),
+        "positions": ((n, 2), np.float64),
+        "snr_db": ((), np.float64),
+    }
     if "los" in arrays:
         m = n_bs if n_bs is not None else (arrays["los"].shape[-1] if arrays["los"].ndim == 2 else -1)
         expected["los"] = ((n, m), np.bool_)
@@ -215,8 +220,9 @@ def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None) -> d
     else:
         problem = _chunk_problem(arrays, t0, t1, snr, n_bs)
     if problem is not None:
-        warnings.warn(f"cache chunk {os.fspath(path)!r} is damaged ({problem}); recomputing it",
-                      CacheWarning, stacklevel=3)
+        warnings.warn(
+            f"cache chunk {os.fspath(path)!r} is damaged ({problem}); recomputing it", CacheWarning, stacklevel=3
+        )
         return None
     arrays.pop("checksum")
     return arrays

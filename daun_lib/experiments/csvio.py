@@ -75,8 +75,9 @@ def _format_cell(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def write_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike,
-              params: Mapping[str, Any] | None = None) -> Path:
+def write_csv(
+    rows: Iterable[Mapping[str, Any]], path: str | os.PathLike, params: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``rows`` to ``path`` (CSV) and ``path.with_suffix('.json')`` (sidecar).
 
     The columns are the keys of the rows in order of first appearance; floats
@@ -113,14 +114,20 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike,
     writer.writerow(fields)
     for r in rows:
         writer.writerow([_format_cell(r.get(k)) for k in fields])
-    sidecar = {"file": path.name, "columns": fields, "n_rows": len(rows), "params": params_json,
-               "environment": environment_info()}
+    sidecar = {
+        "file": path.name,
+        "columns": fields,
+        "n_rows": len(rows),
+        "params": params_json,
+        "environment": environment_info(),
+    }
     check_writable(path, "path", directory=False)
     check_writable(path.with_suffix(".json"), "path", directory=False)
     try:
         atomic_write_text(path, buf.getvalue())
-        atomic_write_text(path.with_suffix(".json"),
-                           json.dumps(sidecar, indent=1, sort_keys=True, allow_nan=True) + "\n")
+        atomic_write_text(
+            path.with_suffix(".json"), json.dumps(sidecar, indent=1, sort_keys=True, allow_nan=True) + "\n"
+        )
     except OSError as exc:
         raise ValueError(f"path: cannot write {os.fspath(path)!r} or its sidecar ({exc})") from exc
     return path
@@ -154,9 +161,13 @@ def read_params(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(side.read_text(encoding="utf-8"))
 
 
-def reuse_or_write_csv(path: str | os.PathLike, params: Mapping[str, Any],
-                       compute: Callable[[], Iterable[Mapping[str, Any]]], *,
-                       force: bool = False) -> tuple[list[dict[str, Any]], bool]:
+def reuse_or_write_csv(
+    path: str | os.PathLike,
+    params: Mapping[str, Any],
+    compute: Callable[[], Iterable[Mapping[str, Any]]],
+    *,
+    force: bool = False,
+) -> tuple[list[dict[str, Any]], bool]:
     """The rows of ``path``, recomputed with ``compute()`` only when its sidecar holds other ``params``.
 
     The existing file is reused when its JSON sidecar (:func:`read_params`)

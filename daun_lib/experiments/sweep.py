@@ -205,9 +205,20 @@ def plan_sweep(
         for name, fn in fns.items():
             params = {"method": name, "method_key": _callable_key(fn, f"methods[{name!r}]"), **base}
             folders[name], params_of[name] = sweep_folder(cache_root, name, params), params
-    return SweepPlan(methods=fns, scenario=scenario, snr_db=tuple(snrs), n_trials=n_trials, seed=seed,
-                     chunks=chunks, simulate=simulate, radius_m=radius_m, force=force, cache_dir=cache_root,
-                     folders=folders, params=params_of)
+    return SweepPlan(
+        methods=fns,
+        scenario=scenario,
+        snr_db=tuple(snrs),
+        n_trials=n_trials,
+        seed=seed,
+        chunks=chunks,
+        simulate=simulate,
+        radius_m=radius_m,
+        force=force,
+        cache_dir=cache_root,
+        folders=folders,
+        params=params_of,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -219,8 +230,9 @@ def _check_plan(plan: Any) -> SweepPlan:
     return plan
 
 
-def run_chunks(plan: SweepPlan, *, backend: str = "loky", n_jobs: int = 1,
-               progress: bool = True) -> dict[tuple[str, int], dict[int, dict[str, np.ndarray]]]:
+def run_chunks(
+    plan: SweepPlan, *, backend: str = "loky", n_jobs: int = 1, progress: bool = True
+) -> dict[tuple[str, int], dict[int, dict[str, np.ndarray]]]:
     """The arrays of every chunk of ``plan``: loaded from the cache when valid, computed otherwise.
 
     Chunks that need computing run with ``backend`` and ``n_jobs`` (see
@@ -267,16 +279,16 @@ def run_chunks(plan: SweepPlan, *, backend: str = "loky", n_jobs: int = 1,
         for name in writers:
             prepare_folder(plan.folders[name], plan.params[name], force=plan.force)
     if tasks:
-        _execute(tasks, plan.scenario, plan.simulate, plan.seed, backend, n_jobs, progress, results,
-                 dict(plan.folders))
+        _execute(tasks, plan.scenario, plan.simulate, plan.seed, backend, n_jobs, progress, results, dict(plan.folders))
     return results
 
 
 # ---------------------------------------------------------------------------
 # 3. aggregate
 # ---------------------------------------------------------------------------
-def aggregate(plan: SweepPlan, chunks: Mapping[tuple[str, int], Mapping[int, Mapping[str, np.ndarray]]]
-              ) -> tuple[list[dict], dict[tuple[str, int], dict[str, np.ndarray]]]:
+def aggregate(
+    plan: SweepPlan, chunks: Mapping[tuple[str, int], Mapping[int, Mapping[str, np.ndarray]]]
+) -> tuple[list[dict], dict[tuple[str, int], dict[str, np.ndarray]]]:
     """Rows and per-trial arrays of a sweep from the chunks that :func:`run_chunks` returned.
 
     Returns
@@ -303,14 +315,16 @@ def aggregate(plan: SweepPlan, chunks: Mapping[tuple[str, int], Mapping[int, Map
             if all("los" in p for p in parts):
                 merged["los"] = np.concatenate([p["los"] for p in parts])
             err = merged["errors"]
-            rows.append({
-                "method": name,
-                "snr_db": snr,
-                "n_trials": plan.n_trials,
-                "mse": mean_squared_error(err),
-                "p_submeter": fraction_within(err, plan.radius_m),
-                "median_error": median_error(err),
-            })
+            rows.append(
+                {
+                    "method": name,
+                    "snr_db": snr,
+                    "n_trials": plan.n_trials,
+                    "mse": mean_squared_error(err),
+                    "p_submeter": fraction_within(err, plan.radius_m),
+                    "median_error": median_error(err),
+                }
+            )
             trials[(name, j)] = merged
     return rows, trials
 
@@ -397,8 +411,19 @@ def accuracy_sweep(
     n_jobs = _check_n_jobs(n_jobs)
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    plan = plan_sweep(methods, scenario, snr_db, n_trials, seed, cache_dir=cache_dir, chunk_size=chunk_size,
-                      force=force, extra=extra, simulate=simulate, radius_m=radius_m)
+    plan = plan_sweep(
+        methods,
+        scenario,
+        snr_db,
+        n_trials,
+        seed,
+        cache_dir=cache_dir,
+        chunk_size=chunk_size,
+        force=force,
+        extra=extra,
+        simulate=simulate,
+        radius_m=radius_m,
+    )
     rows, trials = aggregate(plan, run_chunks(plan, backend=backend, n_jobs=n_jobs, progress=progress))
     return (rows, trials) if return_trials else rows
 

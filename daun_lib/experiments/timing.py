@@ -61,7 +61,7 @@ def time_methods(
             fn(y)
         else:
             for i in range(n):
-                fn(y[i:i + 1])
+                fn(y[i : i + 1])
         return time.perf_counter() - start
 
     out: dict[str, float] = {}

@@ -50,15 +50,18 @@ def _stack_trials(simulate: Callable, scenario: Any, snr: float, seed: int, j: i
         if li is not None:
             li = np.asarray(li)
             if li.ndim != 2 or li.shape[0] != 1 or (n_bs is not None and li.shape[1] != n_bs):
-                raise ValueError(f"{where}: expected los of shape (1, {n_bs if n_bs is not None else 'M'}), "
-                                 f"got {li.shape}")
+                raise ValueError(
+                    f"{where}: expected los of shape (1, {n_bs if n_bs is not None else 'M'}), got {li.shape}"
+                )
         if i == 0:
             y = np.empty((n,) + yi.shape[1:], dtype=yi.dtype)
             pos = np.empty((n, 2), dtype=float)
             los = None if li is None else np.empty((n, li.shape[1]), dtype=bool)
         elif yi.shape[1:] != y.shape[1:] or yi.dtype != y.dtype:
-            raise ValueError(f"{where}: y has shape {yi.shape} and dtype {yi.dtype}, but the first trial of the "
-                             f"chunk had {(1,) + y.shape[1:]} and {y.dtype}")
+            raise ValueError(
+                f"{where}: y has shape {yi.shape} and dtype {yi.dtype}, but the first trial of the "
+                f"chunk had {(1,) + y.shape[1:]} and {y.dtype}"
+            )
         y[i] = yi[0]
         pos[i] = pi[0]
         if los is not None:
@@ -73,8 +76,16 @@ def _stack_trials(simulate: Callable, scenario: Any, snr: float, seed: int, j: i
     return data
 
 
-def _run_chunk(scenario: Any, simulate: Callable, methods: list[tuple[str, Callable]], seed: int, j: int,
-               snr: float, t0: int, t1: int) -> tuple:
+def _run_chunk(
+    scenario: Any,
+    simulate: Callable,
+    methods: list[tuple[str, Callable]],
+    seed: int,
+    j: int,
+    snr: float,
+    t0: int,
+    t1: int,
+) -> tuple:
     """Draw the trials t0..t1-1 of SNR point j and run every method on them.
 
     Returns ``(j, t0, done, failure)``: the finished (name, arrays) pairs and,
@@ -110,7 +121,6 @@ def _run_chunk(scenario: Any, simulate: Callable, methods: list[tuple[str, Calla
             arrays["los"] = data["los"]
         done.append((name, arrays))
     return j, t0, done, None
-
 
 
 __all__: list[str] = []

@@ -98,8 +98,7 @@ def _start_watchdog(parent_pid: int) -> None:
         if _WATCHDOG_PARENT == parent_pid:
             return
         _WATCHDOG_PARENT = parent_pid
-        threading.Thread(target=_watch_parent, args=(parent_pid, 1.0), name="daun-parent-watchdog",
-                         daemon=True).start()
+        threading.Thread(target=_watch_parent, args=(parent_pid, 1.0), name="daun-parent-watchdog", daemon=True).start()
 
 
 def _run_chunk_in_worker(parent_pid: int, *args: Any) -> tuple:
@@ -132,8 +131,17 @@ def _require_dask_client() -> None:
         ) from exc
 
 
-def _execute(tasks: list, scenario: Any, simulate: Callable, seed: int, backend: str, n_jobs: int, progress: bool,
-             results: dict, folders: dict[str, Path]) -> None:
+def _execute(
+    tasks: list,
+    scenario: Any,
+    simulate: Callable,
+    seed: int,
+    backend: str,
+    n_jobs: int,
+    progress: bool,
+    results: dict,
+    folders: dict[str, Path],
+) -> None:
     """Run the chunk tasks, storing every finished (method, chunk) as soon as it arrives."""
     from tqdm.auto import tqdm
 
@@ -162,8 +170,10 @@ def _execute(tasks: list, scenario: Any, simulate: Callable, seed: int, backend:
         import joblib
 
         pid = os.getpid()
-        calls = (joblib.delayed(_run_chunk_in_worker)(pid, scenario, simulate, todo, seed, j, snr, t0, t1)
-                 for todo, j, snr, t0, t1 in tasks)
+        calls = (
+            joblib.delayed(_run_chunk_in_worker)(pid, scenario, simulate, todo, seed, j, snr, t0, t1)
+            for todo, j, snr, t0, t1 in tasks
+        )
         if backend == "dask":
             with joblib.parallel_config(backend="dask"):
                 for out in joblib.Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")(calls):
