@@ -83,11 +83,10 @@ class MMParams:
     lam : float
         Penalty in units of the noise standard deviation (default 4.0, about
         the universal threshold of a row: ``max_k ||A_k^H n||`` over K = 900
-        rows of M = 4 noise correlations is ~ 3.9 sigma; on the tuning seed
-        lam = 1, 2, 4, 8, 16 gave mean P(error < 1 m) 0.83, 0.87, 0.887,
-        0.887, 0.888 -- larger lam zeroes the LoS rows at low SNR and only
-        the smoothing keeps a correlation-like readout alive, so it is not
-        preferred).
+        rows of M = 4 noise correlations is ~ 3.9 sigma).  A larger lam
+        zeroes the LoS rows at low SNR and leaves only the smoothing's
+        correlation-like readout, so it is not preferred; the tuning runs are
+        in ``docs/design.md`` (``benchmarks/bench_methods.py --tune``).
     noise_std : float
         Noise standard deviation per antenna (the paper's unit noise, 1.0).
     w : float

@@ -78,8 +78,8 @@ class SRLParams:
     ----------
     oversampling : int
         Grid directions per beamwidth; ``G = oversampling * N`` for
-        half-wavelength spacing (default 5, G = 250 at paper scale).
-        (10 with 250 iterations was no better on the tuning seed and 4x slower.)
+        half-wavelength spacing (default 5, G = 250 at paper scale; a finer
+        grid was no better on the tuning seed and slower: ``docs/design.md``).
     confidence : float in (0, 1)
         Probability that the noise norm is below ``beta`` (default 0.99).
     noise_var : float
