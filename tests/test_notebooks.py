@@ -51,10 +51,7 @@ def test_parameters_are_typed_and_commented(path):
                 assert literal not in cell.source, f"{path.name}: hard-coded {literal!r} outside the parameters cell"
 
 
-THIN = [p for p in NOTEBOOKS if p.name[:2] in ("01", "03", "04", "05")]
-
-
-@pytest.mark.parametrize("path", THIN, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_defines_no_functions_or_classes(path):
     """Thin notebooks: parameters -> library calls -> save -> plot; any function belongs in daun_lib."""
     import ast
