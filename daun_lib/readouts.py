@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validation
 from ._validation import as_array
 from .refine import argmax_rows, refine, row_power, subgrid
 from .scenario import Scenario
@@ -59,8 +60,7 @@ def check_map(score: Any, scenario: Scenario) -> Any:
     Returns a score map as a float64 numpy array; X is returned unchanged (the
     row-power functions of :mod:`daun_lib.refine` check its values).
     """
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    _validation.check_scenario(scenario)
     ndim = getattr(score, "ndim", None)
     if ndim == 3:
         if score.shape[1] != scenario.n_grid or score.shape[0] < 1:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validation
 from ._validation import as_array, is_tensor
 from .scenario import Scenario
 
@@ -158,8 +159,7 @@ def subgrid(power: Any, scenario: Scenario, k: Any = None) -> np.ndarray:
     -------
     (n, 2) float, metres
     """
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    _validation.check_scenario(scenario)
     P = np.asarray(as_array(power, "power", 2, complex_ok=False), dtype=float)
     nx, ny = scenario.grid_shape
     if P.shape[1] != nx * ny or P.shape[0] < 1 or (P < 0).any():

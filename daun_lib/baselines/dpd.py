@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import _validation
 from .._validation import as_array, positive
 from ..localizers import MapLocalizer
 from ..scenario import Scenario, _wrap, steering
@@ -81,13 +82,9 @@ class DPDParams:
 
 def _check_A_y(A: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     A = np.asarray(as_array(A, "A", 3))
-    y = np.asarray(as_array(y, "y", (2, 3)))
-    if y.ndim == 2:
-        y = y[None]
-    if y.shape[1:] != A.shape[:2] or y.shape[0] < 1:
-        raise ValueError(f"y: expected shape (n, {A.shape[0]}, {A.shape[1]}) to match A (M, N, K), got {y.shape}")
     if min(A.shape) < 1:
         raise ValueError(f"A: expected a non-empty (M, N, K) dictionary, got shape {A.shape}")
+    y = np.asarray(_validation.signals(y, A.shape[0], A.shape[1], expected=" to match A (M, N, K)"))
     return A, y
 
 

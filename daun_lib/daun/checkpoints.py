@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import admm
+from .. import _validation, admm
 from .._devices import check_device
 from ..scenario import Scenario
 from .checkpoint_file import (
@@ -310,8 +310,8 @@ def build(
         raise ValueError(f"cls: expected DAUN or a subclass, got {cls!r}")
     device = check_device(device, "device")
     admm.resolve_dtype(dtype)
-    if scenario is not None and not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    if scenario is not None:
+        _validation.check_scenario(scenario)
     obj = _read_checkpoint(path)
     meta = obj["meta"]
     if scenario is None:

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import admm
+from .. import _validation, admm
 from .._devices import check_device
-from .._validation import as_array, is_tensor, nonnegative, positive
+from .._validation import is_tensor, nonnegative, positive
 from ..refine import argmax_rows
 from ..refine import refine as refine_rows
 from ..scenario import Scenario
@@ -102,8 +102,7 @@ class DAUN(nn.Module):
                 raise ValueError("grid: only with your own dictionaries A, B (a scenario brings its own grid)")
             if scenario is None:
                 scenario = Scenario()
-            if not isinstance(scenario, Scenario):
-                raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+            _validation.check_scenario(scenario)
             A, B = scenario.dictionaries()
             grid = scenario.grid
         elif scenario is not None:
@@ -159,8 +158,7 @@ class DAUN(nn.Module):
         init: admm.ADMMParams | None = None,
     ) -> DAUN:
         """A network for the dictionaries and grid of ``scenario``."""
-        if not isinstance(scenario, Scenario):
-            raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+        _validation.check_scenario(scenario)
         return cls(n_layers, scenario=scenario, device=device, dtype=dtype, w_min=w_min, init=init)
 
     @classmethod
@@ -383,15 +381,7 @@ class DAUN(nn.Module):
         return admm.unpack(self.run(yt), scale)
 
     def _check_y(self, y: Any) -> Any:
-        y = as_array(y, "y", (2, 3))
-        if y.ndim == 2:
-            y = y[None]
-        M, N = self.shape["M"], self.shape["N"]
-        if tuple(y.shape[1:]) != (M, N):
-            raise ValueError(f"y: expected shape (n, {M}, {N}) (samples, BSs, antennas), got {tuple(y.shape)}")
-        if y.shape[0] < 1:
-            raise ValueError("y: expected at least one sample, got n = 0")
-        return y
+        return _validation.signals(y, self.shape["M"], self.shape["N"], expected=" (samples, BSs, antennas)")
 
     def solve(self, y: Any, *, batch_size: int = 256) -> admm.ADMMResult:
         """Run the network: ``X`` (n, K, M), ``Z`` (n, L, M) and the NMSE after every layer (Fig. 3).

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .. import admm
+from .. import _validation, admm
 from .._devices import check_device
 from .._fingerprint import fingerprint
 from ..scenario import Scenario
@@ -249,8 +249,7 @@ def train(
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
     scenario = scenario if scenario is not None else Scenario()
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
+    _validation.check_scenario(scenario)
     if simulate is None:
         from ..channel import simulate as _sim
 
