@@ -41,6 +41,7 @@ from ._validation import positive, real_array
 
 __all__ = [
     "DICTIONARY_FIELDS",
+    "GEOMETRIES",
     "PAPER_BS_POSITIONS",
     "Scenario",
     "array_phase",
@@ -51,8 +52,10 @@ __all__ = [
 ]
 
 #: Scenario fields that determine the dictionaries ``A`` and ``B`` (and hence a
-#: trained network's operators).  The LoS model, carrier and heights only change
-#: the channel statistics, not the dictionaries.
+#: trained network's operators) in the default ``geometry="2d"``, where the LoS
+#: model, carrier and heights only change the channel statistics.  Kept for
+#: compatibility: the complete rule, which adds ``geometry`` and, in ``"3d"``,
+#: the heights, is :meth:`Scenario.dictionary_fields`.
 DICTIONARY_FIELDS: tuple[str, ...] = (
     "bs_positions",
     "n_antennas",
@@ -62,6 +65,9 @@ DICTIONARY_FIELDS: tuple[str, ...] = (
     "antenna_spacing",
     "array_normal_deg",
 )
+
+#: Values of :attr:`Scenario.geometry`.
+GEOMETRIES: tuple[str, ...] = ("2d", "3d")
 
 PAPER_BS_POSITIONS: tuple[tuple[float, float], ...] = (
     (-50.0, -50.0),
@@ -173,7 +179,10 @@ class Scenario:
     antenna_spacing : float
         Element spacing in wavelengths (0.5).
     bs_height_m, ut_height_m : float
-        Heights used by the TR 38.901 channel model (25 m and 1.5 m, UMa).
+        Heights of the arrays and of the users (25 m and 1.5 m, TR 38.901
+        Table 7.4.1-1 UMa).  In ``"2d"`` only the TR 38.901 channel model uses
+        them; in ``"3d"`` they also set the measured LoS direction (and so the
+        dictionaries, see :meth:`los_sines`).
     array_normal_deg : tuple of M floats or None
         Global azimuth of each array's broadside, degrees counter-clockwise
         from +x.  ``None`` (default) keeps the paper's rule: 0 deg for a BS with
@@ -181,6 +190,15 @@ class Scenario:
         360 deg) is stored as ``None``, so equal geometries compare equal (the
         pretrained weights accept it).  :attr:`array_normals` gives the values
         in radians.
+    geometry : "2d" or "3d"
+        ``"2d"`` (default, the paper's Sec. II-A): arrays and users in one
+        plane, a ULA measures ``sin`` of the in-plane angle.  ``"3d"``: the
+        arrays are horizontal ULAs at ``bs_height_m`` and the users are at
+        ``ut_height_m``; a ULA measures the cosine of the angle between its
+        axis and the 3-D direction to the user (the cone angle), which the
+        elevation compresses.  ``A`` is then built from that cone angle
+        (height-aware dictionaries); ``B`` stays a grid of the measured
+        ``sin(theta)``.
 
     Identifiability rules (checked on construction)
     ------------------------------------------------
@@ -212,6 +230,11 @@ class Scenario:
       area spans ``sin(theta)`` values at least ``1 / antenna_spacing`` apart
       gets a ``UserWarning`` (grating-lobe ambiguity inside the area).
 
+    The same rules hold in ``"3d"``: users mirrored across the (horizontal)
+    axis line have the same 3-D distance and the same offset along the axis,
+    hence the same cone angle; the grating-lobe check uses the 3-D
+    ``sin(theta)`` values (:meth:`los_sines`).
+
     The paper's default set-up triggers none of these.
     """
 
@@ -226,8 +249,11 @@ class Scenario:
     bs_height_m: float = 25.0
     ut_height_m: float = 1.5
     array_normal_deg: tuple[float, ...] | None = None
+    geometry: str = "2d"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.geometry, str) or self.geometry not in GEOMETRIES:
+            raise ValueError(f"geometry: expected one of {GEOMETRIES}, got {self.geometry!r}")
         try:
             bs = tuple(tuple(float(c) for c in p) for p in self.bs_positions)
         except (TypeError, ValueError) as exc:
@@ -311,8 +337,11 @@ class Scenario:
                 )
             usable.append(m)
             axis = np.array([-np.sin(nrm), np.cos(nrm)])
-            rel = corners - b
-            sin_t = (rel @ axis) / np.linalg.norm(rel, axis=1)
+            if self.geometry == "3d":
+                sin_t = self.los_sines(corners)[:, m]
+            else:
+                rel = corners - b
+                sin_t = (rel @ axis) / np.linalg.norm(rel, axis=1)
             if self.antenna_spacing > 0.5 and (sin_t.max() - sin_t.min()) * self.antenna_spacing >= 1.0 - 1e-12:
                 warnings.warn(
                     f"{where}: with antenna_spacing {self.antenna_spacing:g} > 0.5 the array has grating lobes "
@@ -385,6 +414,33 @@ class Scenario:
         return np.where(self.bs_array[:, 0] < 0.0, 0.0, np.pi)
 
     @property
+    def array_axes(self) -> np.ndarray:
+        """(M, 2) float: horizontal unit vector of each array's axis, ``(-sin(normal_m), cos(normal_m))``.
+
+        ``normal_m`` is :attr:`array_normals` ``[m]``; a direction ``d`` from
+        array ``m`` has ``sin(theta) = (d . axis_m) / |d|`` (:meth:`los_sines`).
+        """
+        nrm = self.array_normals
+        return np.stack([-np.sin(nrm), np.cos(nrm)], axis=1)
+
+    def dictionary_fields(self) -> dict:
+        """The scenario fields that determine the dictionaries ``A`` and ``B``, by name.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` for :data:`DICTIONARY_FIELDS` and ``geometry``,
+            plus ``bs_height_m`` and ``ut_height_m`` when ``geometry == "3d"``
+            (in ``"2d"`` the heights do not enter the dictionaries).  Two
+            scenarios with equal ``dictionary_fields()`` have identical
+            dictionaries; a trained network's operators depend on nothing else.
+        """
+        names = DICTIONARY_FIELDS + ("geometry",)
+        if self.geometry == "3d":
+            names = names + ("bs_height_m", "ut_height_m")
+        return {name: getattr(self, name) for name in names}
+
+    @property
     def grid(self) -> np.ndarray:
         """(K, 2) float: cell centres of the position grid, index k = ix * ny + iy."""
         nx, ny = self.grid_shape
@@ -411,7 +467,10 @@ class Scenario:
         Returns
         -------
         (n, M) float
-            ``theta_m(p)`` in radians relative to each array's broadside.
+            ``theta_m(p)`` in radians relative to each array's broadside: the
+            in-plane (azimuth) angle of Sec. II-A in both geometries.  In
+            ``"3d"`` the array does not measure its sine; the measured
+            quantity is :meth:`los_sines`.
         """
         p = _check_positions(positions, allow_empty=True)
         d = p[:, None, :] - self.bs_array[None, :, :]
@@ -420,18 +479,57 @@ class Scenario:
         phi = np.arctan2(d[..., 1], d[..., 0])
         return _wrap(phi - self.array_normals[None, :])
 
+    def los_sines(self, positions: np.ndarray) -> np.ndarray:
+        """The quantity each ULA measures for the LoS path: ``u = sin(theta)`` along its axis.
+
+        Parameters
+        ----------
+        positions : (n, 2) float
+            Horizontal user positions, metres; finite, none exactly at a BS
+            position.
+
+        Returns
+        -------
+        (n, M) float
+            ``u_m(p) = (d . axis_m) / |d|`` (:attr:`array_axes`), with ``d`` the
+            vector from array ``m`` to the user: ``(dx, dy)`` in ``"2d"``
+            (equal to ``sin(los_angles(p))`` up to round-off, the paper's
+            ``sin(theta_m(p))`` of Sec. II-A), and
+            ``(dx, dy, -(bs_height_m - ut_height_m))`` in ``"3d"`` (the cosine
+            of the cone angle between the axis and the 3-D direction; the
+            array response of TR 38.901 eq. (7.5-22) for a horizontal ULA).
+            Values lie in [-1, 1].
+        """
+        p = _check_positions(positions, allow_empty=True)
+        d = p[:, None, :] - self.bs_array[None, :, :]
+        if (np.abs(d).max(axis=-1) == 0.0).any():
+            raise ValueError("positions: a position coincides with a BS; its direction from that BS is undefined")
+        along = np.einsum("nmc,mc->nm", d, self.array_axes)
+        dist2 = (d**2).sum(axis=-1)
+        if self.geometry == "3d":
+            dist2 = dist2 + (self.bs_height_m - self.ut_height_m) ** 2
+        return np.clip(along / np.sqrt(dist2), -1.0, 1.0)
+
     def dictionaries(self) -> tuple[np.ndarray, np.ndarray]:
         """The sparse dictionaries of (2).
 
         Returns
         -------
         A : (M, N, K) complex128
-            ``A[m][:, k] = a_m(theta_m(Phi_k))``, unit-norm columns.
+            ``A[m][:, k] = a_m(theta_m(Phi_k))``, unit-norm columns; in
+            ``"3d"`` the steering vector of the measured ``u_m(Phi_k)``
+            (:meth:`los_sines`, height-aware), i.e. ``exp(j array_phase(u)) / sqrt(N)``.
         B : (M, N, L) complex128
-            ``B[m][:, l] = a_m(vartheta_l)``, unit-norm columns.
+            ``B[m][:, l] = a_m(vartheta_l)``, unit-norm columns (a grid of the
+            measured ``sin(theta)`` in both geometries).
         """
-        theta = self.los_angles(self.grid).T  # (M, K)
-        A = np.swapaxes(steering(theta, self.n_antennas, self.antenna_spacing), 1, 2)
+        if self.geometry == "3d":
+            u = self.los_sines(self.grid).T  # (M, K)
+            A = np.swapaxes(np.exp(1j * array_phase(u, self.n_antennas, self.antenna_spacing)), 1, 2)
+            A = A / np.sqrt(self.n_antennas)
+        else:
+            theta = self.los_angles(self.grid).T  # (M, K)
+            A = np.swapaxes(steering(theta, self.n_antennas, self.antenna_spacing), 1, 2)
         b = steering(self.angles, self.n_antennas, self.antenna_spacing).T  # (N, L)
         B = np.broadcast_to(b, (self.n_bs,) + b.shape).copy()
         return np.ascontiguousarray(A), B

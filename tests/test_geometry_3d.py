@@ -1,0 +1,80 @@
+"""Issue 12: ``Scenario(geometry="3d")``, height-aware dictionaries and the localisers in 3-D."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from daun_lib.scenario import DICTIONARY_FIELDS, Scenario, steering
+
+S3 = Scenario(geometry="3d")
+
+
+def test_geometry_is_validated():
+    for bad in ("3D", "2", None, 3):
+        with pytest.raises(ValueError, match="geometry: expected one of"):
+            Scenario(geometry=bad)
+    assert Scenario().geometry == "2d"
+    assert Scenario(geometry="2d") == Scenario()
+
+
+def test_array_axes_and_los_sines_2d_equal_sin_of_los_angles():
+    s = Scenario()
+    axes = s.array_axes
+    assert axes.shape == (4, 2)
+    np.testing.assert_allclose(np.linalg.norm(axes, axis=1), 1.0)
+    nrm = s.array_normals
+    np.testing.assert_allclose(axes, np.column_stack([-np.sin(nrm), np.cos(nrm)]))
+    p = np.random.default_rng(0).uniform(-20, 20, (200, 2))
+    u = s.los_sines(p)
+    assert u.shape == (200, 4)
+    np.testing.assert_allclose(u, np.sin(s.los_angles(p)), rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="positions"):
+        s.los_sines(np.array([[np.nan, 0.0]]))
+
+
+def test_los_sines_3d_is_the_cone_angle():
+    p = np.random.default_rng(1).uniform(-20, 20, (50, 2))
+    u = S3.los_sines(p)
+    dz = -(S3.bs_height_m - S3.ut_height_m)
+    for m, (b, ax) in enumerate(zip(S3.bs_array, S3.array_axes, strict=True)):
+        d3 = np.column_stack([p - b, np.full(len(p), dz)])
+        a3 = np.append(ax, 0.0)
+        np.testing.assert_allclose(u[:, m], d3 @ a3 / np.linalg.norm(d3, axis=1), rtol=1e-13)
+    # the elevation compresses the measured quantity
+    assert (np.abs(u) < np.abs(Scenario().los_sines(p)) + 1e-15).all()
+
+
+def test_3d_dictionaries_are_height_aware():
+    A, B = S3.dictionaries()
+    A2, B2 = Scenario().dictionaries()
+    assert A.shape == A2.shape and B.shape == B2.shape
+    np.testing.assert_array_equal(B, B2)  # B: a grid of the measured quantity in both geometries
+    u = S3.los_sines(S3.grid)  # (K, M)
+    ref = np.swapaxes(steering(np.arcsin(u.T), S3.n_antennas, S3.antenna_spacing), 1, 2)
+    np.testing.assert_allclose(A, ref, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(A, axis=1), 1.0)
+    coh = np.abs(np.einsum("mnk,mnk->mk", A.conj(), A2))  # |a_3d^H a_2d| per grid column
+    assert coh.min() < 0.5  # the 2-D columns are far from the measured ones
+    # equal heights in 3-D give the 2-D dictionaries up to round-off
+    flat = Scenario(geometry="3d", bs_height_m=1.5, ut_height_m=1.5)
+    np.testing.assert_allclose(flat.dictionaries()[0], A2, atol=1e-12)
+
+
+def test_dictionary_fields():
+    d2 = Scenario().dictionary_fields()
+    assert set(d2) == set(DICTIONARY_FIELDS) | {"geometry"}
+    assert Scenario(bs_height_m=10.0).dictionary_fields() == d2
+    d3 = S3.dictionary_fields()
+    assert set(d3) == set(d2) | {"bs_height_m", "ut_height_m"}
+    assert d3["geometry"] == "3d"
+    assert Scenario(geometry="3d", bs_height_m=10.0).dictionary_fields() != d3
+
+
+def test_identifiability_rules_hold_in_3d():
+    with pytest.warns(UserWarning, match="mirror ambiguity"):
+        Scenario(geometry="3d", bs_positions=((-50.0, 0.0), (0.0, 50.0), (50.0, 0.0)))
+    with pytest.raises(ValueError, match="faces away"):
+        Scenario(geometry="3d", array_normal_deg=(180.0, 0.0, 180.0, 180.0))
+    with pytest.warns(UserWarning, match="grating lobes"):
+        Scenario(geometry="3d", antenna_spacing=3.0)
