@@ -48,9 +48,11 @@ registration, without editing the package::
 
 The DAUN entries import :mod:`daun_lib.daun` only when called and raise
 ``ValueError`` for a scenario whose dictionaries differ from those of the
-default ``Scenario()`` that the shipped weights were trained for (fields
-``DICTIONARY_FIELDS``; the channel options ``los_model``, ``carrier_hz`` and the
-heights change the data, not the network, and are accepted).
+default ``Scenario()`` that the shipped weights were trained for
+(:meth:`Scenario.dictionary_fields`; in the default ``geometry="2d"`` the channel
+options ``los_model``, ``carrier_hz`` and the heights change the data, not the
+network, and are accepted; a ``geometry="3d"`` scenario is refused: the shipped
+weights are 2-D).
 
 Scale.  DAUN, DAUN-R, DAUN-S, P-ADMM, DPD, DPD-S and Stansfield need no noise
 level: ``c * y`` gives the same positions as ``y`` for any ``c`` from 1e-30 to
@@ -96,8 +98,9 @@ __all__ = [
 #: and Table I's run time; re-check when ``admm.DEFAULT_RHO`` changes.
 PADMM_ITERATIONS = 300
 
-#: Scenario fields that determine the dictionaries A, B (and so the network's operators);
-#: an alias of :data:`daun_lib.scenario.DICTIONARY_FIELDS`.
+#: Scenario fields that determine the dictionaries A, B (and so the network's operators) in
+#: ``geometry="2d"``; an alias of :data:`daun_lib.scenario.DICTIONARY_FIELDS`.  The complete
+#: rule (geometry, heights in 3-D) is :meth:`daun_lib.Scenario.dictionary_fields`.
 DICTIONARY_FIELDS: tuple[str, ...] = _SCENARIO_DICTIONARY_FIELDS
 
 #: Samples per block of the DAUN entries (bounds their peak memory: X of a block
@@ -139,8 +142,9 @@ class DAUNLocalizer(MapLocalizer):
 
     Grid readouts place their pick on the network's own cell centres (float32,
     as ``DAUN.localize`` returns them).  A scenario whose dictionaries differ
-    from those of the default ``Scenario()`` (fields ``DICTIONARY_FIELDS``)
-    raises ``ValueError``: the shipped weights were trained for those.
+    from those of the default ``Scenario()`` (:meth:`Scenario.dictionary_fields`,
+    so also any ``geometry="3d"`` scenario) raises ``ValueError``: the shipped
+    weights were trained for those.
     """
 
     @property
@@ -149,8 +153,15 @@ class DAUNLocalizer(MapLocalizer):
         return DAUN_S_CHUNK
 
     def _check_scenario(self, scenario: Scenario) -> None:
-        default = Scenario()
-        changed = [f for f in DICTIONARY_FIELDS if getattr(scenario, f) != getattr(default, f)]
+        mine, default = scenario.dictionary_fields(), Scenario().dictionary_fields()
+        if mine["geometry"] != default["geometry"]:
+            raise ValueError(
+                f"scenario: the pretrained DAUN weights are for the 2-D geometry of the paper (geometry='2d'); "
+                f"this scenario has geometry={mine['geometry']!r}, whose height-aware dictionaries they do not "
+                f"fit (a shipped 3-D network is future work: train one with daun_lib.daun, or use P-ADMM, DPD, "
+                f"VB or MM, which take the dictionaries from the scenario)"
+            )
+        changed = [f for f in mine if mine[f] != default.get(f)]
         if changed:
             raise ValueError(
                 f"scenario: the pretrained DAUN weights were trained for the dictionaries of the default "

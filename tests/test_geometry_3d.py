@@ -78,3 +78,26 @@ def test_identifiability_rules_hold_in_3d():
         Scenario(geometry="3d", array_normal_deg=(180.0, 0.0, 180.0, 180.0))
     with pytest.warns(UserWarning, match="grating lobes"):
         Scenario(geometry="3d", antenna_spacing=3.0)
+
+
+def test_pretrained_daun_refuses_3d_and_accepts_2d_heights():
+    from daun_lib import methods
+
+    y = np.ones((2, 4, 50), complex)
+    with pytest.raises(ValueError, match=r"scenario: the pretrained DAUN weights are for the 2-D geometry"):
+        methods.REGISTRY["DAUN-S"](S3, y)
+    # 2-D with other heights: the same dictionaries, accepted by the check
+    methods.REGISTRY["DAUN"]._check_scenario(Scenario(bs_height_m=10.0, ut_height_m=2.0))
+    with pytest.raises(ValueError, match=r"changes \['n_angles'\]"):
+        methods.REGISTRY["DAUN"]._check_scenario(Scenario(n_angles=50))
+
+
+def test_checkpoint_compare_uses_dictionary_fields():
+    from daun_lib import daun
+    from daun_lib.daun.checkpoints import DEFAULT_VARIANT, VARIANTS, WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / VARIANTS[DEFAULT_VARIANT]
+    net = daun.DAUN.load(path, scenario=Scenario(bs_height_m=10.0))  # 2-D, other heights: accepted
+    assert net.scenario.bs_height_m == 10.0
+    with pytest.raises(ValueError, match=r"geometry is '2d' in the checkpoint but '3d' here"):
+        daun.DAUN.load(path, scenario=S3)

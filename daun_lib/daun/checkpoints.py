@@ -28,7 +28,9 @@ naming the file and the reason, before anything large is built:
   operators (``tau1 max_m ||A_m||^2`` and ``tau2 max_m ||B_m||^2``, the
   linearisation bounds of (13) and (15));
 * weights for another problem: sizes ``M, N, K, L``, any of
-  :data:`DICTIONARY_FIELDS` when both sides have a scenario, and the sketch of
+  the dictionary fields (:meth:`Scenario.dictionary_fields`: :data:`DICTIONARY_FIELDS`,
+  ``geometry`` and, when either side is ``"3d"``, the heights) when both sides
+  have a scenario, and the sketch of
   the dictionaries themselves (so weights saved from
   :meth:`DAUN.from_dictionaries`, or for moved BSs of the same sizes, are not
   taken for the default scenario's).
@@ -57,7 +59,6 @@ from .checkpoint_file import (
     _STATE_KEYS,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
-    DICTIONARY_FIELDS,
     MIN_STEP_RATIO,
     STEP_BOUND,
     _atomic_save,
@@ -134,7 +135,10 @@ def _check_record(meta: dict[str, Any], shape: dict[str, int], scenario: Scenari
     if scenario is not None and meta.get("scenario") is not None:
         mine = _scenario_fields(scenario)
         defaults = _scenario_fields(Scenario())
-        for field in DICTIONARY_FIELDS:
+        names = list(scenario.dictionary_fields())
+        if meta["scenario"].get("geometry", defaults.get("geometry")) == "3d":
+            names += [f for f in ("bs_height_m", "ut_height_m") if f not in names]
+        for field in names:
             theirs = meta["scenario"].get(field, defaults.get(field))
             if not _same(theirs, mine.get(field)):
                 raise _fail(
