@@ -2,8 +2,9 @@
 
 The BS arrays are the receivers.  For every user position and BS the module
 draws a clustered multipath channel following the fast-fading procedure of
-TR 38.901 Sec. 7.5 (steps 3-11), restricted to what a narrowband, azimuth-only,
-single-antenna-user model needs, and returns the received signals
+TR 38.901 Sec. 7.5 (steps 3-11), restricted to what a narrowband, single-antenna-user
+model needs (BS-side azimuths; in ``Scenario(geometry="3d")`` also BS-side zeniths), and
+returns the received signals
 
     y_m = sqrt(omega) h_m + n_m,   n_m ~ CN(0, I_N),   ||h_m||^2 = N,        (1)
 
@@ -35,6 +36,31 @@ Model summary (per BS-user link; equation numbers are TR 38.901 v16.1)
   specular component (7.5-7, 7.5-8), the -25 dB cluster cut, cluster azimuths
   (7.5-9 .. 7.5-12, with the K-factor correction (7.5-10) of C_phi for LoS
   links) and ray azimuths (7.5-13, offsets of Table 7.5-3) follow the standard.
+* ``geometry="3d"`` only (the 2-D path draws none of these numbers and is bit-identical to
+  the azimuth-only model): the arrays are horizontal ULAs at ``bs_height_m``, users at
+  ``ut_height_m``; the BS is the receiver, so the BS-side zeniths are the *departure* ones
+  (ZOD, ZSD) of the downlink tables.  Zenith angles are measured from the vertical
+  (90 deg = horizontal; elevation = 90 deg - zenith):
+
+  - LoS zenith ``theta_LOS,ZOD = 90 deg + atan((h_BS - h_UT) / d2D)`` (user below the array).
+  - lgZSD (Table 7.5-7, to which Table 7.5-6 Part-1 refers for UMa):
+    ``N(max(-0.5, -2.1 d2D/1000 - 0.01 (h_UT - 1.5) + 0.75), 0.40^2)`` LoS,
+    ``... + 0.9), 0.49^2)`` NLoS; ZSD capped at 52 deg (step 4).  ZOD offset
+    ``mu_offset,ZOD``: 0 for LoS, ``e(fc) - 10^(a(fc) log10(max(25, d2D)) + c(fc) - 0.07 (h_UT - 1.5))``
+    for NLoS (Table 7.5-7).
+  - Cluster zeniths ``X_n theta'_n + Y_n + theta_LOS,ZOD + mu_offset,ZOD`` (7.5-14, 7.5-19) with
+    ``theta'_n = -ZSD ln(P_n / max P_n) / C_theta``, ``C_theta^NLOS`` of Table 7.5-4 (12 and 20
+    clusters), scaled by the K-factor on LoS links (7.5-15), ``X_n`` uniform on {-1, 1},
+    ``Y_n ~ N(0, (ZSD/7)^2)``; on LoS links cluster 1 is forced onto the LoS zenith (the
+    (7.5-17) form).  Zeniths beyond 180 deg are reflected (note of 7.5-16).
+  - Ray zeniths ``theta_n + (3/8) 10^mu_lgZSD alpha_m`` (7.5-20), ``alpha_m`` of Table 7.5-3,
+    and the 20 ray zeniths of a cluster randomly coupled to its 20 ray azimuths (step 8).
+  - A horizontal ULA along ``scenario.array_axes[m]`` measures ``u = sin(zenith) sin(azimuth -
+    broadside)`` of a ray (``cos(elevation)`` times the horizontal direction's component along
+    the axis); the LoS ray uses ``u = scenario.los_sines(positions)`` (the 3-D cone angle).
+  - Random order: the 2-D quantities of step 4-7 first (so a 3-D batch has the same azimuths,
+    powers and K-factors as the 2-D batch of the same seed), then lgZSD, the zenith signs X_n,
+    Y_n and the coupling permutations, then the ray phases and the noise.
 * Each ray (and the LoS ray) gets an independent uniform phase (step 10); the
   channel is the sum of unit-norm steering vectors (:func:`daun_lib.scenario.steering`)
   of all rays weighted by ``sqrt(power) exp(j phase)`` (the narrowband,
@@ -47,8 +73,13 @@ Simplifications (deliberate, documented)
   cross-correlations of Table 7.5-6 and spatial consistency (Sec. 7.6.3) are
   ignored, and there is no shadow fading or path loss (each ``h_m`` is
   normalised anyway).
-* Azimuth only: no zenith angles, no antenna element pattern, no polarisation,
-  no random ray coupling (step 8 only matters with an arrival side).
+* ``"2d"``: azimuth only, no zenith angles.  Both geometries: no antenna element pattern
+  (isotropic elements), no polarisation (single polarisation, no XPR), single-antenna users
+  (the UT-side angles AOA/ZOA/ZSA are not drawn: they do not affect a single isotropic
+  receive element), one carrier frequency (no bandwidth, no Doppler).
+* ``"3d"``: one height for all users (``scenario.ut_height_m``; per-user heights are not
+  implemented), users outdoors (no O2I, so no ``theta_ZOA = 90 deg`` rule), the ZSD is
+  independent of the other LSPs (no cross-correlation with DS/ASD/K).
 * Narrowband: the delays only shape the cluster powers; the LoS delay scaling
   (7.5-3, 7.5-4) and the sub-cluster delay split of the two strongest clusters
   are not needed and not applied (they change no power or angle).

@@ -1,4 +1,4 @@
-"""Cluster draws of TR 38.901 Sec. 7.5, steps 4-7 and 9: LSPs, delays, powers, azimuths, rays.
+"""Cluster draws of TR 38.901 Sec. 7.5, steps 4-9: LSPs, delays, powers, azimuths, zeniths, rays.
 
 Vectorised over samples, BSs and clusters; see :mod:`daun_lib.channel` for the model and its
 simplifications.  The random numbers of a batch are drawn first (:func:`draw_link_randoms`) and the
@@ -15,7 +15,21 @@ import numpy as np
 from .._validation import as_array, check_scenario, rng_from_seed
 from .._validation import positions as check_positions
 from ..scenario import Scenario, _wrap
-from .tables import _ASD_MAX_DEG, _C_MAX, _C_PHI_NLOS, _CUT_DB, RAY_OFFSETS, UMA_LOS, UMA_NLOS, fc_ghz
+from .tables import (
+    _ASD_MAX_DEG,
+    _C_MAX,
+    _C_PHI_NLOS,
+    _C_THETA_NLOS,
+    _CUT_DB,
+    _ZSD_MAX_DEG,
+    RAY_OFFSETS,
+    UMA_LOS,
+    UMA_NLOS,
+    UMA_ZSD,
+    fc_ghz,
+    mu_lgzsd,
+    zod_offset_deg,
+)
 
 __all__ = ["Clusters", "draw_clusters", "rms_angular_spread"]
 
@@ -53,6 +67,23 @@ class Clusters(NamedTuple):
         Ray azimuths ``angles + c_ASD alpha_m`` (7.5-13), radians, wrapped.
     los_angle : (n, M) float
         LoS azimuth ``scenario.los_angles(positions)``, radians.
+    los_sine : (n, M) float or None
+        What the ULA measures of the LoS ray, ``u = sin(theta)``: ``sin(los_angle)`` in
+        ``"2d"``, the cone sine ``scenario.los_sines(positions)`` in ``"3d"``.
+    zsd_deg : (n, M) float or None
+        Drawn BS-side zenith spread ZSD (deg, capped at 52; Table 7.5-7); NaN in ``"2d"``.
+    los_zenith : (n, M) float or None
+        LoS zenith angle at the BS, radians from the vertical (pi/2 = horizontal, > pi/2 for
+        a user below the array); pi/2 in ``"2d"``.
+    zeniths : (n, M, C) float or None
+        Cluster zenith angles theta_n,ZOD (7.5-19, LoS form (7.5-17)), radians; pi/2 in ``"2d"``.
+    ray_zeniths : (n, M, C, 20) float or None
+        Ray zeniths (7.5-20), randomly coupled with the ray azimuths of ``ray_angles``
+        (step 8): ray m of cluster n has azimuth ``ray_angles[..., n, m]`` and zenith
+        ``ray_zeniths[..., n, m]``; pi/2 in ``"2d"`` (a broadcast view).
+
+    The last five fields default to None so that a ``Clusters`` built from the first ten
+    (older code) is the 2-D model.
     """
 
     los: np.ndarray
@@ -65,6 +96,11 @@ class Clusters(NamedTuple):
     angles: np.ndarray
     ray_angles: np.ndarray
     los_angle: np.ndarray
+    los_sine: np.ndarray | None = None
+    zsd_deg: np.ndarray | None = None
+    los_zenith: np.ndarray | None = None
+    zeniths: np.ndarray | None = None
+    ray_zeniths: np.ndarray | None = None
 
     def rays(self) -> tuple[np.ndarray, np.ndarray]:
         """All rays of every link, the LoS ray first.
@@ -101,9 +137,23 @@ class LinkRandoms(NamedTuple):
     g_z: np.ndarray  # (n, M, C) standard normal, cluster shadowing
     sign: np.ndarray  # (n, M, C) int8 in {-1, 1}, X_n of (7.5-11)
     g_y: np.ndarray  # (n, M, C) standard normal, Y_n of (7.5-11)
+    # "3d" only (None in "2d": the 2-D stream draws nothing of these)
+    g_zsd: np.ndarray | None = None  # (n, M) standard normal, lgZSD
+    sign_z: np.ndarray | None = None  # (n, M, C) int8 in {-1, 1}, X_n of (7.5-19)
+    g_yz: np.ndarray | None = None  # (n, M, C) standard normal, Y_n of (7.5-19)
+    perm: np.ndarray | None = None  # (n, M, C, 20) int8, step 8: zenith ray index coupled to azimuth ray m
 
 
-def draw_link_randoms(rng: np.random.Generator, n: int, M: int) -> LinkRandoms:
+def geometry_of(scenario: Scenario) -> str:
+    """``scenario.geometry`` ("2d" or "3d"; "2d" for a Scenario without the field)."""
+    g = getattr(scenario, "geometry", "2d")
+    if g not in ("2d", "3d"):
+        raise ValueError(f"scenario: expected geometry '2d' or '3d', got {g!r}")
+    return g
+
+
+def draw_link_randoms(rng: np.random.Generator, n: int, M: int, zenith: bool = False) -> LinkRandoms:
+    """Draw the random numbers of steps 4-8 for ``n x M`` links (zenith ones only if ``zenith``)."""
     C = _C_MAX
     g_k = rng.standard_normal((n, M))
     g_ds = rng.standard_normal((n, M))
@@ -112,7 +162,31 @@ def draw_link_randoms(rng: np.random.Generator, n: int, M: int) -> LinkRandoms:
     g_z = rng.standard_normal((n, M, C))
     sign = rng.choice(np.array([-1.0, 1.0]), size=(n, M, C)).astype(np.int8)
     g_y = rng.standard_normal((n, M, C))
-    return LinkRandoms(g_k, g_ds, g_asd, u_tau, g_z, sign, g_y)
+    if not zenith:
+        return LinkRandoms(g_k, g_ds, g_asd, u_tau, g_z, sign, g_y)
+    # drawn after every 2-D quantity, so the azimuth draws of a 3-D batch equal those of the 2-D one
+    g_zsd = rng.standard_normal((n, M))
+    sign_z = rng.choice(np.array([-1.0, 1.0]), size=(n, M, C)).astype(np.int8)
+    g_yz = rng.standard_normal((n, M, C))
+    perm = np.argsort(rng.random((n, M, C, RAY_OFFSETS.size)), axis=-1).astype(np.int8)
+    return LinkRandoms(g_k, g_ds, g_asd, u_tau, g_z, sign, g_y, g_zsd, sign_z, g_yz, perm)
+
+
+def wrap_zenith(theta: np.ndarray) -> np.ndarray:
+    """Zenith angles to [0, pi]: ``theta`` in (pi, 2 pi] becomes ``2 pi - theta`` (note of (7.5-16))."""
+    t = np.mod(theta, 2.0 * np.pi)
+    return np.where(t > np.pi, 2.0 * np.pi - t, t)
+
+
+def ray_zeniths(zeniths: np.ndarray, mu_lgzsd_: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """(..., C, 20) ray zeniths (7.5-20), coupled to the azimuth rays by ``perm`` (step 8).
+
+    ``theta_n,m = theta_n + (3/8) 10^mu_lgZSD alpha_perm[m]`` (degrees in the standard; radians here),
+    from cluster zeniths ``zeniths (..., C)``, the lgZSD mean ``mu_lgzsd_ (...)`` and ``perm (..., C, 20)``.
+    """
+    c_zsd = 0.375 * 10.0**mu_lgzsd_  # deg, (7.5-20)
+    alpha = RAY_OFFSETS[perm.astype(np.intp)]  # (..., C, 20)
+    return wrap_zenith(zeniths[..., None] + np.deg2rad(c_zsd[..., None, None] * alpha))
 
 
 def ray_azimuths(angles: np.ndarray, los: np.ndarray) -> np.ndarray:
@@ -179,7 +253,7 @@ def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkR
     offs = sign * phi_pr + y_n  # (7.5-11) without phi_LOS
     offs = offs - np.where(los_arr, offs[..., 0], 0.0)[..., None]  # (7.5-12): cluster 1 on the LoS
     angles = _wrap(los_angle[..., None] + np.deg2rad(offs))
-    return dict(
+    out = dict(
         k_factor_db=k_db,
         asd_deg=asd,
         ds_s=ds,
@@ -189,13 +263,52 @@ def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkR
         angles=angles,
         los_angle=los_angle,
     )
+    if r.g_zsd is None:  # "2d": no zenith; the fields of the horizontal plane
+        out.update(
+            los_sine=np.sin(los_angle),
+            zsd_deg=np.full((n, M), np.nan),
+            los_zenith=np.full((n, M), np.pi / 2),
+            zeniths=np.full((n, M, C), np.pi / 2),
+            mu_lgzsd=None,
+        )
+        return out
+
+    # ---- steps 4 and 7, zenith of departure (BS side), "3d" only
+    d2d = np.linalg.norm(p[:, None, :] - scenario.bs_array[None, :, :], axis=-1)  # (n, M)
+    h_ut = scenario.ut_height_m
+    mu_z = mu_lgzsd(d2d, h_ut, los_arr)  # Table 7.5-7
+    sig_z = np.where(los_arr, UMA_ZSD["los"]["sigma"], UMA_ZSD["nlos"]["sigma"])
+    zsd = np.minimum(10.0 ** (mu_z + sig_z * r.g_zsd), _ZSD_MAX_DEG)  # deg, step 4 cap
+    los_zen = np.pi / 2 + np.arctan2(scenario.bs_height_m - h_ut, d2d)  # theta_LOS,ZOD, rad (> pi/2: downwards)
+    c_th_nlos = np.where(los_arr, _C_THETA_NLOS[int(UMA_LOS["n_clusters"])], _C_THETA_NLOS[int(UMA_NLOS["n_clusters"])])
+    c_th = np.where(
+        los_arr, c_th_nlos * (1.3086 + 0.0339 * kd - 0.0077 * kd**2 + 0.0002 * kd**3), c_th_nlos
+    )  # (7.5-15)
+    with np.errstate(divide="ignore"):
+        th_pr = -zsd[..., None] * np.log(ratio) / c_th[..., None]  # (7.5-14), deg
+    y_z = (zsd[..., None] / 7.0) * r.g_yz  # Y_n ~ N(0, (ZSD/7)^2)
+    offs_z = r.sign_z.astype(float) * th_pr + y_z  # (7.5-19) without theta_LOS,ZOD + mu_offset,ZOD
+    offs_z = offs_z - np.where(los_arr, offs_z[..., 0], 0.0)[..., None]  # LoS: (7.5-17) form, cluster 1 on the LoS
+    mu_off = zod_offset_deg(fc_ghz(scenario), d2d, h_ut, los_arr)  # Table 7.5-7, 0 on LoS links
+    zeniths = wrap_zenith(los_zen[..., None] + np.deg2rad(offs_z + mu_off[..., None]))
+    out.update(
+        los_sine=scenario.los_sines(p),  # the 3-D cone sine (d . axis) / |d|
+        zsd_deg=zsd,
+        los_zenith=los_zen,
+        zeniths=zeniths,
+        mu_lgzsd=mu_z,
+    )
+    return out
 
 
 def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None) -> Clusters:
-    """Large-scale parameters, cluster powers and azimuths of every link (steps 4-7).
+    """Large-scale parameters, cluster powers, azimuths and (in "3d") zeniths of every link (steps 4-8).
 
     Vectorised over samples, BSs and clusters.  LSPs are independent per link
-    (no cross-correlation, no spatial consistency).
+    (no cross-correlation, no spatial consistency).  In ``scenario.geometry == "3d"`` the
+    zenith fields of :class:`Clusters` are drawn too (after every 2-D random number, so the
+    other fields equal those of the 2-D draw with the same seed); in ``"2d"`` they hold the
+    horizontal plane (zenith pi/2, ZSD NaN) and nothing more is drawn.
 
     Parameters
     ----------
@@ -226,8 +339,15 @@ def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None
     if los_arr.dtype != bool or los_arr.shape != (n, M):
         raise ValueError(f"los: expected a bool array of shape ({n}, {M}), got {los_arr.dtype} {los_arr.shape}")
     rng = rng_from_seed(seed)
-    fields = link_fields(scenario, p, los_arr, draw_link_randoms(rng, n, M))
-    return Clusters(los=los_arr.copy(), ray_angles=ray_azimuths(fields["angles"], los_arr), **fields)
+    three_d = geometry_of(scenario) == "3d"
+    raw = draw_link_randoms(rng, n, M, zenith=three_d)
+    fields = link_fields(scenario, p, los_arr, raw)
+    mu_z = fields.pop("mu_lgzsd")
+    if three_d:
+        rz = ray_zeniths(fields["zeniths"], mu_z, raw.perm)
+    else:
+        rz = np.broadcast_to(np.pi / 2, (n, M, _C_MAX, RAY_OFFSETS.size))
+    return Clusters(los=los_arr.copy(), ray_angles=ray_azimuths(fields["angles"], los_arr), ray_zeniths=rz, **fields)
 
 
 def rms_angular_spread(powers: Any, angles: Any, axis: int = -1) -> np.ndarray:

@@ -11,7 +11,15 @@ import numpy as np
 
 from .._validation import as_array, check_scenario, positive, rng_from_seed
 from ..scenario import Scenario, element_offsets, phase_step
-from .clusters import Clusters, LinkRandoms, draw_link_randoms, link_fields, ray_azimuths
+from .clusters import (
+    Clusters,
+    LinkRandoms,
+    draw_link_randoms,
+    geometry_of,
+    link_fields,
+    ray_azimuths,
+    ray_zeniths,
+)
 from .los import draw_los
 from .tables import RAY_OFFSETS
 
@@ -49,34 +57,46 @@ def _blocks(n: int) -> list[slice]:
 
 
 def _rows(r: LinkRandoms, sl: slice) -> LinkRandoms:
-    return LinkRandoms(*(f[sl] for f in r))
+    return LinkRandoms(*(None if f is None else f[sl] for f in r))
+
+
+def _ray_sines(ray_angles: np.ndarray, ray_zen: np.ndarray | None) -> np.ndarray:
+    """What a horizontal ULA measures of each ray, ``u = sin(zenith) sin(azimuth - broadside)``.
+
+    ``sin(zenith)`` is the cosine of the elevation and ``sin(azimuth - broadside)`` the horizontal
+    direction's component along the array axis; ``ray_zen`` None (2-D) gives ``sin(ray_angles)``.
+    """
+    if ray_zen is None:
+        return np.sin(ray_angles)
+    return np.sin(ray_zen) * np.sin(ray_angles)
 
 
 def _sum_rays(
     N: int,
     spacing: float,
     los_power: np.ndarray,
-    los_angle: np.ndarray,
+    los_sine: np.ndarray,
     powers: np.ndarray,
-    ray_angles: np.ndarray,
+    ray_sines: np.ndarray,
     rng: np.random.Generator,
     out: np.ndarray,
 ) -> None:
     """Steps 10-11 for one block: ``out (b, M, N)`` = normalised sum of the rays.
 
-    ``powers (b, M, c)`` and ``ray_angles (b, M, c, R)`` hold the cluster slots
-    that are summed; draws the ray phases of the block (one uniform per ray,
-    shape ``(b, M, 1 + c R)``, LoS ray first).
+    ``powers (b, M, c)`` and ``ray_sines (b, M, c, R)`` (the measured ``u = sin(theta)`` of each
+    ray) hold the cluster slots that are summed; ``los_sine (b, M)`` is the LoS ray's ``u``.
+    Draws the ray phases of the block (one uniform per ray, shape ``(b, M, 1 + c R)``, LoS ray
+    first).
     """
-    b, M, c, R = ray_angles.shape
+    b, M, c, R = ray_sines.shape
     pw = np.concatenate(
         [los_power[..., None], np.broadcast_to(powers[..., None] / R, (b, M, c, R)).reshape(b, M, c * R)], axis=-1
     )
-    an = np.concatenate([los_angle[..., None], ray_angles.reshape(b, M, c * R)], axis=-1)
+    sn = np.concatenate([los_sine[..., None], ray_sines.reshape(b, M, c * R)], axis=-1)
     phase = rng.uniform(-np.pi, np.pi, size=pw.shape)
     # the phase of scenario.array_phase, element by element: element 0 at k0 * u, then steps of u
     k0 = element_offsets(N)[0]
-    u = phase_step(np.sin(an), spacing)  # phase step per element
+    u = phase_step(sn, spacing)  # phase step per element
     w = np.sqrt(pw) * np.exp(1j * (phase + k0 * u))  # ray weight x element 0
     step = np.exp(1j * u)
     for i in range(N):  # h[k] = sum_r w_r step_r^k
@@ -130,6 +150,20 @@ def _check_clusters(clusters: Any, M: int) -> None:
             f"clusters.ray_angles: expected {arrays['powers'].shape[2]} cluster slots like powers, "
             f"got {arrays['ray_angles'].shape[2]}"
         )
+    for name, like in (("los_sine", "los_angle"), ("ray_zeniths", "ray_angles")):
+        v = getattr(clusters, name, None)
+        if v is None:
+            continue
+        a = np.asarray(v)
+        if a.dtype == object or not np.issubdtype(a.dtype, np.floating) or a.shape != arrays[like].shape:
+            raise ValueError(
+                f"clusters.{name}: expected a float array of the shape of {like} {arrays[like].shape}, "
+                f"got {a.dtype} {a.shape}"
+            )
+        if not np.isfinite(a).all():
+            raise ValueError(f"clusters.{name}: contains NaN or inf")
+    if clusters.los_sine is not None and (np.abs(clusters.los_sine) > 1.0).any():
+        raise ValueError("clusters.los_sine: expected values in [-1, 1] (a direction's sine)")
     if (arrays["powers"] < 0).any() or (arrays["los_power"] < 0).any():
         raise ValueError("clusters.powers / clusters.los_power: expected non-negative powers")
     if ((arrays["powers"].sum(-1) + arrays["los_power"]) <= 0).any():
@@ -172,14 +206,17 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
     # Cluster slots that carry power anywhere in the batch (drops the padding of all-LoS batches).
     c_used = _used_slots(clusters.powers)
     h = np.empty((n, M, N), dtype=complex)
+    three_d = clusters.ray_zeniths is not None
     for sl in _blocks(n):
+        rz = clusters.ray_zeniths[sl, :, :c_used] if three_d else None
+        los_sine = clusters.los_sine[sl] if clusters.los_sine is not None else np.sin(clusters.los_angle[sl])
         _sum_rays(
             N,
             d,
             clusters.los_power[sl],
-            clusters.los_angle[sl],
+            los_sine,
             clusters.powers[sl, :, :c_used],
-            clusters.ray_angles[sl, :, :c_used],
+            _ray_sines(clusters.ray_angles[sl, :, :c_used], rz),
             rng,
             h[sl],
         )
@@ -252,7 +289,8 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     M, N = scenario.n_bs, scenario.n_antennas
     positions = rng.uniform(-half, half, size=(n, 2))
     los = draw_los(scenario, positions, rng)
-    raw = draw_link_randoms(rng, n, M)
+    three_d = geometry_of(scenario) == "3d"
+    raw = draw_link_randoms(rng, n, M, zenith=three_d)
     blocks = _blocks(n)
     # Pass 1: which cluster slots carry power anywhere in the batch (fixes the ray count, hence the stream).
     # A single block keeps its fields for pass 2 (the Monte Carlo engine draws one sample at a time).
@@ -266,13 +304,14 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     for sl in blocks:
         f = first if first is not None else link_fields(scenario, positions[sl], los[sl], _rows(raw, sl))
         ray_angles = ray_azimuths(f["angles"][..., :c_used], los[sl])
+        rz = ray_zeniths(f["zeniths"][..., :c_used], f["mu_lgzsd"], raw.perm[sl, :, :c_used]) if three_d else None
         _sum_rays(
             N,
             scenario.antenna_spacing,
             f["los_power"],
-            f["los_angle"],
+            f["los_sine"],
             f["powers"][..., :c_used],
-            ray_angles,
+            _ray_sines(ray_angles, rz),
             rng,
             h[sl],
         )

@@ -1,7 +1,7 @@
-"""TR 38.901 v16.1 UMa parameters used by the channel model (Tables 7.5-2, 7.5-3, 7.5-6).
+"""TR 38.901 v16.1 UMa parameters used by the channel model (Tables 7.5-2 .. 7.5-7).
 
-Only the entries that a narrowband, azimuth-only model needs; see :mod:`daun_lib.channel`
-for the procedure that uses them.
+Only the entries that a narrowband model with BS-side azimuths (and, in ``geometry="3d"``,
+BS-side zeniths) needs; see :mod:`daun_lib.channel` for the procedure that uses them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 
 from ..scenario import Scenario
 
-__all__ = ["RAY_OFFSETS", "UMA_LOS", "UMA_NLOS"]
+__all__ = ["RAY_OFFSETS", "UMA_LOS", "UMA_NLOS", "UMA_ZSD", "mu_lgzsd", "zod_offset_deg"]
 
 RAY_OFFSETS: np.ndarray = np.array(
     [
@@ -85,6 +85,49 @@ UMA_NLOS: dict[str, float] = {
     "c_asd_deg": 2.0,
 }
 """TR 38.901 v16.1 Table 7.5-6 Part-1, UMa NLoS (the entries this module uses)."""
+
+# Table 7.5-4: scaling factor C_theta^NLOS for the ZOA/ZOD generation.
+_C_THETA_NLOS = {
+    8: 0.889,
+    10: 0.957,
+    11: 1.031,
+    12: 1.104,
+    15: 1.1088,
+    19: 1.184,
+    20: 1.178,
+    25: 1.282,
+}
+
+UMA_ZSD: dict[str, dict[str, float]] = {
+    "los": {"offset": 0.75, "sigma": 0.40},
+    "nlos": {"offset": 0.90, "sigma": 0.49},
+}
+"""TR 38.901 v16.1 UMa lgZSD = log10(ZSD / 1 deg) (Table 7.5-6 Part-1 refers UMa's ZSD to
+Table 7.5-7): mean ``max(-0.5, -2.1 d2D/1000 - 0.01 (h_UT - 1.5) + offset)``, std ``sigma``."""
+
+_ZSD_MAX_DEG = 52.0  # step 4: ZSD = min(ZSD, 52 deg)
+
+
+def mu_lgzsd(d2d: np.ndarray, ut_height_m: float | np.ndarray, los: np.ndarray) -> np.ndarray:
+    """Mean of lgZSD for UMa, Table 7.5-7 (LoS / NLoS rows), same shape as ``d2d`` (..., float, metres)."""
+    off = np.where(los, UMA_ZSD["los"]["offset"], UMA_ZSD["nlos"]["offset"])
+    return np.maximum(-0.5, -2.1 * d2d / 1000.0 - 0.01 * (ut_height_m - 1.5) + off)
+
+
+def zod_offset_deg(fc: float, d2d: np.ndarray, ut_height_m: float | np.ndarray, los: np.ndarray) -> np.ndarray:
+    """ZOD offset mu_offset,ZOD of Table 7.5-7 (UMa), degrees, same shape as ``d2d`` (metres).
+
+    LoS: 0.  NLoS: ``e(fc) - 10^(a(fc) log10(max(b(fc), d2D)) + c(fc) - 0.07 (h_UT - 1.5))`` with
+    ``a = 0.208 log10(fc) - 0.782``, ``b = 25``, ``c = -0.13 log10(fc) + 2.03``,
+    ``e = 7.66 log10(fc) - 5.96`` (``fc`` in GHz, as in the LSP formulas).
+    """
+    lgfc = np.log10(fc)
+    a = 0.208 * lgfc - 0.782
+    c = -0.13 * lgfc + 2.03
+    e = 7.66 * lgfc - 5.96
+    nlos = e - 10.0 ** (a * np.log10(np.maximum(25.0, d2d)) + c - 0.07 * (ut_height_m - 1.5))
+    return np.where(los, 0.0, nlos)
+
 
 _C_MAX = int(max(UMA_LOS["n_clusters"], UMA_NLOS["n_clusters"]))
 _CUT_DB = 25.0  # step 6: remove clusters more than 25 dB below the strongest
