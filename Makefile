@@ -5,6 +5,8 @@
 #   make test-fast   the same without the tests that execute notebooks (marker `notebooks`)
 #   make lint        ruff check (rules in pyproject.toml) and ruff format --check
 #   make bench       speed benchmarks -> results/benchmark.csv, figures/scaling.png
+#   make validate    package channel vs Sionna's UMa, methods on Sionna's channels -> results/validation_*.csv
+#                    (installs the optional extra 'sionna'; not part of make test)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -17,7 +19,7 @@ TORCH_PIP_ARGS ?=
 BUILD ?= build/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install test test-fast lint format reproduce quick bench clean
+.PHONY: install test test-fast lint format reproduce quick bench validate clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +51,10 @@ quick: install
 
 bench: install
 	$(PY) benchmarks/run_benchmarks.py
+
+validate: install
+	$(PY) -c "import sionna.phy" 2>/dev/null || $(PY) -m pip install -q -e ".[sionna]"
+	$(PY) benchmarks/validate_sionna.py
 
 clean:
 	rm -rf build .pytest_cache
