@@ -107,7 +107,10 @@ def los_sector(scenario: Scenario) -> np.ndarray:
     edge = np.concatenate(
         [np.stack([t, -e], 1), np.stack([t, e], 1), np.stack([-e, t], 1), np.stack([e, t], 1)], axis=0
     )
-    th = scenario.los_angles(edge)  # (P, M)
+    if scenario.geometry == "3d":
+        th = np.arcsin(scenario.los_sines(edge))  # (P, M): the measured angle (cone angle), extreme on the edge too
+    else:
+        th = scenario.los_angles(edge)  # (P, M)
     out = np.stack([th.min(axis=0), th.max(axis=0)], axis=1)
     out.setflags(write=False)
     return out

@@ -184,7 +184,10 @@ def ridge(gram: Gram, y: torch.Tensor, delta: torch.Tensor, noise: torch.Tensor,
 def ula_gram(scenario, dtype: torch.dtype = torch.complex128) -> Gram:  # noqa: ANN001 - Scenario
     """:class:`Gram` of ``Phi_m = [A_m, B_m]`` for a scenario, with the ULA shortcut (cached)."""
     A, B = _common.dictionaries(scenario)
-    uA = np.sin(scenario.los_angles(_common.grid(scenario))).T  # (M, K)
+    if scenario.geometry == "3d":
+        uA = scenario.los_sines(_common.grid(scenario)).T  # (M, K), the height-aware columns of A
+    else:
+        uA = np.sin(scenario.los_angles(_common.grid(scenario))).T  # (M, K)
     uB = np.broadcast_to(np.sin(scenario.angles), (scenario.n_bs, scenario.n_angles))
     Phi = np.concatenate([A, B], axis=2)
     return Gram(Phi, np.concatenate([uA, uB], axis=1), scenario.antenna_spacing, dtype)

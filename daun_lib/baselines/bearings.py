@@ -27,6 +27,15 @@ localisers (Stansfield, SRL): a subclass estimates per-BS angles (and,
 optionally, their variances); the intersection and the clip to the area are
 here.
 
+In ``Scenario(geometry="3d")`` a measured ``u_m = sin(theta_m)`` fixes a cone
+around the array axis, not a vertical plane: on the user plane (height
+``ut_height_m``) its locus is a conic, so no line intersection is exact.
+:func:`cone_intersection` then solves the weighted least squares on ``u``
+directly, ``min_p sum_m w_m (u_m - u_m(p))^2`` with ``u_m(p)`` of
+:meth:`Scenario.los_sines`, by damped Gauss-Newton from the best cell of the
+position grid; :class:`BearingLocalizer` uses it only in ``"3d"`` (the 2-D path
+is the Stansfield intersection above, unchanged).
+
 Conventions: bearings are global azimuths (radians); a ULA angle ``theta``
 (from broadside, :mod:`daun_lib.scenario`) at BS ``m`` has the bearing
 ``phi = array_normals[m] + theta`` (:func:`to_bearings`).
@@ -137,5 +146,89 @@ class BearingLocalizer(Localizer):
 
     def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
         theta, var = self._angles(scenario, y)
+        if scenario.geometry == "3d":
+            # var is a variance of theta; var(u) = cos(theta)^2 var(theta) to first order
+            w = None if var is None else 1.0 / (var * np.maximum(np.cos(theta) ** 2, 1e-6))
+            return cone_intersection(scenario, np.sin(theta), w)
         p = stansfield(scenario.bs_array, to_bearings(scenario, theta), var, iterations=self._iterations())
         return _common.clip_to_area(scenario, p)
+
+
+#: Gauss-Newton iterations of :func:`cone_intersection`.
+CONE_ITERATIONS = 10
+
+
+def cone_intersection(scenario: Scenario, u: Any, weights: Any | None = None, *, iterations: int = CONE_ITERATIONS):
+    """Position from measured direction cosines: weighted least squares on ``u``, clipped to the area.
+
+    Solves ``min_p sum_m w_m (u_m - u_m(p))^2`` over the user area, with
+    ``u_m(p)`` the measured quantity of :meth:`Scenario.los_sines` (in
+    ``"3d"`` the cosine of the cone angle, whose level set on the user plane
+    is a conic; in ``"2d"`` the sine of the in-plane angle).  Start: the cell
+    centre of the position grid with the smallest cost; then ``iterations``
+    damped Gauss-Newton steps with the Jacobian
+    ``du_m/dp = axis_m / r_m - (d_m . axis_m) d_m / r_m^3`` (``d_m`` the
+    horizontal offset from BS m, ``r_m`` the 2-D or 3-D distance), each step
+    clipped to the area and kept only where it lowers the cost.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    u : (n, M) float
+        Measured ``sin(theta_m)`` per sample and BS, in [-1, 1].
+    weights : (n, M) float > 0, optional
+        ``w_m`` (only ratios within a sample matter); default equal.
+    iterations : int >= 0
+
+    Returns
+    -------
+    (n, 2) float
+        Positions inside the area.
+    """
+    from .._validation import check_scenario
+
+    check_scenario(scenario)
+    M = scenario.n_bs
+    u = np.asarray(as_array(u, "u", 2, complex_ok=False), dtype=float)
+    if u.shape[1] != M or u.shape[0] < 1 or not np.isfinite(u).all() or np.abs(u).max() > 1.0 + 1e-12:
+        raise ValueError(f"u: expected finite values in [-1, 1] of shape (n, {M}), got shape {u.shape}")
+    if weights is None:
+        w = np.ones_like(u)
+    else:
+        w = np.asarray(as_array(weights, "weights", 2, complex_ok=False), dtype=float)
+        if w.shape != u.shape or not np.isfinite(w).all() or (w <= 0).any():
+            raise ValueError(f"weights: expected finite positive values of shape {u.shape}, got shape {w.shape}")
+    if iterations != 0:
+        iterations = positive(iterations, "iterations", integer=True)
+    w = w / w.max(axis=1, keepdims=True)
+    half = scenario.area_size / 2.0
+    grid = scenario.grid
+    ug = scenario.los_sines(grid)  # (K, M)
+    p = np.empty((u.shape[0], 2))
+    for s in range(0, u.shape[0], 256):
+        cost = np.einsum("nkm,nm->nk", (u[s : s + 256, None, :] - ug[None]) ** 2, w[s : s + 256])
+        p[s : s + 256] = grid[cost.argmin(axis=1)]
+    bs, axes = scenario.bs_array, scenario.array_axes
+    dz2 = (scenario.bs_height_m - scenario.ut_height_m) ** 2 if scenario.geometry == "3d" else 0.0
+
+    def model(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = q[:, None, :] - bs[None]  # (n, M, 2)
+        r = np.sqrt((d**2).sum(axis=-1) + dz2)
+        along = np.einsum("nmc,mc->nm", d, axes)
+        jac = axes[None] / r[..., None] - (along / r**3)[..., None] * d  # (n, M, 2)
+        return along / r, jac
+
+    def total(q: np.ndarray) -> np.ndarray:
+        return np.sum(w * (u - model(q)[0]) ** 2, axis=1)
+
+    f = total(p)
+    for _ in range(iterations):
+        um, jac = model(p)
+        G = np.einsum("nm,nmi,nmj->nij", w, jac, jac)
+        g = np.einsum("nm,nmi,nm->ni", w, jac, u - um)
+        G = G + RIDGE * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(2)
+        q = np.clip(p + np.linalg.solve(G, g[..., None])[..., 0], -half, half)
+        fq = total(q)
+        better = fq < f
+        p[better], f[better] = q[better], fq[better]
+    return p

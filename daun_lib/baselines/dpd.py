@@ -49,7 +49,7 @@ import numpy as np
 from .. import _validation
 from .._validation import as_array, positive
 from ..localizers import MapLocalizer
-from ..scenario import Scenario, _wrap, steering
+from ..scenario import Scenario, _wrap, array_phase, steering
 from . import _common
 
 
@@ -145,12 +145,19 @@ def cost_at(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndar
     scenario : Scenario
     y : (n, M, N) complex
     positions : (n, P, 2) float
-        P candidate positions per sample.
+        P candidate positions per sample.  In ``"3d"`` the steering vectors
+        are those of :meth:`Scenario.los_sines` (the columns of the
+        height-aware ``A``).
 
     Returns
     -------
     (n, P) float
     """
+    if scenario.geometry == "3d":  # the measured u of the LoS path (height-aware), as the columns of A
+        n, P = positions.shape[:2]
+        u = scenario.los_sines(positions.reshape(-1, 2)).reshape(n, P, scenario.n_bs)
+        a = np.exp(1j * array_phase(u, scenario.n_antennas, scenario.antenna_spacing)) / np.sqrt(scenario.n_antennas)
+        return np.sum(np.abs(np.einsum("npmi,nmi->npm", a.conj(), y)) ** 2, axis=-1)
     bs = scenario.bs_array
     d = positions[:, :, None, :] - bs[None, None]  # (n, P, M, 2)
     theta = _wrap(np.arctan2(d[..., 1], d[..., 0]) - scenario.array_normals)  # (n, P, M)
