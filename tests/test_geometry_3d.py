@@ -171,3 +171,21 @@ def test_2d_default_is_bit_identical_to_the_2d_code_path():
     theta = s.los_angles(s.grid).T
     np.testing.assert_array_equal(A, np.swapaxes(steering(theta, s.n_antennas, s.antenna_spacing), 1, 2))
     assert Scenario(geometry="2d").dictionaries()[0].tobytes() == A.tobytes()
+
+
+def test_3d_network_checkpoint_round_trip_and_height_check(tmp_path, los3d):
+    from daun_lib import daun, methods
+
+    net = daun.DAUN(2, scenario=S3)
+    path = daun.checkpoints.save(net, tmp_path / "net3d.pt")
+    back = daun.DAUN.load(path)
+    assert back.scenario == S3
+    daun.DAUN.load(path, scenario=Scenario(geometry="3d", los_model="3gpp"))  # channel option: accepted
+    with pytest.raises(ValueError, match=r"bs_height_m is 25.0 in the checkpoint but 10.0 here"):
+        daun.DAUN.load(path, scenario=Scenario(geometry="3d", bs_height_m=10.0))
+    with pytest.raises(ValueError, match=r"geometry is '3d' in the checkpoint but '2d' here"):
+        daun.DAUN.load(path, scenario=Scenario())
+    # the Algorithm-1 readout on a 3-D map
+    p, y = los3d
+    e = np.linalg.norm(methods.PADMMLocalizer(readout="alg1")(S3, y[:8]) - p[:8], axis=1)
+    assert e.max() < 1.0, e.max()

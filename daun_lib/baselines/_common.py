@@ -95,6 +95,8 @@ def los_sector(scenario: Scenario) -> np.ndarray:
 
     The area is convex and every BS lies outside it, so the extreme angles are
     reached on the boundary; the boundary is sampled densely (401 points a side).
+    In ``geometry="3d"`` the angles are ``arcsin`` of :meth:`Scenario.los_sines`
+    (the measured cone angle; its extremes are on the boundary too).
 
     Returns
     -------

@@ -320,7 +320,8 @@ def _aoa(scenario: Scenario, y: np.ndarray, params: SRLParams) -> np.ndarray:
 @dataclass(frozen=True)
 class SRLLocalizer(bearings.BearingLocalizer):
     """SRL two-step localisation: l1-spectrum AoAs (:func:`aoa`), Stansfield intersection with
-    equal bearing variances, clipped to the area -> (n, 2).
+    equal bearing variances, clipped to the area -> (n, 2).  In ``geometry="3d"`` the cone
+    intersection :func:`daun_lib.baselines.bearings.cone_intersection` replaces the lines.
 
     Attributes
     ----------

@@ -176,7 +176,8 @@ def bearing_variance(y: np.ndarray, theta: np.ndarray, power: np.ndarray) -> np.
 @dataclass(frozen=True)
 class StansfieldLocalizer(bearings.BearingLocalizer):
     """Stansfield two-step localisation: beamscan AoAs (:func:`beamscan_aoa`), CRB-shaped or equal
-    bearing variances, Stansfield intersection clipped to the area -> (n, 2).
+    bearing variances, Stansfield intersection clipped to the area -> (n, 2).  In ``geometry="3d"``
+    the cone intersection :func:`daun_lib.baselines.bearings.cone_intersection` replaces the lines.
 
     Attributes
     ----------
