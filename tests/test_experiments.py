@@ -392,3 +392,14 @@ def test_sweep_bad_inputs(kwargs, match):
 def test_method_returning_wrong_shape_is_reported():
     with pytest.raises(RuntimeError, match=r"method 'bad' failed .*shape"):
         sweep({"bad": lambda s, y: np.zeros((y.shape[0], 3))})
+
+
+def test_sidecars_record_the_source_revision():
+    """Result sidecars name the commit of the code that made them (here: a git checkout)."""
+    from pathlib import Path
+
+    root = Path(ex.__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    info = ex.environment_info()
+    assert len(info["git_commit"]) == 40 and isinstance(info["git_dirty"], bool)

@@ -25,7 +25,11 @@ def test_environment_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {}
     for dep in env["dependencies"]:
-        if isinstance(dep, str) and _name(dep) not in ("python", "pip"):
+        if isinstance(dep, dict):  # the pip: section (packages conda-forge does not carry), local install excluded
+            for req in dep.get("pip", []):
+                if not req.startswith("-"):
+                    conda[_name(req)] = _spec(req)
+        elif isinstance(dep, str) and _name(dep) not in ("python", "pip"):
             conda[CONDA_TO_PIP.get(_name(dep), _name(dep))] = _spec(dep)
     assert conda == pip
 

@@ -62,7 +62,34 @@ def environment_info() -> dict[str, Any]:
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:  # pragma: no cover
         info["torch"] = None
+    info.update(_source_revision())
     return info
+
+
+def _source_revision() -> dict[str, Any]:
+    """``git_commit`` and ``git_dirty`` of the checkout that holds :mod:`daun_lib`, or ``{}`` when it is not
+    a git checkout (an installed package) or git is missing.  ``git_dirty``: uncommitted changes to the code
+    that makes results (``daun_lib``, ``notebooks``, ``benchmarks``; the results themselves do not count)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return {}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "daun_lib", "notebooks", "benchmarks"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if head.returncode != 0:
+        return {}
+    return {"git_commit": head.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
 
 
 def _format_cell(v: Any) -> str:
