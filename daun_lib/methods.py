@@ -128,11 +128,11 @@ class PADMMLocalizer(MapLocalizer):
         return admm.solve(A, B, y, iterations=PADMM_ITERATIONS, **_padmm_params(scenario).as_kwargs()).X
 
 
-@lru_cache(maxsize=1)
-def _pretrained() -> Any:
+@lru_cache(maxsize=2)
+def _pretrained(geometry: str = "2d") -> Any:
     from . import daun  # lazy: the network module is optional for the baselines
 
-    return daun.load_pretrained()
+    return daun.load_pretrained(geometry=geometry)
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,11 @@ class DAUNLocalizer(MapLocalizer):
     (``DAUN.estimate_x``), then the readout, per block of ``DAUN_S_CHUNK`` samples -> (n, 2).
 
     Grid readouts place their pick on the network's own cell centres (float32,
-    as ``DAUN.localize`` returns them).  A scenario whose dictionaries differ
-    from those of the default ``Scenario()`` (:meth:`Scenario.dictionary_fields`,
-    so also any ``geometry="3d"`` scenario) raises ``ValueError``: the shipped
-    weights were trained for those.
+    as ``DAUN.localize`` returns them).  The shipped weights were trained for
+    ``Scenario()`` and, with heights, ``Scenario(geometry="3d")``
+    (``load_pretrained(geometry=...)``); a scenario whose dictionaries differ
+    from those of the default scenario of its geometry
+    (:meth:`Scenario.dictionary_fields`) raises ``ValueError``.
     """
 
     @property
@@ -153,26 +154,21 @@ class DAUNLocalizer(MapLocalizer):
         return DAUN_S_CHUNK
 
     def _check_scenario(self, scenario: Scenario) -> None:
-        mine, default = scenario.dictionary_fields(), Scenario().dictionary_fields()
-        if mine["geometry"] != default["geometry"]:
-            raise ValueError(
-                f"scenario: the pretrained DAUN weights are for the 2-D geometry of the paper (geometry='2d'); "
-                f"this scenario has geometry={mine['geometry']!r}, whose height-aware dictionaries they do not "
-                f"fit (a shipped 3-D network is future work: train one with daun_lib.daun, or use P-ADMM, DPD, "
-                f"VB or MM, which take the dictionaries from the scenario)"
-            )
+        mine = scenario.dictionary_fields()
+        default = Scenario(geometry=mine["geometry"]).dictionary_fields()
         changed = [f for f in mine if mine[f] != default.get(f)]
         if changed:
             raise ValueError(
-                f"scenario: the pretrained DAUN weights were trained for the dictionaries of the default "
-                f"Scenario(); this scenario changes {changed} (train a network for it with daun_lib.daun)"
+                f"scenario: the pretrained DAUN weights were trained for the dictionaries of "
+                f"Scenario(geometry={mine['geometry']!r}); this scenario changes {changed} (train a network "
+                f"for it with daun_lib.daun)"
             )
 
     def _map(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
-        return _pretrained().estimate_x(y)
+        return _pretrained(scenario.geometry).estimate_x(y)
 
     def cells(self, scenario: Scenario) -> np.ndarray:
-        return _pretrained().grid.detach().cpu().double().numpy()
+        return _pretrained(scenario.geometry).grid.detach().cpu().double().numpy()
 
 
 REGISTRY: dict[str, Callable[[Scenario, Any], np.ndarray]] = {

@@ -80,16 +80,34 @@ def test_identifiability_rules_hold_in_3d():
         Scenario(geometry="3d", antenna_spacing=3.0)
 
 
-def test_pretrained_daun_refuses_3d_and_accepts_2d_heights():
+def test_pretrained_daun_checks_the_dictionaries_of_its_geometry():
     from daun_lib import methods
 
-    y = np.ones((2, 4, 50), complex)
-    with pytest.raises(ValueError, match=r"scenario: the pretrained DAUN weights are for the 2-D geometry"):
-        methods.REGISTRY["DAUN-S"](S3, y)
     # 2-D with other heights: the same dictionaries, accepted by the check
     methods.REGISTRY["DAUN"]._check_scenario(Scenario(bs_height_m=10.0, ut_height_m=2.0))
     with pytest.raises(ValueError, match=r"changes \['n_angles'\]"):
         methods.REGISTRY["DAUN"]._check_scenario(Scenario(n_angles=50))
+    # 3-D: the 3-D weights, which fit only the heights they were trained for
+    methods.REGISTRY["DAUN"]._check_scenario(S3)
+    with pytest.raises(ValueError, match=r"geometry='3d'.*changes \['bs_height_m'\]"):
+        methods.REGISTRY["DAUN-S"](Scenario(geometry="3d", bs_height_m=10.0), np.ones((2, 4, 50), complex))
+
+
+def test_shipped_3d_network_localises_on_3d_channels():
+    """The 3-D variant (load_pretrained(geometry="3d")) on the package's 3-D channel, all links LoS, 20 dB."""
+    from daun_lib import channel, daun, methods
+
+    net = daun.load_pretrained(geometry="3d")
+    assert net.scenario == S3 and net.n_layers == 10
+    with pytest.raises(ValueError, match="variant"):
+        daun.load_pretrained("paper", geometry="3d")
+    with pytest.raises(ValueError, match="geometry"):
+        daun.load_pretrained(geometry="2.5d")
+    b = channel.simulate(S3, 60, 20.0, seed=12)
+    err = np.linalg.norm(methods.REGISTRY["DAUN-S"](S3, b.y) - b.positions, axis=1)
+    assert np.mean(err < 1.0) >= 0.95
+    flat = np.linalg.norm(methods.REGISTRY["DPD-S"](Scenario(), b.y) - b.positions, axis=1)
+    assert np.median(flat) > 2.0  # the 2-D model on the same 3-D data
 
 
 def test_checkpoint_compare_uses_dictionary_fields():

@@ -35,7 +35,15 @@ from .checkpoint_file import (
     SKETCH_TOLERANCE,
     STEP_BOUND,
 )
-from .checkpoints import DEFAULT_VARIANT, VARIANTS, WEIGHTS_DIR, load, load_pretrained, upgrade_checkpoint
+from .checkpoints import (
+    DEFAULT_VARIANT,
+    VARIANTS,
+    VARIANTS_3D,
+    WEIGHTS_DIR,
+    load,
+    load_pretrained,
+    upgrade_checkpoint,
+)
 from .config import RECIPES, TrainConfig, recipe
 from .losses import (
     LOSSES,
@@ -62,6 +70,7 @@ __all__ = [
     "load_pretrained",
     "load_or_train",
     "VARIANTS",
+    "VARIANTS_3D",
     "RECIPES",
     "DEFAULT_VARIANT",
     "recipe",

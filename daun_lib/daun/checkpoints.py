@@ -84,6 +84,7 @@ __all__ = [
     "upgrade_checkpoint",
     "load_pretrained",
     "VARIANTS",
+    "VARIANTS_3D",
     "DEFAULT_VARIANT",
     "WEIGHTS_DIR",
 ]
@@ -103,6 +104,13 @@ VARIANTS: dict[str, str] = {
 #: as well as grid DPD at every SNR (the paper variant fails at the lowest SNR)
 #: and still drives the residual NMSE down (README, section DAUN).
 DEFAULT_VARIANT = "supervised"
+
+#: Shipped weight files for ``Scenario(geometry="3d")`` (the default scenario with the TR 38.901
+#: heights and height-aware dictionaries), by variant name: ``"supervised"`` was trained with
+#: ``RECIPES["supervised"]`` on that scenario's 3-D channel (``load_pretrained(geometry="3d")``).
+VARIANTS_3D: dict[str, str] = {
+    "supervised": "daun_supervised_3d.pt",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -393,23 +401,33 @@ def upgrade_checkpoint(
 # ---------------------------------------------------------------------------
 # shipped weights
 # ---------------------------------------------------------------------------
-def load_pretrained(variant: str = "default", *, device: Any = None, dtype: str = "float32") -> DAUN:
+def load_pretrained(
+    variant: str = "default", *, geometry: str = "2d", device: Any = None, dtype: str = "float32"
+) -> DAUN:
     """A DAUN trained for the default :class:`Scenario`, from weights shipped in the package.
 
     Parameters
     ----------
     variant : str
         ``"default"`` (the best variant measured on held-out data) or a key of
-        :data:`VARIANTS` (``"paper"``: the faithful loss-(18) network).
+        :data:`VARIANTS` (``"paper"``: the faithful loss-(18) network); with
+        ``geometry="3d"`` a key of :data:`VARIANTS_3D`.
+    geometry : "2d" (default) or "3d"
+        The scenario the weights are for: ``Scenario()`` or ``Scenario(geometry="3d")``.
     device, dtype : see :class:`DAUN`
 
     No training and no network access are needed.
     """
     device = check_device(device, "device")
+    if geometry not in ("2d", "3d"):
+        raise ValueError(f"geometry: expected '2d' or '3d', got {geometry!r}")
+    table = VARIANTS if geometry == "2d" else VARIANTS_3D
     name = DEFAULT_VARIANT if variant == "default" else variant
-    if name not in VARIANTS:
-        raise ValueError(f"variant: expected 'default' or one of {sorted(VARIANTS)}, got {variant!r}")
-    path = WEIGHTS_DIR / VARIANTS[name]
+    if name not in table:
+        raise ValueError(
+            f"variant: expected 'default' or one of {sorted(table)} for geometry={geometry!r}, got {variant!r}"
+        )
+    path = WEIGHTS_DIR / table[name]
     if not path.is_file():
         raise ValueError(f"variant: the weights file of {name!r} is missing from the package ({path})")
-    return DAUN.load(path, scenario=Scenario(), device=device, dtype=dtype)
+    return DAUN.load(path, scenario=Scenario(geometry=geometry), device=device, dtype=dtype)
