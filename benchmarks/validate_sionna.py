@@ -2,7 +2,7 @@
 
 ``make validate`` (not part of ``make test``; needs the optional extra ``sionna``)::
 
-    python benchmarks/validate_sionna.py [--users 5000] [--method-users 400] [--out results]
+    python benchmarks/validate_sionna.py [--users 5000] [--method-users 1000] [--out results]
 
 Writes ``results/validation_channel.csv`` and ``results/validation_methods.csv`` (with JSON sidecars).
 
@@ -130,7 +130,7 @@ def _channel_rows(source: str, geometry: str, s: Scenario, batch, seconds: float
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=5000, help="users per source for the channel statistics (x M links)")
-    ap.add_argument("--method-users", type=int, default=400, help="users per SNR for the methods")
+    ap.add_argument("--method-users", type=int, default=1000, help="users per SNR for the methods")
     ap.add_argument("--out", default=str(ROOT / "results"))
     ap.add_argument("--seed", type=int, default=20260)
     args = ap.parse_args(argv)
