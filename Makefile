@@ -1,5 +1,6 @@
 # daun_lib: set-up, tests and the reproduction of the paper's figures.
-#   make reproduce   install if needed, run every notebook at paper scale (results/, figures/)
+#   make reproduce   install if needed (with the optional extra 'sionna' for notebook 06), run every notebook
+#                    at paper scale (results/, figures/)
 #   make quick       the same with quick=True (small trial counts)
 #   make test        install if needed, run the test suite (includes the quick notebooks)
 #   make test-fast   the same without the tests that execute notebooks (marker `notebooks`)
@@ -44,6 +45,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 reproduce: install
+	$(PY) -c "import sionna.phy" 2>/dev/null || $(PY) -m pip install -q -e ".[sionna]"
 	$(PY) -m daun_lib.run_notebooks --out $(BUILD) $(NOTEBOOKS)
 
 quick: install
