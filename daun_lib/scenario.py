@@ -199,6 +199,19 @@ class Scenario:
         elevation compresses.  ``A`` is then built from that cone angle
         (height-aware dictionaries); ``B`` stays a grid of the measured
         ``sin(theta)``.
+    ut_height_range_m : (low, high) or None
+        ``"3d"`` only (``"2d"`` ignores heights, so a range there raises
+        ``ValueError``).  ``None`` (default): every user at ``ut_height_m``.
+        A range: :func:`daun_lib.channel.simulate` draws each user's height
+        uniformly in ``[low, high]`` metres (reported as
+        ``ChannelBatch.ut_heights``) and the 3-D channel uses it (LoS cone
+        angle, LoS zenith, lgZSD, ZOD offset and LoS probability of TR 38.901
+        Tables 7.4.2-1 and 7.5-7).  The dictionaries keep the nominal
+        ``ut_height_m`` (the localiser does not know the user's height), so
+        the range is not a dictionary field (:meth:`dictionary_fields`).
+        Requires finite ``0 < low <= ut_height_m <= high < bs_height_m`` and,
+        with ``los_model="3gpp"``, ``high <= 23`` (the UMa LoS probability's
+        domain).
 
     Identifiability rules (checked on construction)
     ------------------------------------------------
@@ -250,6 +263,7 @@ class Scenario:
     ut_height_m: float = 1.5
     array_normal_deg: tuple[float, ...] | None = None
     geometry: str = "2d"
+    ut_height_range_m: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.geometry, str) or self.geometry not in GEOMETRIES:
@@ -286,6 +300,7 @@ class Scenario:
                 raise ValueError(f"los_model: expected 'always', '3gpp' or a probability in [0, 1], got {lm!r}")
         elif isinstance(lm, bool) or not isinstance(lm, numbers.Real) or not (0.0 <= lm <= 1.0):
             raise ValueError(f"los_model: expected 'always', '3gpp' or a probability in [0, 1], got {lm!r}")
+        self._check_height_range()
         half = self.area_size / 2.0
         inside = [abs(x) <= half and abs(y) <= half for x, y in bs]
         if any(inside):
@@ -307,6 +322,38 @@ class Scenario:
                 nd = None  # the default geometry written out: one canonical form, so equal scenarios compare equal
             object.__setattr__(self, "array_normal_deg", nd)
         self._check_identifiable()
+
+    def _check_height_range(self) -> None:
+        """Validate and canonicalise :attr:`ut_height_range_m` (a tuple of two floats or None)."""
+        rng = self.ut_height_range_m
+        if rng is None:
+            return
+        bad = f"ut_height_range_m: expected None or (low, high) in metres, got {rng!r}"
+        if isinstance(rng, (str, bytes)) or not hasattr(rng, "__len__") or len(rng) != 2:
+            raise ValueError(bad)
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in rng):
+            raise ValueError(bad)
+        lo, hi = (float(v) for v in rng)
+        if self.geometry != "3d":
+            raise ValueError(
+                "ut_height_range_m: per-user heights need geometry='3d' (the 2-D model has no heights); "
+                f"got geometry={self.geometry!r}"
+            )
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0.0 < lo <= hi < self.bs_height_m):
+            raise ValueError(
+                f"ut_height_range_m: expected finite 0 < low <= high < bs_height_m ({self.bs_height_m:g}), got {rng!r}"
+            )
+        if not lo <= self.ut_height_m <= hi:
+            raise ValueError(
+                f"ut_height_range_m: the nominal ut_height_m ({self.ut_height_m:g}), which the dictionaries "
+                f"assume, must lie in the range, got {rng!r}"
+            )
+        if self.los_model == "3gpp" and hi > 23.0:
+            raise ValueError(
+                f"ut_height_range_m: the UMa LoS probability (los_model='3gpp') is defined for h_UT <= 23 m, "
+                f"got {rng!r}"
+            )
+        object.__setattr__(self, "ut_height_range_m", (lo, hi))
 
     def _check_identifiable(self) -> None:
         """Apply the identifiability rules of the class docstring (warn or raise)."""
@@ -479,7 +526,7 @@ class Scenario:
         phi = np.arctan2(d[..., 1], d[..., 0])
         return _wrap(phi - self.array_normals[None, :])
 
-    def los_sines(self, positions: np.ndarray) -> np.ndarray:
+    def los_sines(self, positions: np.ndarray, ut_heights: np.ndarray | None = None) -> np.ndarray:
         """The quantity each ULA measures for the LoS path: ``u = sin(theta)`` along its axis.
 
         Parameters
@@ -487,6 +534,10 @@ class Scenario:
         positions : (n, 2) float
             Horizontal user positions, metres; finite, none exactly at a BS
             position.
+        ut_heights : (n,) float or None
+            ``"3d"`` only: each user's height, metres, finite, in
+            ``(0, bs_height_m)``; ``None`` (default) puts every user at
+            ``ut_height_m``.  Must be ``None`` in ``"2d"``.
 
         Returns
         -------
@@ -495,19 +546,30 @@ class Scenario:
             vector from array ``m`` to the user: ``(dx, dy)`` in ``"2d"``
             (equal to ``sin(los_angles(p))`` up to round-off, the paper's
             ``sin(theta_m(p))`` of Sec. II-A), and
-            ``(dx, dy, -(bs_height_m - ut_height_m))`` in ``"3d"`` (the cosine
+            ``(dx, dy, -(bs_height_m - h_n))`` in ``"3d"``, ``h_n`` the user's
+            height (``ut_heights[n]`` or ``ut_height_m``) (the cosine
             of the cone angle between the axis and the 3-D direction; the
             array response of TR 38.901 eq. (7.5-22) for a horizontal ULA).
             Values lie in [-1, 1].
         """
         p = _check_positions(positions, allow_empty=True)
+        dz = None
+        if ut_heights is not None:
+            if self.geometry != "3d":
+                raise ValueError("ut_heights: per-user heights need geometry='3d' (the 2-D model has no heights)")
+            h = real_array(ut_heights, "ut_heights", "a real (n,) array of heights")
+            if h.shape != (p.shape[0],):
+                raise ValueError(f"ut_heights: expected shape ({p.shape[0]},), got {h.shape}")
+            if not (np.isfinite(h).all() and (h > 0.0).all() and (h < self.bs_height_m).all()):
+                raise ValueError(f"ut_heights: expected finite heights in (0, bs_height_m = {self.bs_height_m:g})")
+            dz = (self.bs_height_m - h)[:, None]
         d = p[:, None, :] - self.bs_array[None, :, :]
         if (np.abs(d).max(axis=-1) == 0.0).any():
             raise ValueError("positions: a position coincides with a BS; its direction from that BS is undefined")
         along = np.einsum("nmc,mc->nm", d, self.array_axes)
         dist2 = (d**2).sum(axis=-1)
         if self.geometry == "3d":
-            dist2 = dist2 + (self.bs_height_m - self.ut_height_m) ** 2
+            dist2 = dist2 + ((self.bs_height_m - self.ut_height_m) ** 2 if dz is None else dz**2)
         return np.clip(along / np.sqrt(dist2), -1.0, 1.0)
 
     def dictionaries(self) -> tuple[np.ndarray, np.ndarray]:

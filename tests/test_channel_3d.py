@@ -180,3 +180,129 @@ def test_channel_vectors_checks_zenith_fields(draws):
     c2 = ch.Clusters(*(f[:2] for f in draws["los2"]))
     old = ch.Clusters(*c2[:10])
     np.testing.assert_array_equal(ch.channel_vectors(S2, old, 1), ch.channel_vectors(S2, c2, 1))
+
+
+# ----------------------------------------------------------------------------- per-user heights
+SR = Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0))
+
+
+@pytest.mark.parametrize("model", ["always", "3gpp", 0.4])
+def test_height_range_none_is_bit_identical_and_reports_nominal_heights(model):
+    # None (the default) draws nothing new: the fingerprints of the 2-D channel hold (above), and the
+    # 3-D batch equals the fixed-height one; ut_heights reports the nominal height
+    for geometry in ("2d", "3d"):
+        sc = Scenario(geometry=geometry, los_model=model)
+        b = ch.simulate(sc, 7, 10.0, 3)
+        np.testing.assert_array_equal(b.ut_heights, np.full(7, sc.ut_height_m))
+    s3 = Scenario(geometry="3d", los_model=model)
+    b1 = ch.simulate(s3, 300, 10.0, 5)
+    b2 = ch.simulate(Scenario(geometry="3d", los_model=model, ut_height_range_m=None), 300, 10.0, 5)
+    for f in ("y", "h", "positions", "los"):
+        np.testing.assert_array_equal(getattr(b1, f), getattr(b2, f))
+
+
+def test_heights_drawn_in_range_reproducible_and_other_draws_unchanged():
+    b = ch.simulate(SR, 600, 10.0, 4)
+    assert b.ut_heights.shape == (600,)
+    assert b.ut_heights.min() >= 1.5 and b.ut_heights.max() <= 10.0
+    assert np.ptp(b.ut_heights) > 7.5  # uniform over the range, not the nominal height
+    assert abs(np.mean(b.ut_heights) - 5.75) < 4 * (8.5 / np.sqrt(12)) / np.sqrt(600)
+    b2 = ch.simulate(SR, 600, 10.0, 4)
+    for f in ch.ChannelBatch._fields:
+        np.testing.assert_array_equal(getattr(b, f), getattr(b2, f))
+    b3 = ch.simulate(SR, 600, 10.0, np.random.default_rng(4))
+    np.testing.assert_array_equal(b.y, b3.y)
+    assert not np.array_equal(ch.simulate(SR, 600, 10.0, 5).ut_heights, b.ut_heights)
+    # the heights come from a jumped-ahead stream: positions and LoS of the fixed-height batch
+    fixed = ch.simulate(S3, 600, 10.0, 4)
+    np.testing.assert_array_equal(b.positions, fixed.positions)
+    np.testing.assert_array_equal(b.los, fixed.los)
+    assert not np.array_equal(b.h, fixed.h)
+    # simulate = draw_los + draw_clusters + channel_vectors with the reported heights
+    rng = np.random.default_rng(4)
+    pos = rng.uniform(-20, 20, (600, 2))
+    los = ch.draw_los(SR, pos, rng, ut_heights=b.ut_heights)
+    h = ch.channel_vectors(SR, ch.draw_clusters(SR, pos, los, rng, ut_heights=b.ut_heights), rng)
+    np.testing.assert_array_equal(h, b.h)
+
+
+def test_per_user_height_enters_zenith_lgzsd_and_zod_offset():
+    rng = np.random.default_rng(8)
+    n = 4000
+    pos = rng.uniform(-20, 20, (n, 2))
+    hts = rng.uniform(1.5, 10.0, n)
+    d2d = np.linalg.norm(pos[:, None] - S3.bs_array[None], axis=-1)
+    for los_state in (True, False):
+        los = np.full((n, 4), los_state)
+        c = ch.draw_clusters(SR, pos, los, 5, ut_heights=hts)
+        c0 = ch.draw_clusters(SR, pos, los, 5)  # None: every user at the nominal 1.5 m
+        want = np.pi / 2 + np.arctan((S3.bs_height_m - hts[:, None]) / d2d)
+        if los_state:
+            np.testing.assert_allclose(c.los_zenith, want, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(c.los_sine, SR.los_sines(pos, hts), atol=0)
+            np.testing.assert_allclose(c.los_sine, np.sin(c.los_zenith) * np.sin(c.los_angle), atol=1e-12)
+        # lgZSD (Table 7.5-7) with the user's height: the same normal numbers, a shifted mean
+        z = np.log10(c.zsd_deg) - _mu_lgzsd(d2d, hts[:, None], los_state)
+        z0 = np.log10(c0.zsd_deg) - _mu_lgzsd(d2d, S3.ut_height_m, los_state)
+        uncapped = (c.zsd_deg < 52.0) & (c0.zsd_deg < 52.0)
+        np.testing.assert_allclose(z[uncapped], z0[uncapped], atol=1e-9)
+        if not los_state:  # NLoS ZOD offset, Table 7.5-7, with h_UT of each user
+            lg = np.log10(FC)
+            a, cc, e = 0.208 * lg - 0.782, -0.13 * lg + 2.03, 7.66 * lg - 5.96
+            off = e - 10.0 ** (a * np.log10(np.maximum(25.0, d2d)) + cc - 0.07 * (hts[:, None] - 1.5))
+            off0 = e - 10.0 ** (a * np.log10(np.maximum(25.0, d2d)) + cc)
+            # the strongest cluster has theta'_n = 0 (7.5-14), so its zenith is theta_LOS + Y_n + offset
+            # with Y_n ~ N(0, (ZSD/7)^2): the same normal number scaled by the user's ZSD, no reflection
+            k = np.argmax(c.powers, axis=-1)[..., None]
+            dev = np.rad2deg(np.take_along_axis(c.zeniths, k, -1)[..., 0] - c.los_zenith) - off
+            dev0 = np.rad2deg(np.take_along_axis(c0.zeniths, k, -1)[..., 0] - c0.los_zenith) - off0
+            ratio = c.zsd_deg / c0.zsd_deg
+            np.testing.assert_allclose(dev[uncapped], (ratio * dev0)[uncapped], atol=1e-8)
+            assert np.abs(off - off0).max() > 0.1  # the offset does depend on h_UT
+
+
+def test_los_probability_uses_per_user_heights():
+    d = np.array([[10.0, 60.0, 120.0]])
+    np.testing.assert_array_equal(ch.los_probability(d, np.array([[1.5]])), ch.los_probability(d, 1.5))
+    np.testing.assert_allclose(ch.los_probability(d, np.array([[18.0]])), ch.los_probability(d, 18.0), rtol=1e-15)
+    both = ch.los_probability(np.array([[60.0], [60.0]]), np.array([[5.0], [20.0]]))
+    assert both[0, 0] == ch.los_probability(60.0, 5.0) and both[1, 0] > both[0, 0]  # C'(h_UT) > 0 above 13 m
+    with pytest.raises(ValueError, match="ut_height_m"):
+        ch.los_probability(d, np.array([[24.0]]))
+    with pytest.raises(ValueError, match="ut_height_m"):
+        ch.los_probability(d, np.ones((2, 2)))
+    sc = Scenario(geometry="3d", los_model="3gpp", bs_height_m=30.0, ut_height_m=5.0, ut_height_range_m=(1.5, 23.0))
+    pos = np.random.default_rng(1).uniform(-20, 20, (5000, 2))
+    low = ch.draw_los(sc, pos, 3, ut_heights=np.full(5000, 2.0))
+    high = ch.draw_los(sc, pos, 3, ut_heights=np.full(5000, 23.0))
+    np.testing.assert_array_equal(low, ch.draw_los(sc, pos, 3))  # C' = 0 up to 13 m: nominal 5 m is the same
+    assert high.mean() > low.mean() and np.all(high >= low)  # the same uniforms, a larger probability
+
+
+def test_per_user_heights_validated():
+    pos = np.zeros((3, 2))
+    los = np.ones((3, 4), bool)
+    for bad in (np.ones(2), np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.0, 30.0]), np.array([1.0, 0.0, 2.0])):
+        with pytest.raises(ValueError, match="ut_heights"):
+            ch.draw_clusters(SR, pos, los, 0, ut_heights=bad)
+    with pytest.raises(ValueError, match="ut_heights"):
+        ch.draw_clusters(S2, pos, los, 0, ut_heights=np.ones(3))
+    with pytest.raises(ValueError, match="ut_heights"):
+        ch.draw_los(S2, pos, 0, ut_heights=np.ones(3))
+    with pytest.raises(ValueError, match="seed"):
+        ch.simulate(SR, 2, 10.0, np.random.Generator(np.random.SFC64(0)))
+
+
+def test_los_beam_peak_at_per_user_cone_sine():
+    rng = np.random.default_rng(3)
+    n = 300
+    pos = rng.uniform(-20, 20, (n, 2))
+    hts = rng.uniform(1.5, 10.0, n)
+    c = ch.draw_clusters(SR, pos, np.ones((n, 4), bool), 2, ut_heights=hts)
+    c = c._replace(los_power=np.ones((n, 4)), powers=np.zeros_like(c.powers))
+    h = ch.channel_vectors(SR, c, 0)
+    peak, frac = _beamscan_peak(h, np.linspace(-1, 1, 20001))
+    assert np.abs(peak - SR.los_sines(pos, hts)).max() < 2e-4  # the grid step
+    assert np.allclose(frac, 1.0)
+    # not the nominal-height cone sine the dictionaries assume (the mismatch the option studies)
+    assert np.median(np.abs(peak - SR.los_sines(pos))) > 2e-3

@@ -137,3 +137,55 @@ def test_shared_validation_helpers_name_the_argument():
         v.weights([1.0, -1.0], 2)
     with pytest.raises(ValueError, match="w: expected a scalar or a length-2"):
         v.weights([1.0, 1.0, 1.0], 2)
+
+
+# ----------------------------------------------------------------------------- per-user heights (issue 12)
+def test_ut_height_range_validated_and_canonical():
+    s = Scenario(geometry="3d", ut_height_range_m=[1, 10])
+    assert s.ut_height_range_m == (1.0, 10.0) and isinstance(s.ut_height_range_m[0], float)
+    assert s == Scenario(geometry="3d", ut_height_range_m=(1.0, 10.0))
+    assert Scenario().ut_height_range_m is None
+    bad = [
+        ((1.5,), "ut_height_range_m"),
+        ("ab", "ut_height_range_m"),
+        ((1.5, np.nan), "ut_height_range_m"),
+        ((1.5, np.inf), "ut_height_range_m"),
+        ((0.0, 10.0), "ut_height_range_m"),
+        ((10.0, 2.0), "ut_height_range_m"),
+        ((1.5, 25.0), "bs_height_m"),  # at the BS height
+        ((2.0, 10.0), "nominal ut_height_m"),  # the dictionaries' height must lie in the range
+        ((True, 10.0), "ut_height_range_m"),
+    ]
+    for rng, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            Scenario(geometry="3d", ut_height_range_m=rng)
+    with pytest.raises(ValueError, match="geometry='3d'"):
+        Scenario(ut_height_range_m=(1.5, 10.0))  # "2d" has no heights
+    with pytest.raises(ValueError, match="23 m"):
+        Scenario(geometry="3d", los_model="3gpp", ut_height_range_m=(1.5, 24.0))
+    Scenario(geometry="3d", ut_height_range_m=(1.5, 1.5))  # a degenerate range is the fixed height
+
+
+def test_los_sines_per_user_heights():
+    s = Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0))
+    p = np.array([[0.0, 0.0], [10.0, -5.0], [-19.0, 19.0]])
+    h = np.array([1.5, 6.0, 10.0])
+    d = p[:, None, :] - s.bs_array[None]
+    dz = (s.bs_height_m - h)[:, None]
+    want = np.einsum("nmc,mc->nm", d, s.array_axes) / np.sqrt((d**2).sum(-1) + dz**2)
+    np.testing.assert_allclose(s.los_sines(p, h), want, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(s.los_sines(p, np.full(3, 1.5)), s.los_sines(p))
+    for bad in (np.ones(2), np.array([1.0, np.nan, 2.0]), np.array([1.0, 25.0, 2.0]), np.array([1.0, -1.0, 2.0])):
+        with pytest.raises(ValueError, match="ut_heights"):
+            s.los_sines(p, bad)
+    with pytest.raises(ValueError, match="ut_heights"):
+        Scenario().los_sines(p, h)
+
+
+def test_ut_height_range_is_not_a_dictionary_field():
+    s = Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0))
+    assert "ut_height_range_m" not in s.dictionary_fields()
+    assert s.dictionary_fields() == Scenario(geometry="3d").dictionary_fields()
+    A, B = s.dictionaries()
+    A0, B0 = Scenario(geometry="3d").dictionaries()
+    assert np.array_equal(A, A0) and np.array_equal(B, B0)  # the nominal ut_height_m

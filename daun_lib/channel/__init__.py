@@ -77,8 +77,11 @@ Simplifications (deliberate, documented)
   (isotropic elements), no polarisation (single polarisation, no XPR), single-antenna users
   (the UT-side angles AOA/ZOA/ZSA are not drawn: they do not affect a single isotropic
   receive element), one carrier frequency (no bandwidth, no Doppler).
-* ``"3d"``: one height for all users (``scenario.ut_height_m``; per-user heights are not
-  implemented), users outdoors (no O2I, so no ``theta_ZOA = 90 deg`` rule), the ZSD is
+* ``"3d"``: one height for all users (``scenario.ut_height_m``) unless
+  ``scenario.ut_height_range_m`` is set: then each user's height is drawn uniformly in the
+  range (from a jumped-ahead stream, so every other draw is that of the fixed-height batch;
+  ``ChannelBatch.ut_heights``) and enters the LoS probability, the LoS zenith, lgZSD, the ZOD
+  offset and the LoS cone sine, while the dictionaries keep ``ut_height_m``; users outdoors (no O2I, so no ``theta_ZOA = 90 deg`` rule), the ZSD is
   independent of the other LSPs (no cross-correlation with DS/ASD/K).
 * Narrowband: the delays only shape the cluster powers; the LoS delay scaling
   (7.5-3, 7.5-4) and the sub-cluster delay split of the two strongest clusters

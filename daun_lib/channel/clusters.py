@@ -15,6 +15,7 @@ import numpy as np
 from .._validation import as_array, check_scenario, rng_from_seed
 from .._validation import positions as check_positions
 from ..scenario import Scenario, _wrap
+from .los import check_ut_heights
 from .tables import (
     _ASD_MAX_DEG,
     _C_MAX,
@@ -195,9 +196,12 @@ def ray_azimuths(angles: np.ndarray, los: np.ndarray) -> np.ndarray:
     return _wrap(angles[..., None] + np.deg2rad(c_asd[..., None, None] * RAY_OFFSETS))
 
 
-def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkRandoms) -> dict[str, np.ndarray]:
+def link_fields(
+    scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkRandoms, ut_heights: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Steps 4-7 for one block of links from its random numbers (every operation is per link).
 
+    ``ut_heights`` (n,) (trusted, "3d" only): each user's height; None: ``scenario.ut_height_m``.
     Returns the fields of :class:`Clusters` except ``los`` and ``ray_angles``.
     """
     n, M = los_arr.shape
@@ -275,7 +279,7 @@ def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkR
 
     # ---- steps 4 and 7, zenith of departure (BS side), "3d" only
     d2d = np.linalg.norm(p[:, None, :] - scenario.bs_array[None, :, :], axis=-1)  # (n, M)
-    h_ut = scenario.ut_height_m
+    h_ut = scenario.ut_height_m if ut_heights is None else ut_heights[:, None]  # h_UT, scalar or (n, 1)
     mu_z = mu_lgzsd(d2d, h_ut, los_arr)  # Table 7.5-7
     sig_z = np.where(los_arr, UMA_ZSD["los"]["sigma"], UMA_ZSD["nlos"]["sigma"])
     zsd = np.minimum(10.0 ** (mu_z + sig_z * r.g_zsd), _ZSD_MAX_DEG)  # deg, step 4 cap
@@ -292,7 +296,7 @@ def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkR
     mu_off = zod_offset_deg(fc_ghz(scenario), d2d, h_ut, los_arr)  # Table 7.5-7, 0 on LoS links
     zeniths = wrap_zenith(los_zen[..., None] + np.deg2rad(offs_z + mu_off[..., None]))
     out.update(
-        los_sine=scenario.los_sines(p),  # the 3-D cone sine (d . axis) / |d|
+        los_sine=scenario.los_sines(p, ut_heights),  # the 3-D cone sine (d . axis) / |d|
         zsd_deg=zsd,
         los_zenith=los_zen,
         zeniths=zeniths,
@@ -301,7 +305,7 @@ def link_fields(scenario: Scenario, p: np.ndarray, los_arr: np.ndarray, r: LinkR
     return out
 
 
-def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None) -> Clusters:
+def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None, ut_heights: Any = None) -> Clusters:
     """Large-scale parameters, cluster powers, azimuths and (in "3d") zeniths of every link (steps 4-8).
 
     Vectorised over samples, BSs and clusters.  LSPs are independent per link
@@ -320,6 +324,11 @@ def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None
     los : (n, M) bool
         LoS state of each link (e.g. from :func:`draw_los`).
     seed : int, None or numpy.random.Generator
+    ut_heights : (n,) float or None
+        ``"3d"`` only: each user's height, metres, in ``(0, bs_height_m)`` (e.g.
+        ``ChannelBatch.ut_heights`` of a scenario with ``ut_height_range_m``); it sets the
+        LoS zenith, lgZSD and ZOD offset (Table 7.5-7) and the LoS cone sine.  ``None``:
+        every user at ``scenario.ut_height_m``.  Draws nothing.
 
     Returns
     -------
@@ -338,10 +347,11 @@ def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None
     los_arr = np.asarray(los)
     if los_arr.dtype != bool or los_arr.shape != (n, M):
         raise ValueError(f"los: expected a bool array of shape ({n}, {M}), got {los_arr.dtype} {los_arr.shape}")
+    h = check_ut_heights(scenario, ut_heights, n)
     rng = rng_from_seed(seed)
     three_d = geometry_of(scenario) == "3d"
     raw = draw_link_randoms(rng, n, M, zenith=three_d)
-    fields = link_fields(scenario, p, los_arr, raw)
+    fields = link_fields(scenario, p, los_arr, raw, h)
     mu_z = fields.pop("mu_lgzsd")
     if three_d:
         rz = ray_zeniths(fields["zeniths"], mu_z, raw.perm)

@@ -43,6 +43,10 @@ class ChannelBatch(NamedTuple):
         Per-sample SNR, dB (``omega = 10^(snr_db/10)`` per antenna).
     h : (n, M, N) complex128
         Noiseless channels, each scaled to ``||h_m||^2 = N``.
+    ut_heights : (n,) float64 or None
+        Each user's height, metres: drawn in ``scenario.ut_height_range_m`` when it is set,
+        else ``scenario.ut_height_m`` for every user (the ``"2d"`` model does not use it).
+        ``None`` only for a batch built elsewhere without heights.
     """
 
     y: np.ndarray
@@ -50,6 +54,7 @@ class ChannelBatch(NamedTuple):
     los: np.ndarray
     snr_db: np.ndarray
     h: np.ndarray
+    ut_heights: np.ndarray | None = None
 
 
 def _blocks(n: int) -> list[slice]:
@@ -58,6 +63,10 @@ def _blocks(n: int) -> list[slice]:
 
 def _rows(r: LinkRandoms, sl: slice) -> LinkRandoms:
     return LinkRandoms(*(None if f is None else f[sl] for f in r))
+
+
+def _block(heights: np.ndarray | None, sl: slice) -> np.ndarray | None:
+    return None if heights is None else heights[sl]
 
 
 def _ray_sines(ray_angles: np.ndarray, ray_zen: np.ndarray | None) -> np.ndarray:
@@ -262,7 +271,7 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     -------
     ChannelBatch
         ``y`` (n, M, N), ``positions`` (n, 2), ``los`` (n, M), ``snr_db`` (n,),
-        ``h`` (n, M, N) with ``||h[i, m]||^2 = N``; all finite.
+        ``h`` (n, M, N) with ``||h[i, m]||^2 = N``, ``ut_heights`` (n,); all finite.
 
     Raises
     ------
@@ -273,8 +282,14 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     -----
     Random draws, in order: positions, LoS states (:func:`draw_los`), cluster
     parameters (:func:`draw_clusters`), ray phases (:func:`channel_vectors`),
-    noise.  The result equals ``channel_vectors(scenario, draw_clusters(...))``
-    plus noise, bit for bit, but the rays, channel vectors and noise are
+    noise.  With ``scenario.ut_height_range_m`` set, the user heights are drawn uniformly
+    in the range from an independent stream, ``Generator(rng.bit_generator.jumped())`` taken
+    before the first draw, which leaves the main stream untouched: positions, LoS uniforms,
+    cluster parameters, ray phases and noise are the numbers of the fixed-height batch of
+    the same seed, and only the height-dependent quantities change (LoS probability of
+    Table 7.4.2-1, LoS zenith, lgZSD and ZOD offset of Table 7.5-7, LoS cone sine).
+    The result equals ``channel_vectors(scenario, draw_clusters(...,
+    ut_heights=batch.ut_heights))`` plus noise, bit for bit, but the rays, channel vectors and noise are
     computed in blocks of ``_CHUNK`` samples: beyond the returned arrays
     (6.3 KiB per sample at the paper's M = 4, N = 50) memory holds the per-link
     random numbers of the cluster draw (about 2.2 KiB per sample) and a fixed
@@ -287,8 +302,18 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     rng = rng_from_seed(seed)
     half = scenario.area_size / 2.0
     M, N = scenario.n_bs, scenario.n_antennas
+    h_range = getattr(scenario, "ut_height_range_m", None)
+    heights = None
+    if h_range is not None:
+        jumped = getattr(rng.bit_generator, "jumped", None)
+        if jumped is None:
+            raise ValueError(
+                f"seed: per-user heights (ut_height_range_m) draw from the jumped-ahead stream, which "
+                f"{type(rng.bit_generator).__name__} does not provide; pass an int or a PCG64 Generator"
+            )
+        heights = np.random.Generator(jumped()).uniform(h_range[0], h_range[1], size=n)
     positions = rng.uniform(-half, half, size=(n, 2))
-    los = draw_los(scenario, positions, rng)
+    los = draw_los(scenario, positions, rng, ut_heights=heights)
     three_d = geometry_of(scenario) == "3d"
     raw = draw_link_randoms(rng, n, M, zenith=three_d)
     blocks = _blocks(n)
@@ -296,13 +321,17 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     # A single block keeps its fields for pass 2 (the Monte Carlo engine draws one sample at a time).
     c_used, first = 0, None
     for sl in blocks:
-        f = link_fields(scenario, positions[sl], los[sl], _rows(raw, sl))
+        f = link_fields(scenario, positions[sl], los[sl], _rows(raw, sl), _block(heights, sl))
         c_used = max(c_used, _used_slots(f["powers"]))
         first = f if len(blocks) == 1 else None
     # Pass 2: rays -> channel vectors, block by block (ray phases drawn in block order).
     h = np.empty((n, M, N), dtype=complex)
     for sl in blocks:
-        f = first if first is not None else link_fields(scenario, positions[sl], los[sl], _rows(raw, sl))
+        f = (
+            first
+            if first is not None
+            else link_fields(scenario, positions[sl], los[sl], _rows(raw, sl), _block(heights, sl))
+        )
         ray_angles = ray_azimuths(f["angles"][..., :c_used], los[sl])
         rz = ray_zeniths(f["zeniths"][..., :c_used], f["mu_lgzsd"], raw.perm[sl, :, :c_used]) if three_d else None
         _sum_rays(
@@ -324,4 +353,6 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
         y[sl] = amp[sl, None, None] * h[sl] + noise
     if not (np.isfinite(y).all() and np.isfinite(h).all()):
         raise FloatingPointError("simulate: produced a non-finite signal; please report this with the arguments used")
-    return ChannelBatch(y=y, positions=positions, los=los, snr_db=snr, h=h)
+    if heights is None:
+        heights = np.full(n, float(scenario.ut_height_m))
+    return ChannelBatch(y=y, positions=positions, los=los, snr_db=snr, h=h, ut_heights=heights)
