@@ -221,6 +221,10 @@ def test_daun_checks_accept_a_height_range(tmp_path):
     path = WEIGHTS_DIR / next(iter(VARIANTS_3D.values()))
     net = daun.DAUN.load(path, scenario=SR)
     assert net.scenario.ut_height_range_m == (1.5, 10.0)
+    # a network saved with the range loads back with it (JSON list -> tuple), and fits the fixed height
+    saved = daun.checkpoints.save(daun.DAUN(2, scenario=SR), tmp_path / "range.pt")
+    assert daun.DAUN.load(saved).scenario == SR
+    daun.DAUN.load(saved, scenario=S3)
 
 
 def test_localisers_with_per_user_heights():
