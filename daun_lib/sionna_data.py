@@ -130,6 +130,11 @@ def simulate_sionna(
     Sionna's global seed.
     """
     scenario = check_scenario(scenario)
+    if getattr(scenario, "ut_height_range_m", None) is not None:
+        raise ValueError(
+            "scenario: ut_height_range_m (per-user heights) is not supported by the Sionna adapter; every "
+            "user would sit at ut_height_m (use a scenario without the range, or channel.simulate)"
+        )
     n = positive(n, "n", integer=True)
     snr = _check_snr(snr_db, n)
     if precision not in ("double", "single"):
