@@ -247,3 +247,11 @@ def test_localisers_with_per_user_heights():
     low = hts < 3.0  # near the nominal height the range batch still localises
     assert low.sum() > 20 and np.mean(e_range[low] < 1.0) >= 0.95
     assert np.median(e_range[hts > 8.0]) > np.median(e_range[low])
+
+
+def test_sionna_adapter_refuses_per_user_heights_before_importing_sionna():
+    from daun_lib import Scenario
+    from daun_lib.sionna_data import simulate_sionna
+
+    with pytest.raises(ValueError, match="ut_height_range_m"):
+        simulate_sionna(Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0)), 2, 10.0, seed=0)

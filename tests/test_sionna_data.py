@@ -73,11 +73,3 @@ def test_invalid_arguments():
         simulate_sionna(Scenario(), 3, 10.0, seed=1, precision="half")
     with pytest.raises(ValueError, match="scenario"):
         simulate_sionna("not a scenario", 3, 10.0, seed=1)
-
-
-def test_per_user_heights_are_refused_not_ignored():
-    from daun_lib import Scenario
-    from daun_lib.sionna_data import simulate_sionna
-
-    with pytest.raises(ValueError, match="ut_height_range_m"):
-        simulate_sionna(Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0)), 2, 10.0, seed=0)
