@@ -55,6 +55,12 @@ def daun_readout(net: Any, refine: bool) -> Callable:
         raise ValueError(f"refine: expected True or False, got {refine!r}")
 
     def localize(scen: Any, y: Any) -> np.ndarray:
+        mine = getattr(net, "scenario", None)
+        if mine is not None and mine.dictionary_fields() != scen.dictionary_fields():
+            raise ValueError(
+                f"scenario: this DAUN was built for other dictionaries ({mine.dictionary_fields()}) than the "
+                f"sweep's scenario ({scen.dictionary_fields()})"
+            )
         return net.localize(y, refine=refine)
 
     return localize

@@ -21,6 +21,7 @@ trial per ``simulate(scenario, 1, snr_db, seed)`` call, Sionna included.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -92,13 +93,14 @@ def with_2d_model(name: str) -> Callable:
     if not isinstance(name, str):
         raise ValueError(f"name: expected a method name (str), got {name!r}")
     (name,) = _check_names([name])
-    flat = Scenario()
     fn = REGISTRY[name]
 
     def localize(scenario: Any, y: np.ndarray) -> np.ndarray:
-        return fn(flat, y)
+        # the same layout in the plane, without the heights: the paper's model of this scenario
+        return fn(dataclasses.replace(scenario, geometry="2d", ut_height_range_m=None), y)
 
-    localize.cache_key = f"{name} with the dictionaries of Scenario() (geometry_study v1)"
+    # the sweep's own key holds the scenario; this names what the wrapper does with it
+    localize.cache_key = f"{name} with the 2-D dictionaries of the sweep's scenario (geometry_study v2)"
     return localize
 
 
@@ -169,7 +171,6 @@ def geometry_rows(
         Further keyword arguments of :func:`~daun_lib.experiments.accuracy_sweep` (``n_jobs``, ``force``,
         ``progress``, ``extra`` ...).  The hashes of both DAUN networks are added to ``extra``.
     """
-    import dataclasses
 
     from . import daun
 
@@ -191,6 +192,10 @@ def geometry_rows(
         "2d": accuracy.weights_hash(daun.load_pretrained()),
         "3d": accuracy.weights_hash(daun.load_pretrained(geometry="3d")),
     }
+    if "sionna" in sources:  # library code is keyed by name: the data source's version goes in the key
+        import sionna
+
+        extra["sionna"] = getattr(sionna, "__version__", "unknown")
     methods: dict[str, Callable] = {}
     labels: dict[str, tuple[str, str]] = {}
     for kind in DICTIONARY_KINDS:  # one sweep per source: each user drawn once for both kinds
@@ -273,12 +278,27 @@ def plot_geometry(axes: Sequence[Any], table: Sequence[Mapping[str, Any]], xtick
     axes[1].set_yscale("log")
 
 
-def params(names: Sequence[str], snr_db: Sequence[float], n_trials: int, seed: int, **more: Any) -> dict[str, Any]:
-    """The sidecar parameters of ``results/fig_geometry.csv``: :func:`daun_lib.accuracy.accuracy_params` plus ``more``."""
+def params(
+    names: Sequence[str],
+    snr_db: Sequence[float],
+    n_trials: int,
+    seed: int,
+    scenario: Scenario | None = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """The sidecar parameters of ``results/fig_geometry.csv``: :func:`daun_lib.accuracy.accuracy_params` plus ``more``.
+
+    ``scenario`` is the one the rows were made with (default ``Scenario(geometry="3d")``, as in
+    :func:`geometry_rows`).
+    """
     names = _check_names(names)
+    if scenario is None:
+        scenario = Scenario(geometry="3d")
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario: expected a Scenario, got {type(scenario).__name__}")
     return accuracy.accuracy_params(
         {n: None for n in names},
-        Scenario(geometry="3d"),
+        scenario,
         list(snr_db),
         n_trials,
         seed,

@@ -255,3 +255,32 @@ def test_sionna_adapter_refuses_per_user_heights_before_importing_sionna():
 
     with pytest.raises(ValueError, match="ut_height_range_m"):
         simulate_sionna(Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0)), 2, 10.0, seed=0)
+
+
+def test_clusters_and_scenario_must_agree_on_the_geometry():
+    from daun_lib import channel
+
+    flat = channel.simulate(Scenario(), 3, 10.0, seed=4)
+    # the 2-D round trip with the heights simulate reports
+    los = channel.draw_los(Scenario(), flat.positions, seed=1, ut_heights=flat.ut_heights)
+    cl2 = channel.draw_clusters(Scenario(), flat.positions, los, seed=2, ut_heights=flat.ut_heights)
+    cl3 = channel.draw_clusters(S3, flat.positions, los, seed=2)
+    with pytest.raises(ValueError, match="clusters: drawn for geometry='3d'"):
+        channel.channel_vectors(Scenario(), cl3, seed=3)
+    with pytest.raises(ValueError, match="clusters: drawn for geometry='2d'"):
+        channel.channel_vectors(S3, cl2, seed=3)
+    with pytest.raises(ValueError, match="azimuths only"):
+        cl3.rays()
+    assert cl2.rays()[0].shape[:2] == (3, 4)
+
+
+def test_the_2d_model_uses_the_layout_of_the_sweeps_scenario():
+    from daun_lib import accuracy, channel, daun, geometry_study, methods
+
+    moved = ((-60.0, -50.0), (-50.0, 60.0), (50.0, 50.0), (50.0, -50.0))
+    s3 = Scenario(geometry="3d", bs_positions=moved)
+    y = channel.simulate(s3, 4, 20.0, seed=5).y
+    got = geometry_study.with_2d_model("DPD")(s3, y)
+    np.testing.assert_array_equal(got, methods.REGISTRY["DPD"](Scenario(bs_positions=moved), y))
+    with pytest.raises(ValueError, match="other dictionaries"):
+        accuracy.daun_readout(daun.load_pretrained(), refine=False)(S3, y)

@@ -113,7 +113,13 @@ class Clusters(NamedTuple):
             rays of cluster n (step 6, "power of each ray P_n / M").
         angles : (n, M, 1 + C * 20) float
             Ray azimuths, radians (array angles).
+
+        Raises ``ValueError`` for 3-D clusters (``ray_zeniths`` set): there a ray is
+        seen at ``sin(zenith) sin(azimuth)``, not at its azimuth alone, so a sum of
+        ``steering(angles)`` would be a 2-D channel; use ``channel_vectors``.
         """
+        if self.ray_zeniths is not None and not np.all(self.ray_zeniths == np.pi / 2):
+            raise ValueError("clusters: rays() gives azimuths only; these clusters are 3-D (use channel_vectors)")
         n, m, c, r = self.ray_angles.shape
         p = np.broadcast_to(self.powers[..., None] / r, (n, m, c, r)).reshape(n, m, c * r)
         a = self.ray_angles.reshape(n, m, c * r)

@@ -17,13 +17,17 @@ __all__ = ["los_probability", "draw_los"]
 def check_ut_heights(scenario: Scenario, ut_heights: Any, n: int) -> np.ndarray | None:
     """Validate per-user heights ``ut_heights`` (n,) for ``scenario``; None passes through.
 
-    Heights need ``geometry="3d"`` and must be finite, in ``(0, bs_height_m)``.
+    Heights need ``geometry="3d"`` and must be finite, in ``(0, bs_height_m)``; in 2-D only the
+    nominal ``ut_height_m`` for every user passes (as ``simulate`` reports it), and it returns None.
     """
     if ut_heights is None:
         return None
-    if getattr(scenario, "geometry", "2d") != "3d":
-        raise ValueError("ut_heights: per-user heights need geometry='3d' (the 2-D model has no heights)")
     h = np.asarray(as_array(ut_heights, "ut_heights", 1, complex_ok=False), dtype=float)
+    if scenario.geometry != "3d":
+        # the 2-D model has no heights: only the nominal one (what simulate reports in 2-D) passes
+        if h.shape == (n,) and (h == scenario.ut_height_m).all():
+            return None
+        raise ValueError("ut_heights: per-user heights need geometry='3d' (the 2-D model has no heights)")
     if h.shape != (n,):
         raise ValueError(f"ut_heights: expected shape ({n},), got {h.shape}")
     if not ((h > 0.0).all() and (h < scenario.bs_height_m).all()):

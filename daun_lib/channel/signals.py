@@ -209,6 +209,11 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
     """
     scenario = check_scenario(scenario)
     _check_clusters(clusters, scenario.n_bs)
+    three_d_rays = clusters.ray_zeniths is not None and not np.all(clusters.ray_zeniths == np.pi / 2)
+    if scenario.geometry == "2d" and three_d_rays:
+        raise ValueError("clusters: drawn for geometry='3d' (ray zeniths off the horizon), the scenario is 2-D")
+    if scenario.geometry == "3d" and not three_d_rays:
+        raise ValueError("clusters: drawn for geometry='2d' (every ray on the horizon), the scenario is 3-D")
     rng = rng_from_seed(seed)
     N, d = scenario.n_antennas, scenario.antenna_spacing
     n, M = clusters.los_angle.shape
