@@ -12,6 +12,7 @@ readouts        every readout "score or X -> position" by name (READOUTS, regist
 localizers      Localizer base: map estimators x readouts, bearing estimators
 baselines       DPD, Stansfield, SRL, VB, MM
 methods         REGISTRY: method name -> localize(scenario, y) -> (n, 2)
+bounds          the position CRB of the LoS model (2-D and 3-D)
 metrics         position errors, MSE, P(error < r), their standard errors, NMSE
 experiments     cached, seeded, checked Monte Carlo engine (plan / run / aggregate); CSV + JSON; timing
 accuracy        the Fig. 2 sweep set-up and its rows (notebook 03)
@@ -21,6 +22,8 @@ channel_stats   the channel statistics against TR 38.901 (notebook 01)
 claims          the paper's claims checked against the results (notebooks 03, 04)
 figures         the figures of the notebooks
 plotting        figure style and save_figure
+geometry_study  accuracy with heights: 2-D vs height-aware dictionaries, package vs Sionna (notebook 06)
+sionna_data     Sionna's TR 38.901 UMa channels as channel.simulate batches (optional extra 'sionna')
 notebook_params checks of the notebooks' papermill parameters (names, types, ranges, output folders)
 run_notebooks   executes the notebooks with papermill (make reproduce / make quick)
 """
