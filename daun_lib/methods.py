@@ -216,7 +216,7 @@ def daun_unavailable() -> str | None:
     (``daun.load_pretrained()``); the reason is the import or loading error.
     """
     try:
-        _pretrained()
+        _pretrained("2d")
     except (ImportError, ValueError, OSError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -132,7 +132,6 @@ def zod_offset_deg(fc: float, d2d: np.ndarray, ut_height_m: float | np.ndarray, 
 _C_MAX = int(max(UMA_LOS["n_clusters"], UMA_NLOS["n_clusters"]))
 _CUT_DB = 25.0  # step 6: remove clusters more than 25 dB below the strongest
 _ASD_MAX_DEG = 104.0  # step 4: ASD = min(ASD, 104 deg)
-_CHUNK = 256  # samples per block when summing rays (memory bound, fixed for determinism)
 
 
 def fc_ghz(scenario: Scenario) -> float:
