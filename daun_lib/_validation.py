@@ -169,3 +169,22 @@ def weights(w: Any, M: int) -> np.ndarray:
     if not np.isfinite(w_arr).all() or (w_arr <= 0).any():
         raise ValueError(f"w: expected finite positive weights, got {w_arr}")
     return w_arr
+
+
+def snr_db_per_sample(snr_db: Any, n: int, *, valid_range: tuple[float, float] | None = None) -> np.ndarray:
+    """A finite real SNR in dB, one number or one per sample (n,) -> (n,) float64 (ValueError naming snr_db).
+
+    ``valid_range`` (lo, hi) dB, optional: values outside it are refused.
+    """
+    if isinstance(snr_db, (bool, np.bool_)):
+        raise ValueError(f"snr_db: expected a finite number or a length-{n} array (dB), got {snr_db!r}")
+    s = np.asarray(as_array(snr_db, "snr_db", (0, 1), complex_ok=False), dtype=float)
+    if s.ndim == 1 and s.shape[0] != n:
+        raise ValueError(f"snr_db: expected a number or a length-{n} array (dB), got length {s.shape[0]}")
+    if valid_range is not None:
+        lo, hi = valid_range
+        if s.size and ((s < lo).any() or (s > hi).any()):
+            raise ValueError(
+                f"snr_db: expected values in [{lo:g}, {hi:g}] dB (SNR_DB_RANGE), got min {s.min():g}, max {s.max():g}"
+            )
+    return np.broadcast_to(s, (n,)).copy()

@@ -70,7 +70,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_scenario, rng_from_seed
+from ._validation import check_scenario, rng_from_seed, snr_db_per_sample
 from ._validation import positions as _check_positions
 from .scenario import Scenario, element_offsets
 
@@ -90,23 +90,7 @@ SINGULAR_RCOND: float = 1e-12
 
 def _check_snr(snr_db, n: int) -> np.ndarray:
     """``snr_db`` (finite scalar or (n,) array, dB) -> (n,) per-antenna SNR ``omega`` (linear)."""
-    if isinstance(snr_db, bool):
-        raise ValueError(f"snr_db: expected a finite real number or an (n,) array in dB, got {snr_db!r}")
-    if np.iscomplexobj(snr_db):
-        raise ValueError("snr_db: expected a finite real number or an (n,) array in dB, got a complex value")
-    try:
-        s = np.asarray(snr_db, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"snr_db: expected a finite real number or an (n,) array in dB, got {type(snr_db).__name__}"
-        ) from exc
-    if s.ndim == 0:
-        s = np.full(n, float(s))
-    elif s.shape != (n,):
-        raise ValueError(f"snr_db: expected a scalar or shape ({n},), got shape {s.shape}")
-    if not np.isfinite(s).all():
-        raise ValueError("snr_db: contains NaN or inf")
-    return 10.0 ** (s / 10.0)
+    return 10.0 ** (snr_db_per_sample(snr_db, n) / 10.0)
 
 
 def _check_positions_for(scenario: Scenario, positions) -> np.ndarray:

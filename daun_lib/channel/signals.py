@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import as_array, check_scenario, positive, rng_from_seed
+from .._validation import check_scenario, positive, rng_from_seed, snr_db_per_sample
 from ..scenario import Scenario, element_offsets, phase_step
 from .clusters import (
     Clusters,
@@ -244,17 +244,7 @@ SNR_DB_RANGE: tuple[float, float] = (-150.0, 150.0)
 
 
 def _check_snr(snr_db: Any, n: int) -> np.ndarray:
-    if isinstance(snr_db, bool):
-        raise ValueError(f"snr_db: expected a finite number or a length-{n} array, got {snr_db!r}")
-    s = np.asarray(as_array(snr_db, "snr_db", (0, 1), complex_ok=False), dtype=float)
-    if s.ndim == 1 and s.shape[0] != n:
-        raise ValueError(f"snr_db: expected a number or a length-{n} array, got length {s.shape[0]}")
-    lo, hi = SNR_DB_RANGE
-    if s.size and ((s < lo).any() or (s > hi).any()):
-        raise ValueError(
-            f"snr_db: expected values in [{lo:g}, {hi:g}] dB (SNR_DB_RANGE), got min {s.min():g}, max {s.max():g}"
-        )
-    return np.broadcast_to(s, (n,)).copy()
+    return snr_db_per_sample(snr_db, n, valid_range=SNR_DB_RANGE)
 
 
 def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> ChannelBatch:
