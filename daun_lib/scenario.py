@@ -212,6 +212,19 @@ class Scenario:
         Requires finite ``0 < low <= ut_height_m <= high < bs_height_m`` and,
         with ``los_model="3gpp"``, ``high <= 23`` (the UMa LoS probability's
         domain).
+    multipath : bool
+        ``True`` (default): each link is the TR 38.901 UMa clustered channel
+        (LoS ray plus the scattered clusters, :mod:`daun_lib.channel`).
+        ``False``: each link is its LoS ray alone,
+        ``h_m = exp(j phi_m) sqrt(N) a_m(u_m(p))`` with ``u_m(p)`` of
+        :meth:`los_sines` (the user's own height in ``"3d"``), the model of
+        the position CRB (:mod:`daun_lib.bounds`); the same seed draws the
+        same numbers as with ``True`` (same users, LoS phases and noise) and
+        only the cluster rays are dropped.  Requires ``los_model="always"``
+        (``ValueError`` naming ``multipath`` otherwise): a blocked link has
+        no LoS ray, so without its clusters it would carry no signal.  Not a
+        dictionary field (the dictionaries and a trained network do not
+        depend on it).
 
     Identifiability rules (checked on construction)
     ------------------------------------------------
@@ -264,6 +277,7 @@ class Scenario:
     array_normal_deg: tuple[float, ...] | None = None
     geometry: str = "2d"
     ut_height_range_m: tuple[float, float] | None = None
+    multipath: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.geometry, str) or self.geometry not in GEOMETRIES:
@@ -300,6 +314,13 @@ class Scenario:
                 raise ValueError(f"los_model: expected 'always', '3gpp' or a probability in [0, 1], got {lm!r}")
         elif isinstance(lm, bool) or not isinstance(lm, numbers.Real) or not (0.0 <= lm <= 1.0):
             raise ValueError(f"los_model: expected 'always', '3gpp' or a probability in [0, 1], got {lm!r}")
+        if not isinstance(self.multipath, bool):
+            raise ValueError(f"multipath: expected True or False (a bool), got {self.multipath!r}")
+        if not self.multipath and lm != "always":
+            raise ValueError(
+                f"multipath: False (each link its LoS ray alone) needs los_model='always', got los_model={lm!r}; "
+                f"a link without LoS would carry no signal once its NLoS clusters are dropped"
+            )
         self._check_height_range()
         half = self.area_size / 2.0
         inside = [abs(x) <= half and abs(y) <= half for x, y in bs]

@@ -61,6 +61,11 @@ Model summary (per BS-user link; equation numbers are TR 38.901 v16.1)
   - Random order: the 2-D quantities of step 4-7 first (so a 3-D batch has the same azimuths,
     powers and K-factors as the 2-D batch of the same seed), then lgZSD, the zenith signs X_n,
     Y_n and the coupling permutations, then the ray phases and the noise.
+* ``scenario.multipath=False`` (pure LoS, the model of the position CRB in
+  :mod:`daun_lib.bounds`): every number above is drawn as usual (same seed, same
+  users, LSPs, clusters, ray phases and noise), but each link keeps only its LoS ray,
+  ``h_m = exp(j Phi_LoS) sqrt(N) a_m(u_m(p))`` (``||h_m||^2 = N`` holds as it is).
+  It requires ``los_model="always"``: a blocked link has no LoS ray.
 * Each ray (and the LoS ray) gets an independent uniform phase (step 10); the
   channel is the sum of unit-norm steering vectors (:func:`daun_lib.scenario.steering`)
   of all rays weighted by ``sqrt(power) exp(j phase)`` (the narrowband,

@@ -1,6 +1,13 @@
 """Channel vectors (steps 10-11 of TR 38.901 Sec. 7.5) and the received signals of model (1).
 
 ``y_m = sqrt(omega) h_m + n_m``, ``n_m ~ CN(0, I_N)``, ``||h_m||^2 = N``; see :mod:`daun_lib.channel`.
+
+Pure LoS (``Scenario(multipath=False)``): the ray phases are drawn exactly as for the clustered
+channel (one uniform per ray, LoS ray first, same shape and order), and only the LoS ray is
+summed.  Step 11 scales ``h_m = c sqrt(P_LoS) exp(j Phi_LoS) a(u)`` (``a`` unit-norm,
+:func:`daun_lib.scenario.steering`) to ``||h_m||^2 = N``, i.e. ``c sqrt(P_LoS) = sqrt(N)``, so
+``h_m = exp(j Phi_LoS) sqrt(N) a(u)``, element ``n`` being ``exp(j (Phi_LoS + array_phase(u)[n]))``;
+that is how it is computed (every element has modulus 1, no normalisation step is needed).
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._validation import check_scenario, positive, rng_from_seed, snr_db_per_sample
-from ..scenario import Scenario, element_offsets, phase_step
+from ..scenario import Scenario, array_phase, element_offsets, phase_step
 from .clusters import (
     Clusters,
     LinkRandoms,
@@ -89,15 +96,25 @@ def _sum_rays(
     ray_sines: np.ndarray,
     rng: np.random.Generator,
     out: np.ndarray,
+    multipath: bool = True,
 ) -> None:
     """Steps 10-11 for one block: ``out (b, M, N)`` = normalised sum of the rays.
 
     ``powers (b, M, c)`` and ``ray_sines (b, M, c, R)`` (the measured ``u = sin(theta)`` of each
     ray) hold the cluster slots that are summed; ``los_sine (b, M)`` is the LoS ray's ``u``.
     Draws the ray phases of the block (one uniform per ray, shape ``(b, M, 1 + c R)``, LoS ray
-    first).
+    first).  ``multipath=False``: the same draw, then ``out = exp(j (Phi_LoS + array_phase(u)))``
+    (the LoS ray alone, normalised; module docstring); every link needs ``los_power > 0``.
     """
     b, M, c, R = ray_sines.shape
+    if not multipath:
+        if not (los_power > 0).all():
+            raise ValueError(
+                "clusters: multipath=False keeps only the LoS ray, but a link has no LoS power (los_power == 0)"
+            )
+        phase = rng.uniform(-np.pi, np.pi, size=(b, M, 1 + c * R))  # the draw of the clustered channel
+        out[...] = np.exp(1j * (phase[..., :1] + array_phase(los_sine, N, spacing)))
+        return
     pw = np.concatenate(
         [los_power[..., None], np.broadcast_to(powers[..., None] / R, (b, M, c, R)).reshape(b, M, c * R)], axis=-1
     )
@@ -186,6 +203,9 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
     cluster rays of :meth:`Clusters.rays`, with independent phases
     ``Phi_i ~ U(-pi, pi)``, unit-norm steering vectors ``a`` of
     :func:`daun_lib.scenario.steering` and ``c`` such that ``||h_m||^2 = N``.
+    With ``scenario.multipath`` False only the LoS ray is kept,
+    ``h_m = exp(j Phi_LoS) sqrt(N) a(u_m)`` (the phases are drawn as with True;
+    every link needs ``los_power > 0``).
 
     Parameters
     ----------
@@ -216,6 +236,7 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
         raise ValueError("clusters: drawn for geometry='2d' (every ray on the horizon), the scenario is 3-D")
     rng = rng_from_seed(seed)
     N, d = scenario.n_antennas, scenario.antenna_spacing
+    multipath = scenario.multipath
     n, M = clusters.los_angle.shape
     # Cluster slots that carry power anywhere in the batch (drops the padding of all-LoS batches).
     c_used = _used_slots(clusters.powers)
@@ -233,6 +254,7 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
             _ray_sines(clusters.ray_angles[sl, :, :c_used], rz),
             rng,
             h[sl],
+            multipath=multipath,
         )
     return h
 
@@ -277,7 +299,9 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
     -----
     Random draws, in order: positions, LoS states (:func:`draw_los`), cluster
     parameters (:func:`draw_clusters`), ray phases (:func:`channel_vectors`),
-    noise.  With ``scenario.ut_height_range_m`` set, the user heights are drawn uniformly
+    noise.  ``scenario.multipath`` False draws the same numbers in the same order
+    and keeps only the LoS ray of each link, ``h_m = exp(j Phi_LoS) sqrt(N) a(u_m(p))``
+    (same seed: same users, LoS states, LoS phases and noise as the clustered batch).  With ``scenario.ut_height_range_m`` set, the user heights are drawn uniformly
     in the range from an independent stream, ``Generator(rng.bit_generator.jumped())`` taken
     before the first draw, which leaves the main stream untouched: positions, LoS uniforms,
     cluster parameters, ray phases and noise are the numbers of the fixed-height batch of
@@ -338,6 +362,7 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
             _ray_sines(ray_angles, rz),
             rng,
             h[sl],
+            multipath=scenario.multipath,
         )
     del raw
     y = np.empty_like(h)
