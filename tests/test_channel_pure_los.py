@@ -132,3 +132,37 @@ def test_pretrained_daun_accepts_the_pure_los_scenario():
     b = channel.simulate(s, 3, snr_db=20.0, seed=0)
     est = REGISTRY["DAUN"](s, b.y)
     assert est.shape == (3, 2) and np.isfinite(est).all()
+
+
+# ----------------------------------------------------------------------------- compatibility
+@pytest.mark.parametrize("geometry", ["2d", "3d"])
+def test_shipped_weights_load_with_either_setting(geometry):
+    """The shipped checkpoints have no multipath field: they load (default True) and accept multipath=False."""
+    from daun_lib.daun import DAUN, load_pretrained
+    from daun_lib.daun.checkpoints import VARIANTS, VARIANTS_3D, WEIGHTS_DIR
+
+    net = load_pretrained(geometry=geometry)
+    assert net.scenario.multipath is True
+    table = VARIANTS if geometry == "2d" else VARIANTS_3D
+    for file in table.values():
+        back = DAUN.load(WEIGHTS_DIR / file, scenario=Scenario(geometry=geometry, multipath=False))
+        assert back.scenario.multipath is False
+
+
+def test_checkpoint_written_now_round_trips(tmp_path):
+    from daun_lib.daun import DAUN
+
+    tiny = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=32, multipath=False)
+    path = DAUN(2, scenario=tiny).save(tmp_path / "n.pt")
+    assert DAUN.load(path).scenario == tiny  # the stored field comes back
+    assert DAUN.load(path, scenario=dataclasses.replace(tiny, multipath=True)).scenario.multipath is True
+
+
+def test_experiment_cache_key_separates_the_channels():
+    import functools
+
+    from daun_lib.experiments.keys import _callable_key
+
+    uma = functools.partial(channel.simulate, Scenario())
+    los = functools.partial(channel.simulate, Scenario(multipath=False))
+    assert _callable_key(uma, "generator") != _callable_key(los, "generator")
