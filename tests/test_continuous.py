@@ -128,6 +128,15 @@ def test_weights_subsets_and_oracle():
     assert np.mean(((est - p) ** 2).sum(1)) < 0.1 * np.mean(((C.ml_localize(s, y2) - p) ** 2).sum(1))
     both = C.ml_localize(s, y2, cost="per_bs_noise")
     assert np.isfinite(both).all()
+    # a BS that received nothing, and a noiseless LoS signal: finite costs and estimates
+    y3 = y.copy()
+    y3[:, 1] = 0.0
+    u = s.los_sines(p)
+    y3[:, 3] = np.exp(1j * array_phase(u[:, 3], 50, 0.5)) * 30
+    for cost in C.COSTS:
+        F, g, H = C.cost_derivatives(s, y3, p, cost=cost)
+        assert np.isfinite(F).all() and np.isfinite(g).all() and np.isfinite(H).all()
+        assert np.isfinite(C.ml_localize(s, y3, cost=cost)).all()
 
 
 def test_start_is_used():
