@@ -135,6 +135,11 @@ def simulate_sionna(
             "scenario: ut_height_range_m (per-user heights) is not supported by the Sionna adapter; every "
             "user would sit at ut_height_m (use a scenario without the range, or channel.simulate)"
         )
+    if not scenario.multipath:
+        raise ValueError(
+            "scenario: multipath=False (pure-LoS links) is not supported by the Sionna adapter; Sionna's UMa "
+            "channels always carry their clusters (use channel.simulate for pure-LoS data)"
+        )
     n = positive(n, "n", integer=True)
     snr = _check_snr(snr_db, n)
     if precision not in ("double", "single"):

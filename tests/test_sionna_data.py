@@ -73,3 +73,5 @@ def test_invalid_arguments():
         simulate_sionna(Scenario(), 3, 10.0, seed=1, precision="half")
     with pytest.raises(ValueError, match="scenario"):
         simulate_sionna("not a scenario", 3, 10.0, seed=1)
+    with pytest.raises(ValueError, match="multipath"):
+        simulate_sionna(Scenario(multipath=False), 3, 10.0, seed=1)
