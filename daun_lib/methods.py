@@ -18,6 +18,16 @@ P-ADMM     ``PADMMLocalizer(readout="argmax")``   :func:`daun_lib.admm.solve`, :
                                                   ``PADMM_ITERATIONS`` iterations
 DPD        ``DPDLocalizer(readout="argmax")``     grid DPD (Weiss 2004), :mod:`daun_lib.baselines.dpd`
 DPD-S      ``DPDLocalizer(readout="subgrid")``    grid DPD with DAUN-S's sub-grid readout (the fair comparison)
+DAUN-ML    ``DAUNLocalizer(readout="ml")``        DAUN, then the continuous ML (Newton on the DPD cost from DAUN's peak)
+DAUN-MLB   ``DAUNLocalizer(readout="ml-bs")``     the same with an unknown noise level per BS
+DPD-ML     ``DPDLocalizer(readout="ml")``         the continuous ML of model (1) (:mod:`daun_lib.continuous`)
+DPD-MLB    ``DPDLocalizer(readout="ml-bs")``      the same with an unknown noise level per BS
+DPD-MMSE   ``DPDLocalizer(readout="mmse")``       posterior mean (:mod:`daun_lib.posterior`; the map is not used)
+DPD-Disk   ``DPDLocalizer(readout="disk")``       most posterior mass within 1 m (the same posterior)
+Subset-MAP ``SubsetMAPLocalizer()``               blockage-robust: joint MAP of position and LoS states
+                                                  (:mod:`daun_lib.blockage`, TR 38.901 LoS prior)
+Mixture-   ``MixtureMeanLocalizer()``             blockage-robust: posterior mean under the LoS/NLoS mixture
+MMSE
 Stansfield ``StansfieldLocalizer()``              beamscan AoA + Stansfield intersection
 SRL        ``SRLLocalizer()``                     l1 angle spectra + Stansfield intersection
 VB         ``VBLocalizer(readout="argmax")``      variational-Bayes sparse Bayesian learning
@@ -54,10 +64,11 @@ options ``los_model``, ``carrier_hz`` and the heights change the data, not the
 network, and are accepted; a ``geometry="3d"`` scenario is refused: the shipped
 weights are 2-D).
 
-Scale.  DAUN, DAUN-R, DAUN-S, P-ADMM, DPD, DPD-S and Stansfield need no noise
-level: ``c * y`` gives the same positions as ``y`` for any ``c`` from 1e-30 to
-1e30 (exactly for the grid readouts, to float round-off for the continuous
-ones).  SRL, VB and MM are set in units of the noise (the paper's unit noise
+Scale.  DAUN, DAUN-R, DAUN-S, DAUN-ML, DAUN-MLB, P-ADMM, DPD, DPD-S, DPD-ML,
+DPD-MLB and Stansfield need no noise level: ``c * y`` gives the same positions
+as ``y`` for any ``c`` from 1e-30 to 1e30 (exactly for the grid readouts, to
+float round-off for the continuous ones).  SRL, VB, MM and the Bayesian entries
+(DPD-MMSE, DPD-Disk, Subset-MAP, Mixture-MMSE) are set in units of the noise (the paper's unit noise
 power): they answer for ``c * y`` as for a different SNR, and reject samples far
 below the noise power with a ``ValueError`` instead of answering.  An all-zero
 sample is rejected by every method.
@@ -74,6 +85,7 @@ import numpy as np
 
 from . import admm
 from .baselines import dpd, mm, srl, stansfield, vb
+from .blockage import MixtureMeanLocalizer, SubsetMAPLocalizer
 from .localizers import Localizer, MapLocalizer, dictionaries
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
@@ -182,6 +194,14 @@ REGISTRY: dict[str, Callable[[Scenario, Any], np.ndarray]] = {
     "SRL": srl.SRLLocalizer(),
     "VB": vb.VBLocalizer(readout="argmax"),
     "MM": mm.MMLocalizer(readout="argmax"),
+    "DAUN-ML": DAUNLocalizer(readout="ml"),
+    "DAUN-MLB": DAUNLocalizer(readout="ml-bs"),
+    "DPD-ML": dpd.DPDLocalizer(readout="ml"),
+    "DPD-MLB": dpd.DPDLocalizer(readout="ml-bs"),
+    "DPD-MMSE": dpd.DPDLocalizer(readout="mmse"),
+    "DPD-Disk": dpd.DPDLocalizer(readout="disk"),
+    "Subset-MAP": SubsetMAPLocalizer(),
+    "Mixture-MMSE": MixtureMeanLocalizer(),
 }
 """Method name -> ``localizer(scenario, y) -> (n, 2)`` (a :class:`~daun_lib.localizers.Localizer`)."""
 

@@ -151,6 +151,7 @@ __all__ = [
     "los_posterior",
     "map_position",
     "posterior_mean",
+    "state_log_posterior",
 ]
 
 _TIE_RTOL = 1e-9
@@ -430,6 +431,55 @@ def los_posterior(scenario: Scenario, y: Any, positions: Any, params: PosteriorP
     num = log_pi + l_los
     out = np.exp(num - _mix(l_los, l_nlos, log_pi, log_q))
     return np.where(pi >= 1.0, 1.0, np.where(pi <= 0.0, 0.0, np.clip(out, 0.0, 1.0)))
+
+
+def state_log_posterior(
+    scenario: Scenario, y: Any, positions: Any, states: Any, params: PosteriorParams | None = None
+) -> np.ndarray:
+    """Joint log posterior of a position and the LoS states of all links, up to a constant per sample.
+
+    ``log p(p, s | y) = sum_m [s_m (log pi_m(p) + log L_LoS(y_m | p)) + (1 - s_m) (log(1 - pi_m(p)) + log L_NLoS(y_m))]
+    + const`` (module docstring; uniform prior on ``p``).  Comparing its values for
+    different states and positions of the same sample is the joint MAP of
+    (position, LoS states) that :class:`daun_lib.blockage.SubsetMAPLocalizer` maximises.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Its ``los_model`` sets the prior ``pi_m``.
+    y : (n, M, N) or (M, N) complex
+    positions : (n, 2) float
+        One position per sample, metres, finite.
+    states : (n, M) bool
+        True for a link taken as LoS.
+    params : PosteriorParams or None
+
+    Returns
+    -------
+    (n,) float
+        ``-inf`` where a state has prior probability 0 (e.g. an NLoS link under ``los_model="always"``).
+    """
+    scenario, y, params = _prepare(scenario, y, params)
+    p = np.asarray(positions)
+    if p.ndim != 2 or p.shape != (y.shape[0], 2) or not np.isrealobj(p):
+        raise ValueError(f"positions: expected a real ({y.shape[0]}, 2) array (one per sample), got shape {p.shape}")
+    p = p.astype(float)
+    if not np.isfinite(p).all():
+        raise ValueError("positions: contains NaN or inf")
+    st = np.asarray(states)
+    if st.shape != (y.shape[0], scenario.n_bs) or st.dtype != bool:
+        raise ValueError(f"states: expected a bool ({y.shape[0]}, {scenario.n_bs}) array, got {st.dtype} {st.shape}")
+    N = scenario.n_antennas
+    u = scenario.los_sines(p)
+    a_conj = np.exp(-1j * array_phase(u, N, scenario.antenna_spacing)) / np.sqrt(N)
+    ahy = np.abs((a_conj * y).sum(axis=2))
+    beta, s2, yy, l_nlos = _link_terms(y, params)
+    l_los = _log_los(ahy, beta, s2, yy, N)
+    pi = _los_prior(scenario, p)
+    with np.errstate(divide="ignore"):
+        log_pi, log_q = np.log(pi), np.log1p(-pi)
+    terms = np.where(st, log_pi + l_los, log_q + l_nlos)
+    return terms.sum(axis=1)
 
 
 def posterior_mean(scenario: Scenario, y: Any, params: PosteriorParams | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ estimated is either
 
 A readout is a function ``readout(score_or_X, scenario, y) -> (n, 2)`` (metres);
 ``y`` (n, M, N) is the data the map came from, for readouts that need it (the
-built-in ones do not).  :data:`READOUTS` maps a name to a readout; a map
+continuous and Bayesian ones).  :data:`READOUTS` maps a name to a readout; a map
 estimator takes ``readout=<name>`` (:class:`daun_lib.localizers.MapLocalizer`).
 Adding a readout is one function and one :func:`register_readout` call.
 
@@ -20,7 +20,26 @@ name      readout
 argmax    the plain readout after (3): ``k = argmax_k ||[X]_{k,:}||_2`` (or of the score)
 alg1      Algorithm 1 of Sec. III-C (:func:`daun_lib.refine.refine`); needs X
 subgrid   3-point Gaussian fit around the peak (:func:`daun_lib.refine.subgrid`; not in the paper)
+ml        continuous ML: from the map's peak cell, safeguarded Newton ascent of the DPD cost
+          ``sum_m |a_m(p)^H y_m|^2`` (:func:`daun_lib.continuous.newton_ml`); the map only
+          chooses the start (the basin), the data choose the position; the exact ML of model (1)
+ml-bs     the same with an unknown noise level per BS (cost ``-N sum_m log(||y_m||^2 - |a_m^H y_m|^2)``,
+          :mod:`daun_lib.continuous`): a BS whose data the LoS ray explains badly (strong NLoS
+          clusters) weighs less
+mmse      posterior mean over the user area (:func:`daun_lib.posterior.posterior_mean`)
+disk      the position with the most posterior mass within ``disk_radius_m``
+          (1 m) of it (:func:`daun_lib.posterior.disk_map`): aims at P(error < 1 m)
 ========= ===================================================================
+
+The Bayesian readouts (``mmse``, ``disk``) compute the posterior of the
+position from ``y`` over a fine grid of the area (:mod:`daun_lib.posterior`,
+known-modulus Ricean likelihood, uniform prior, the model's own temperature,
+the defaults of :class:`daun_lib.posterior.PosteriorParams`; other settings are
+one ``register_readout`` call away);
+they do not use the map, so every map estimator gives the same positions with
+them (the registry pairs them with DPD, the cheapest map).  Like SRL, VB and MM
+they are defined in units of the noise power (the SNR is estimated from
+``||y||^2`` with the model's unit noise), unlike the other readouts.
 
 Readouts that pick one grid cell per sample are :class:`GridReadout` objects:
 their ``index`` function gives the cell, and the position is the cell centre.
@@ -151,6 +170,44 @@ def get_readout(name: Any) -> Readout:
     return READOUTS[name]
 
 
+def _ml(score: Any, scenario: Scenario, y: Any, cost: str) -> np.ndarray:
+    from . import continuous  # lazy: continuous imports the localiser module, which imports this one
+
+    score = check_map(score, scenario)
+    start = cell_centres(scenario)[argmax_index(score)]
+    return continuous.newton_ml(scenario, y, start, cost=cost)
+
+
+def ml_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
+    """Continuous ML from the map's argmax cell: :func:`daun_lib.continuous.newton_ml`, cost ``"dpd"`` -> (n, 2)."""
+    return _ml(score, scenario, y, "dpd")
+
+
+def ml_bs_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
+    """The same with an unknown noise level per BS: cost ``"per_bs_noise"`` -> (n, 2)."""
+    return _ml(score, scenario, y, "per_bs_noise")
+
+
+def mmse_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
+    """Posterior mean (:func:`daun_lib.posterior.posterior_mean`, default settings); the map is not used -> (n, 2)."""
+    from . import posterior
+
+    check_map(score, scenario)
+    return posterior.posterior_mean(scenario, y)
+
+
+def disk_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
+    """Disk MAP (:func:`daun_lib.posterior.disk_map`, default settings); the map is not used -> (n, 2)."""
+    from . import posterior
+
+    check_map(score, scenario)
+    return posterior.disk_map(scenario, y)
+
+
 register_readout("argmax", GridReadout(argmax_index))
 register_readout("alg1", GridReadout(alg1_index))
 register_readout("subgrid", subgrid_readout)
+register_readout("ml", ml_readout)
+register_readout("ml-bs", ml_bs_readout)
+register_readout("mmse", mmse_readout)
+register_readout("disk", disk_readout)

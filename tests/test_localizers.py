@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from daun_lib import Scenario, channel, methods, readouts
+from daun_lib import Scenario, blockage, channel, methods, readouts
 from daun_lib.baselines import bearings, dpd, mm, srl, stansfield, vb
 from daun_lib.localizers import Localizer, MapLocalizer
 from daun_lib.readouts import READOUTS, GridReadout, register_readout
@@ -21,7 +21,17 @@ EXPECTED = {
     "SRL": (srl.SRLLocalizer, None),
     "VB": (vb.VBLocalizer, "argmax"),
     "MM": (mm.MMLocalizer, "argmax"),
+    "DAUN-ML": (methods.DAUNLocalizer, "ml"),
+    "DAUN-MLB": (methods.DAUNLocalizer, "ml-bs"),
+    "DPD-ML": (dpd.DPDLocalizer, "ml"),
+    "DPD-MLB": (dpd.DPDLocalizer, "ml-bs"),
+    "DPD-MMSE": (dpd.DPDLocalizer, "mmse"),
+    "DPD-Disk": (dpd.DPDLocalizer, "disk"),
+    "Subset-MAP": (blockage.SubsetMAPLocalizer, None),
+    "Mixture-MMSE": (blockage.MixtureMeanLocalizer, None),
 }
+#: Entries that are neither map estimators nor bearing estimators.
+WHOLE = (blockage.SubsetMAPLocalizer, blockage.MixtureMeanLocalizer)
 
 
 @pytest.fixture
@@ -45,7 +55,7 @@ def test_every_registry_entry_is_a_localizer_with_its_documented_readout():
         entry = methods.REGISTRY[name]
         assert isinstance(entry, Localizer) and type(entry) is cls, name
         if readout is None:
-            assert isinstance(entry, bearings.BearingLocalizer), name
+            assert isinstance(entry, (bearings.BearingLocalizer, *WHOLE)), name
         else:
             assert isinstance(entry, MapLocalizer) and entry.readout == readout, name
             assert entry.readout_fn is READOUTS[readout]
