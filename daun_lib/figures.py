@@ -26,6 +26,17 @@ STYLES: dict[str, tuple[str, str, str]] = {
     "DPD-S": ("C6", "h", "-."),
     "DAUN (loss 18)": ("C0", "o", "--"),
     "DAUN-R (loss 18)": ("C3", "s", "--"),
+    "DAUN-ML": ("C0", "<", ":"),
+    "DAUN-MLB": ("C0", ">", ":"),
+    "DPD-ML": ("C1", "<", ":"),
+    "DPD-MLB": ("C1", ">", ":"),
+    "DPD-MMSE": ("C4", "P", "--"),
+    "DPD-Disk": ("C5", "X", "--"),
+    "Subset-MAP": ("C8", "d", "--"),
+    "Mixture-MMSE": ("C7", "P", "--"),
+    "CRB (LoS model)": ("k", "", "--"),
+    "ML, noiseless channel": ("k", "", ":"),
+    "LoS oracle (ML)": ("k", "", "-."),
 }
 """Method -> (colour, marker, line style) of Fig. 2; the loss-(18) network dashed with open markers."""
 
@@ -81,6 +92,53 @@ def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: b
         ax.set_yscale("log")
 
 
+def plot_limits(ax: Any, limits: Sequence[Mapping[str, Any]], key: str = "mse") -> None:
+    """Reference curves (:func:`daun_lib.limits.reference_rows`): black lines without markers, one per reference.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    limits : list of dict
+        Rows with ``method`` (a label of :data:`daun_lib.limits.REFERENCE_LABELS`), ``snr_db`` and ``key``;
+        rows whose ``key`` is empty (the CRB has no sub-metre probability) are skipped.
+    key : "mse" or "p_submeter"
+    """
+    _check_ax(ax)
+    if key not in ("mse", "p_submeter"):
+        raise ValueError(f"key: expected 'mse' or 'p_submeter', got {key!r}")
+    if not limits:
+        raise ValueError("limits: expected at least one row")
+    for m, rs in by_method(limits).items():
+        rs = [r for r in rs if isinstance(r.get(key), (int, float)) and np.isfinite(r[key])]
+        if not rs:
+            continue
+        color, _, ls = STYLES.get(m, ("k", "", "--"))
+        ax.plot([r["snr_db"] for r in rs], [r[key] for r in rs], color=color, ls=ls, lw=1.2, label=m)
+
+
+def plot_ratio(ax: Any, rows: Sequence[Mapping[str, Any]], key: str, xticks: Sequence[float]) -> None:
+    """A ratio of :func:`daun_lib.limits.distance_rows` (e.g. ``"mse_over_crb"``) against the SNR, log axis.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    rows : list of dict
+        Rows with ``method``, ``snr_db`` and ``key``.
+    key : str
+    xticks : list of float
+    """
+    _check_ax(ax)
+    if not rows or not all(key in r for r in rows):
+        raise ValueError(f"rows: expected rows with the column {key!r}")
+    for i, (m, rs) in enumerate(by_method(rows).items()):
+        color, marker, ls = STYLES.get(m, (f"C{i % 10}", ".", "-"))
+        ax.plot([r["snr_db"] for r in rs], [r[key] for r in rs], color=color, marker=marker, ls=ls, label=m)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("SNR (dB)")
+    ax.set_xticks(xticks)
+
+
 def legend_above(ax: Any) -> None:
     """The legend of a Fig. 2 panel in three columns above the axes."""
     _check_ax(ax)
@@ -122,4 +180,4 @@ def plot_convergence(ax: Any, curves: Mapping[str, np.ndarray], default_variant:
     ax.legend()
 
 
-__all__ = ["STYLES", "legend_above", "plot_accuracy", "plot_convergence"]
+__all__ = ["STYLES", "legend_above", "plot_accuracy", "plot_convergence", "plot_limits", "plot_ratio"]

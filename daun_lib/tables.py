@@ -19,8 +19,28 @@ PAPER_SECONDS = {"DAUN": 0.017, "P-ADMM": 0.102, "reference": 4.27, "MM": 3.81, 
 PAPER_MACHINE = "Intel Core i7-8700K @ 4.2 GHz, 12 threads"
 """The machine of the paper's Table I."""
 
-ORDER = ("DAUN", "DAUN-R", "P-ADMM", "reference", "MM", "VB", "DPD")
-"""Row order of Table I (the reference row's method name starts with "reference")."""
+ORDER = (
+    "DAUN",
+    "DAUN-R",
+    "P-ADMM",
+    "reference",
+    "MM",
+    "VB",
+    "DPD",
+    "DAUN-S",
+    "DAUN-ML",
+    "DAUN-MLB",
+    "DPD-S",
+    "DPD-ML",
+    "DPD-MLB",
+    "DPD-MMSE",
+    "DPD-Disk",
+    "Stansfield",
+    "Subset-MAP",
+    "Mixture-MMSE",
+)
+"""Row order of Table I (the reference row's method name starts with "reference"); the paper's methods first,
+then the pipelines of this package that are not in the paper."""
 
 
 def method_notes(padmm_iterations: int) -> dict[str, str]:
@@ -32,6 +52,17 @@ def method_notes(padmm_iterations: int) -> dict[str, str]:
         "MM": "baselines.mm, default MMParams",
         "VB": "baselines.vb, default VBParams",
         "DPD": "baselines.dpd, default DPDParams",
+        "DAUN-S": "DAUN + sub-grid readout (not in the paper)",
+        "DAUN-ML": "DAUN + continuous ML readout (not in the paper)",
+        "DAUN-MLB": "DAUN + continuous ML, unknown noise per BS (not in the paper)",
+        "DPD-S": "grid DPD + sub-grid readout (not in the paper)",
+        "DPD-ML": "grid DPD + continuous ML readout (not in the paper)",
+        "DPD-MLB": "grid DPD + continuous ML, unknown noise per BS (not in the paper)",
+        "DPD-MMSE": "posterior mean on a 0.25 m grid (not in the paper)",
+        "DPD-Disk": "disk MAP on a 0.25 m grid (not in the paper)",
+        "Stansfield": "beamscan AoA + Stansfield intersection",
+        "Subset-MAP": "blockage-robust: 11 LoS subsets, continuous ML each (not in the paper)",
+        "Mixture-MMSE": "blockage-robust: mixture posterior mean (not in the paper)",
     }
 
 
