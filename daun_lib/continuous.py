@@ -526,6 +526,13 @@ def ml_localize(
 ) -> np.ndarray:
     """Continuous ML position: :func:`grid_start` (when ``start`` is None), then :func:`newton_ml`.
 
+    With ``cost="per_bs_noise"`` the start is the grid maximum of the ``"dpd"`` cost and the
+    Newton ascent runs first on ``"dpd"``, then on ``"per_bs_noise"`` from there: at high SNR the
+    per-BS cost has narrow ridges along every BS's bearing line (``-N log R_m`` grows without
+    bound as the residual of one BS vanishes), on which a Newton ascent from a grid cell stalls
+    far from the intersection; the ``"dpd"`` optimum lies in the basin of the per-BS optimum
+    (both costs peak where every bearing fits).
+
     Parameters
     ----------
     scenario : Scenario
@@ -548,9 +555,11 @@ def ml_localize(
     params = _localizers.check_params(params, MLParams)
     w = effective_weights(scenario, weights, y.shape[0])
     if start is None:
-        p0 = _grid_start(scenario, y, w, cost)
+        p0 = _grid_start(scenario, y, w, "dpd")
     else:
         p0 = _check_points(scenario, start, y.shape[0], "start")
+    if cost == "per_bs_noise":
+        p0 = _newton(scenario, y, p0, w, "dpd", params)
     return _newton(scenario, y, p0, w, cost, params)
 
 

@@ -271,8 +271,14 @@ def distance_rows(
     for (m, s), r in tab.items():
         crb = lim.get((REFERENCE_LABELS["crb"], s))
         ml = tab.get((ml_method, s))
-        if crb is None or ml is None:
-            raise ValueError(f"limits: no CRB row or no {ml_method!r} row at snr_db={s}")
+        if crb is None:
+            raise ValueError(f"limits: no CRB row at snr_db={s}")
+        if ml is None:
+            raise ValueError(f"table: no {ml_method!r} row at snr_db={s}")
+        if not float(crb["mse"]) > 0:
+            raise ValueError(f"limits: the CRB row at snr_db={s} has mse {crb['mse']!r}; expected > 0")
+        if not float(ml["mse"]) > 0:
+            raise ValueError(f"table: the {ml_method!r} row at snr_db={s} has mse {ml['mse']!r}; expected > 0")
         row = {
             "method": m,
             "snr_db": s,
@@ -284,7 +290,7 @@ def distance_rows(
             "mse_over_ml": float(r["mse"]) / float(ml["mse"]),
         }
         floor = lim.get((REFERENCE_LABELS["floor"], s))
-        if floor is not None:
+        if floor is not None and float(floor["mse"]) > 0:
             row["floor_mse"] = float(floor["mse"])
             row["mse_over_floor"] = float(r["mse"]) / float(floor["mse"])
         out.append(row)
@@ -292,12 +298,17 @@ def distance_rows(
 
 
 def distance_markdown(rows: Sequence[Mapping[str, Any]], key: str = "mse_over_crb", fmt: str = "{:.3g}") -> str:
-    """A markdown table of ``key`` (rows: methods, columns: SNR points) from :func:`distance_rows`."""
-    if not rows or not all(isinstance(r, Mapping) and {"method", "snr_db", key} <= set(r) for r in rows):
-        raise ValueError(f"rows: expected rows of distance_rows with the column {key!r}")
+    """A markdown table of ``key`` (rows: methods, columns: SNR points) from :func:`distance_rows`.
+
+    Cells without ``key`` (e.g. ``mse_over_floor`` where no floor was computed) stay empty.
+    """
+    if not rows or not all(isinstance(r, Mapping) and {"method", "snr_db"} <= set(r) for r in rows):
+        raise ValueError("rows: expected rows of distance_rows (with 'method' and 'snr_db')")
+    if not any(key in r and r[key] != "" for r in rows):
+        raise ValueError(f"key: no row has the column {key!r}")
     snrs = sorted({float(r["snr_db"]) for r in rows})
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    val = {(r["method"], float(r["snr_db"])): r[key] for r in rows}
+    val = {(r["method"], float(r["snr_db"])): r[key] for r in rows if key in r and r[key] != ""}
     head = "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " |"
     sep = "|---|" + "---:|" * len(snrs)
     body = [

@@ -21,7 +21,7 @@ argmax    the plain readout after (3): ``k = argmax_k ||[X]_{k,:}||_2`` (or of t
 alg1      Algorithm 1 of Sec. III-C (:func:`daun_lib.refine.refine`); needs X
 subgrid   3-point Gaussian fit around the peak (:func:`daun_lib.refine.subgrid`; not in the paper)
 ml        continuous ML: from the map's peak cell, safeguarded Newton ascent of the DPD cost
-          ``sum_m |a_m(p)^H y_m|^2`` (:func:`daun_lib.continuous.newton_ml`); the map only
+          ``sum_m |a_m(p)^H y_m|^2`` (:func:`daun_lib.continuous.ml_localize`); the map only
           chooses the start (the basin), the data choose the position; the exact ML of model (1)
 ml-bs     the same with an unknown noise level per BS (cost ``-N sum_m log(||y_m||^2 - |a_m^H y_m|^2)``,
           :mod:`daun_lib.continuous`): a BS whose data the LoS ray explains badly (strong NLoS
@@ -175,16 +175,16 @@ def _ml(score: Any, scenario: Scenario, y: Any, cost: str) -> np.ndarray:
 
     score = check_map(score, scenario)
     start = cell_centres(scenario)[argmax_index(score)]
-    return continuous.newton_ml(scenario, y, start, cost=cost)
+    return continuous.ml_localize(scenario, y, start=start, cost=cost)
 
 
 def ml_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
-    """Continuous ML from the map's argmax cell: :func:`daun_lib.continuous.newton_ml`, cost ``"dpd"`` -> (n, 2)."""
+    """Continuous ML from the map's argmax cell: :func:`daun_lib.continuous.ml_localize`, cost ``"dpd"`` -> (n, 2)."""
     return _ml(score, scenario, y, "dpd")
 
 
 def ml_bs_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
-    """The same with an unknown noise level per BS: cost ``"per_bs_noise"`` -> (n, 2)."""
+    """The same with an unknown noise level per BS: cost ``"per_bs_noise"`` (after a ``"dpd"`` ascent) -> (n, 2)."""
     return _ml(score, scenario, y, "per_bs_noise")
 
 

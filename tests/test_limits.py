@@ -155,8 +155,12 @@ def test_distance_rows_missing_partners():
         limits.distance_rows(TABLE, LIMITS[1:])  # no CRB at 0 dB
     with pytest.raises(ValueError, match="limits"):
         limits.distance_rows(TABLE, [LIMITS[2]])  # no CRB at all
-    with pytest.raises(ValueError, match="DPD-ML"):
+    with pytest.raises(ValueError, match="table: no 'DPD-ML'"):
         limits.distance_rows([TABLE[0], TABLE[1], TABLE[3]], LIMITS)  # the ML row is missing at 10 dB
+    zero = [dict(r) for r in LIMITS]
+    zero[0]["mse"] = 0.0
+    with pytest.raises(ValueError, match="limits"):
+        limits.distance_rows(TABLE, zero)  # a CRB of 0: no ratio, a clear error instead of ZeroDivisionError
     with pytest.raises(ValueError, match="table"):
         limits.distance_rows([], LIMITS)
     with pytest.raises(ValueError, match="limits"):
@@ -175,8 +179,17 @@ def test_distance_markdown_text():
     assert limits.distance_markdown(rows[:3]) == (
         "| method | 0 dB | 10 dB |\n|---|---:|---:|\n| DPD-ML | 8 | 10 |\n| A | 4 |  |\n"
     )
-    with pytest.raises(ValueError, match="rows"):
+    with pytest.raises(ValueError, match="key"):
         limits.distance_markdown(rows, key="nope")
+    with pytest.raises(ValueError, match="rows"):
+        limits.distance_markdown([{"mse": 1.0}])
+    # a column that only some rows have: the others stay empty
+    some = [dict(r) for r in rows]
+    for r in some:
+        if r["snr_db"] == 10.0:
+            r.pop("mse_over_floor", None)
+    some[0]["mse_over_floor"] = 3.0
+    assert "|  |" in limits.distance_markdown(some, key="mse_over_floor")
 
 
 def test_closest_report_text():

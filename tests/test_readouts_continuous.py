@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from daun_lib import Scenario, channel, continuous, methods, posterior
+from daun_lib import Scenario, bounds, channel, continuous, methods, posterior
 from daun_lib.baselines import dpd
 from daun_lib.readouts import READOUTS, get_readout
 from daun_lib.refine import argmax_rows
@@ -36,7 +36,8 @@ def test_ml_from_dpd_map_is_newton_from_the_argmax(data):
     # the map only picks the start: it moved off the grid, and the cost did not decrease
     assert not np.isin(want[:, 0], sc.grid[:, 0]).all()
     assert (continuous.cost_values(sc, y, want) >= continuous.cost_values(sc, y, start) - 1e-9).all()
-    want_bs = continuous.newton_ml(sc, y, start, cost="per_bs_noise")
+    # ml-bs: a "dpd" ascent first, then the per-BS cost from there (continuous.ml_localize)
+    want_bs = continuous.newton_ml(sc, y, want, cost="per_bs_noise")
     np.testing.assert_array_equal(dpd.DPDLocalizer(readout="ml-bs")(sc, y), want_bs)
 
 
@@ -121,3 +122,13 @@ def test_dpd_ml_scale_invariant(c, data):
     sc, y = Scenario(), data.y[:20]
     loc = dpd.DPDLocalizer(readout="ml")
     np.testing.assert_allclose(loc(sc, c * y), loc(sc, y), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("snr", [40.0, 60.0, 150.0])
+def test_ml_bs_reaches_the_crb_on_pure_los_at_very_high_snr(snr):
+    # the per-BS cost has narrow ridges along each bearing line at high SNR; the readout must not stall on one
+    sc = Scenario(multipath=False)
+    b = channel.simulate(sc, 40, snr, seed=4)
+    est = dpd.DPDLocalizer(readout="ml-bs")(sc, b.y)
+    mse = np.mean(np.sum((est - b.positions) ** 2, axis=1))
+    assert mse < 10 * bounds.crb_trace(sc, b.positions, snr).mean()
