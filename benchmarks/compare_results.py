@@ -15,9 +15,13 @@ import subprocess
 import sys
 
 
-def compare(rev: str, name: str) -> dict[str, tuple]:
-    """``{column: (relative difference, method, snr_db, old, new)}`` of the largest difference per column."""
-    old_text = subprocess.run(["git", "show", f"{rev}:{name}"], capture_output=True, text=True, check=True).stdout
+def compare(rev: str, name: str) -> dict[str, tuple] | None:
+    """``{column: (relative difference, method, snr_db, old, new)}`` of the largest difference per column;
+    None when ``name`` does not exist in ``rev`` (a new file)."""
+    shown = subprocess.run(["git", "show", f"{rev}:{name}"], capture_output=True, text=True)
+    if shown.returncode != 0:
+        return None
+    old_text = shown.stdout
     old = list(csv.DictReader(io.StringIO(old_text)))
     with open(name, newline="", encoding="utf-8") as fh:
         new = list(csv.DictReader(fh))
@@ -45,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for name in args.files:
         worst = compare(args.rev, name)
+        if worst is None:
+            print(name, f"new (not in {args.rev})")
+            continue
         shown = {k: (f"{v[0]:.2e}",) + v[1:] for k, v in worst.items() if v[0] > 0}
         print(name, shown or "identical")
     return 0

@@ -13,6 +13,10 @@ localizers      Localizer base: map estimators x readouts, bearing estimators
 baselines       DPD, Stansfield, SRL, VB, MM
 methods         REGISTRY: method name -> localize(scenario, y) -> (n, 2)
 bounds          the position CRB of the LoS model (2-D and 3-D)
+continuous      the continuous ML position (safeguarded Newton on the DPD cost); the LoS oracle
+posterior       the Bayesian posterior of the position: posterior mean, disk MAP, LoS posterior per link
+blockage        blockage-robust localisers (joint MAP of position and LoS states; mixture posterior mean)
+limits          the limits on a sweep's users (CRB, noiseless floor, LoS oracle); distance-to-the-limit table
 metrics         position errors, MSE, P(error < r), their standard errors, NMSE
 experiments     cached, seeded, checked Monte Carlo engine (plan / run / aggregate); CSV + JSON; timing
 accuracy        the Fig. 2 sweep set-up and its rows (notebook 03)

@@ -320,6 +320,10 @@ def distance_markdown(rows: Sequence[Mapping[str, Any]], key: str = "mse_over_cr
 def closest_report(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = ()) -> str:
     """Per SNR point: the method with the lowest MSE, its MSE / CRB and MSE / ML, and the runner-up.
 
+    Methods with the same MSE (to 1e-9 relative; e.g. the same readout after two map estimators
+    that picked the same start cells) are named together as tied; the runner-up is the best of the
+    others.
+
     Parameters
     ----------
     rows : list of dict
@@ -337,14 +341,17 @@ def closest_report(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = (
         if not here:
             continue
         best = here[0]
+        ties = [r["method"] for r in here[1:] if abs(r["mse"] - best["mse"]) <= 1e-9 * abs(best["mse"])]
+        rest = [r for r in here[1:] if r["method"] not in ties]
+        name = best["method"] + (f" (tied: {', '.join(ties)})" if ties else "")
         text = (
-            f"{s:g} dB: {best['method']} (MSE {best['mse']:.3g} m^2 = {best['mse_over_crb']:.2f} x CRB, "
+            f"{s:g} dB: {name} (MSE {best['mse']:.3g} m^2 = {best['mse_over_crb']:.2f} x CRB, "
             f"{best['mse_over_ml']:.2f} x continuous ML"
         )
         if "mse_over_floor" in best:
             text += f", {best['mse_over_floor']:.2f} x noiseless floor"
         text += ")"
-        if len(here) > 1:
-            text += f"; next {here[1]['method']} ({here[1]['mse'] / best['mse']:.2f} x its MSE)"
+        if rest:
+            text += f"; next {rest[0]['method']} ({rest[0]['mse'] / best['mse']:.2f} x its MSE)"
         lines.append(text)
     return "\n".join(lines)
