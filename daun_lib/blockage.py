@@ -15,10 +15,12 @@ with the standard's K-factor, or a diffuse NLoS one; prior LoS probability
     NLoS links carry no information on ``p`` in the model), then the subset
     with the largest joint log posterior
     ``log p(p_S, s = 1_S | y)`` (:func:`daun_lib.posterior.state_log_posterior`).
-    This is coordinate ascent of the joint posterior (``p`` given ``s`` is the
-    ML up to the slowly varying prior ``pi_m(p)``, which it neglects; ``s``
-    given ``p`` is exact), so nothing is tuned: the K-factor and the LoS
-    probability are the standard's.  With ``los_prior="always"`` every subset
+    This is an approximate joint MAP: the states are enumerated exactly, but
+    the position for each subset is the DPD-cost ML on its links, which
+    neglects the slowly varying prior ``pi_m(p)`` and the Ricean form of the
+    LoS likelihood (their maximisers differ little from the DPD cost's).
+    Nothing is tuned: the K-factor and the LoS probability are the
+    standard's.  With ``los_prior="always"`` every subset
     but the full one has prior probability 0 and the localiser is the
     continuous ML on all links.
 ``MixtureMeanLocalizer`` (registry ``"Mixture-MMSE"``)
@@ -32,7 +34,11 @@ Both take the LoS prior from their own field ``los_prior`` (default
 a propagation model, and the experiment code calls every method with the
 all-LoS twin of the scenario (:func:`daun_lib.accuracy.on_dictionaries`).
 Like the Bayesian readouts they are in units of the noise power (the SNR is
-estimated from ``||y||^2`` with the model's unit noise).
+estimated from ``||y||^2`` with the model's unit noise; samples far below it
+raise ``ValueError``).  In ``geometry="3d"`` the users are taken at
+``scenario.ut_height_m``, like every dictionary-based localiser of the
+package (with ``ut_height_range_m`` set that is a model mismatch, the one
+studied in notebook 06).
 """
 
 from __future__ import annotations
@@ -101,6 +107,11 @@ class SubsetMAPLocalizer(Localizer):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "los_prior", _check_prior(self.los_prior))
+        if self.los_prior == 0.0:
+            raise ValueError(
+                "los_prior: expected a LoS probability > 0 (with 0 no subset of LoS links is possible and every "
+                "score is -inf)"
+            )
         if isinstance(self.min_bs, bool) or not isinstance(self.min_bs, numbers.Integral) or self.min_bs < 2:
             raise ValueError(f"min_bs: expected an integer >= 2, got {self.min_bs!r}")
         if self.cost not in continuous.COSTS:
@@ -112,6 +123,7 @@ class SubsetMAPLocalizer(Localizer):
 
     def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
         prior = _prior_scenario(scenario, self.los_prior)
+        posterior.estimate_omega(prior, y)  # refuses samples far below the model's unit noise power, before any work
         n, M = y.shape[0], scenario.n_bs
         best = np.full(n, -np.inf)
         out = None

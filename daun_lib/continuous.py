@@ -381,6 +381,23 @@ def cost_derivatives(
 # ---------------------------------------------------------------- the estimators
 
 
+def _unit_scale(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` and ``w`` divided per sample by powers of two that bring their largest magnitude into [1, 2).
+
+    Both costs are homogeneous in ``y`` and ``w`` up to an additive constant (``"dpd"``: ``F`` scales
+    by ``c^2 b``; ``"per_bs_noise"``: ``log R`` shifts by ``log c^2``), so their maximisers do not
+    move; a power-of-two factor is exact in floating point, so at ordinary scales the positions are
+    bit-identical, and at extreme ones (``y`` near 1e-150 or 1e150, weights near 1e-300) the squares
+    neither overflow nor underflow.
+    """
+    ymax = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
+    wmax = w.max(axis=1)
+    ey = np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
+    ew = np.frexp(np.where(wmax > 0, wmax, 1.0))[1] - 1
+    fy = np.ldexp(1.0, -ey)[:, None, None]  # exact powers of two (complex ldexp does not exist)
+    return y * fy, np.ldexp(w, -ew[:, None])
+
+
 def _grid_start(scenario: Scenario, y: np.ndarray, w: np.ndarray, cost: str) -> np.ndarray:
     A = _localizers.dictionaries(scenario)[0]  # (M, N, K), unit-norm columns
     grid = scenario.grid
@@ -420,7 +437,7 @@ def grid_start(scenario: Scenario, y: Any, weights: Any = None, cost: str = "dpd
     y = _localizers.check_y(scenario, y)
     cost = _check_cost(cost)
     w = effective_weights(scenario, weights, y.shape[0])
-    return _grid_start(scenario, y, w, cost)
+    return _grid_start(scenario, *_unit_scale(y, w), cost)
 
 
 def _newton(scenario: Scenario, y: np.ndarray, p0: np.ndarray, w: np.ndarray, cost: str, params: MLParams):
@@ -513,7 +530,8 @@ def newton_ml(
     params = _localizers.check_params(params, MLParams)
     p0 = _check_points(scenario, start, y.shape[0], "start")
     w = effective_weights(scenario, weights, y.shape[0])
-    return _newton(scenario, y, p0, w, cost, params)
+    ys, ws = _unit_scale(y, w)
+    return _newton(scenario, ys, p0, ws, cost, params)
 
 
 def ml_localize(
@@ -554,6 +572,7 @@ def ml_localize(
     cost = _check_cost(cost)
     params = _localizers.check_params(params, MLParams)
     w = effective_weights(scenario, weights, y.shape[0])
+    y, w = _unit_scale(y, w)
     if start is None:
         p0 = _grid_start(scenario, y, w, "dpd")
     else:

@@ -128,7 +128,9 @@ def plot_ratio(ax: Any, rows: Sequence[Mapping[str, Any]], key: str, xticks: Seq
     xticks : list of float
     """
     _check_ax(ax)
-    if not rows or not all(key in r for r in rows):
+    if not isinstance(key, str):
+        raise ValueError(f"key: expected a column name, got {key!r}")
+    if not rows or not all(isinstance(r, Mapping) and key in r for r in rows):
         raise ValueError(f"rows: expected rows with the column {key!r}")
     for i, (m, rs) in enumerate(by_method(rows).items()):
         color, marker, ls = STYLES.get(m, (f"C{i % 10}", ".", "-"))

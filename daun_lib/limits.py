@@ -15,12 +15,16 @@ redraws exactly those trials):
 ``"floor"``
     The continuous ML (:func:`daun_lib.continuous.ml_localize`) run on the
     **noiseless** channels ``h`` (``ChannelBatch.h``): the error that the
-    multipath alone causes to the ML estimator; no noise level removes it.
+    multipath alone causes to that estimator (the DPD-cost ML), whatever the
+    SNR.  It is not a bound: another estimator (e.g. the per-BS-noise ML,
+    ``DPD-MLB``) can go slightly below it.
 ``"oracle"``
     The **LoS oracle**: the continuous ML on the links that truly have a LoS
     path (:func:`daun_lib.continuous.los_oracle`, it reads the true LoS
-    states ``ChannelBatch.los``, which no real localiser knows).  It is a
-    ceiling for blockage-robust localisers, clearly not a method.
+    states ``ChannelBatch.los``, which no real localiser knows): a reference
+    for the sub-metre probability of blockage-robust localisers, clearly not
+    a method.  It is not a bound on the MSE (a posterior mean, which shrinks
+    towards the area's centre when it cannot decide, has a lower MSE).
 
 The rows have the columns of :func:`daun_lib.accuracy.accuracy_rows`, with
 ``method`` one of :data:`REFERENCE_LABELS`' values, so they can be written
@@ -199,6 +203,11 @@ def reference_rows(
         raise ValueError(f"references: expected distinct names from {REFERENCES}, got {list(references)!r}")
     if isinstance(radius_m, bool) or not isinstance(radius_m, numbers.Real) or not radius_m > 0:
         raise ValueError(f"radius_m: expected a positive number of metres, got {radius_m!r}")
+    if "crb" in references and scenario.geometry == "3d" and scenario.ut_height_range_m is not None:
+        raise ValueError(
+            "references: the CRB of daun_lib.bounds assumes users at the known height ut_height_m; this scenario "
+            "draws heights in ut_height_range_m (leave 'crb' out, or use a scenario without the range)"
+        )
     label = str(scenario.los_model) if los_label is None else los_label
     if not isinstance(label, str):
         raise ValueError(f"los_label: expected a str, got {type(los_label).__name__}")
@@ -234,7 +243,13 @@ def reference_rows(
 def _index(table: Sequence[Mapping[str, Any]], name: str) -> dict[tuple[str, float], Mapping[str, Any]]:
     if not table or not all(isinstance(r, Mapping) and {"method", "snr_db", "mse"} <= set(r) for r in table):
         raise ValueError(f"{name}: expected a non-empty list of rows with 'method', 'snr_db' and 'mse'")
-    return {(r["method"], float(r["snr_db"])): r for r in table}
+    out: dict[tuple[str, float], Mapping[str, Any]] = {}
+    for r in table:
+        key = (r["method"], float(r["snr_db"]))
+        if key in out:
+            raise ValueError(f"{name}: two rows for method {key[0]!r} at snr_db={key[1]:g}")
+        out[key] = r
+    return out
 
 
 def distance_rows(
@@ -333,6 +348,8 @@ def closest_report(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = (
     """
     if not rows or not all(isinstance(r, Mapping) and {"method", "snr_db", "mse_over_crb"} <= set(r) for r in rows):
         raise ValueError("rows: expected the rows of distance_rows")
+    if isinstance(exclude, str) or not all(isinstance(m, str) for m in exclude):
+        raise ValueError(f"exclude: expected a list of method names, got {exclude!r}")
     lines = []
     for s in sorted({float(r["snr_db"]) for r in rows}):
         here = sorted(

@@ -98,9 +98,9 @@ The posterior is evaluated on a regular grid of cell centres over the area,
   ``~0.11 m`` per axis with four BSs, scaling as ``omega^(-1/2)``.  By the
   Poisson summation formula the grid mean of a Gaussian of std ``sigma``
   differs from its integral mean by a relative term of order
-  ``exp(-2 pi^2 sigma^2 / h^2)``: negligible for ``h <= sigma``, i.e. at and
-  below about 0 dB with ``h = 0.25 m`` -- the low-SNR regime these readouts
-  are for.  At high SNR the posterior collapses onto a few cells and its
+  ``exp(-2 pi^2 sigma^2 / h^2)``: below 1e-8 for ``h <= sigma``, about
+  0.02 at 0 dB (``sigma ~ 0.11 m``, ``h = 0.25 m``) and negligible from about
+  -7 dB down -- the low-SNR regime these readouts are for.  At high SNR the posterior collapses onto a few cells and its
   readouts inherit the grid's quantisation; use a continuous readout there.
 * The grid's own MSE floor (uniform quantisation, ``2 h^2 / 12 = h^2 / 6``)
   is then ``0.0104 m^2``, far below the outlier-dominated errors at low SNR.
@@ -198,8 +198,18 @@ class PosteriorParams:
             raise ValueError(f"snr_db: expected None or a finite number in dB, got {s!r}")
 
 
+MAX_CANDIDATES_PER_AXIS = 1000
+"""Largest candidate grid per axis (1000 x 1000 candidates; a finer ``resolution_m`` raises ``ValueError``)."""
+
+
 def _grid_shape(scenario: Scenario, resolution_m: float) -> tuple[int, float]:
     n = int(math.ceil(scenario.area_size / resolution_m - 1e-9))
+    if n > MAX_CANDIDATES_PER_AXIS:
+        raise ValueError(
+            f"resolution_m: {resolution_m!r} m gives {n} x {n} candidates over the {scenario.area_size:g} m area, "
+            f"more than {MAX_CANDIDATES_PER_AXIS} per axis; expected at least "
+            f"{scenario.area_size / MAX_CANDIDATES_PER_AXIS:g} m"
+        )
     return max(n, 1), scenario.area_size / max(n, 1)
 
 
@@ -361,11 +371,20 @@ def _log_posterior_blocks(scenario: Scenario, y: np.ndarray, params: PosteriorPa
 
 def _prepare(scenario: Any, y: Any, params: Any) -> tuple[Scenario, np.ndarray, PosteriorParams]:
     # imported here: daun_lib.readouts (imported by daun_lib.localizers) imports this module's PosteriorParams
+    from .baselines._common import NOISE_FLOOR
     from .localizers import check_params, check_y
 
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
     params = check_params(params, PosteriorParams)
+    power = (y.real**2 + y.imag**2).mean(axis=(1, 2))
+    low = np.flatnonzero(power < NOISE_FLOOR)
+    if low.size:
+        raise ValueError(
+            f"y: sample(s) {low[:10].tolist()} have a mean power per antenna of {power[low[0]]:.3g}, far below the "
+            f"unit noise power of the package's model (1) that the posterior assumes; pass y in units of the noise "
+            f"power"
+        )
     return scenario, y, params
 
 

@@ -22,7 +22,7 @@ alg1      Algorithm 1 of Sec. III-C (:func:`daun_lib.refine.refine`); needs X
 subgrid   3-point Gaussian fit around the peak (:func:`daun_lib.refine.subgrid`; not in the paper)
 ml        continuous ML: from the map's peak cell, safeguarded Newton ascent of the DPD cost
           ``sum_m |a_m(p)^H y_m|^2`` (:func:`daun_lib.continuous.ml_localize`); the map only
-          chooses the start (the basin), the data choose the position; the exact ML of model (1)
+          chooses the start (the basin), the data choose the position; the ML of the LoS-only model (the DPD cost)
 ml-bs     the same with an unknown noise level per BS (cost ``-N sum_m log(||y_m||^2 - |a_m^H y_m|^2)``,
           :mod:`daun_lib.continuous`): a BS whose data the LoS ray explains badly (strong NLoS
           clusters) weighs less
@@ -32,7 +32,9 @@ disk      the position with the most posterior mass within ``disk_radius_m``
 ========= ===================================================================
 
 The Bayesian readouts (``mmse``, ``disk``) compute the posterior of the
-position from ``y`` over a fine grid of the area (:mod:`daun_lib.posterior`,
+position from ``y`` over a fine grid of the area, with every link LoS whatever
+the scenario's ``los_model`` (the blockage-aware posterior is
+:class:`daun_lib.blockage.MixtureMeanLocalizer`) (:mod:`daun_lib.posterior`,
 known-modulus Ricean likelihood, uniform prior, the model's own temperature,
 the defaults of :class:`daun_lib.posterior.PosteriorParams`; other settings are
 one ``register_readout`` call away);
@@ -49,6 +51,7 @@ there (:meth:`daun_lib.localizers.MapLocalizer.cells`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -188,20 +191,30 @@ def ml_bs_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
     return _ml(score, scenario, y, "per_bs_noise")
 
 
+def _posterior_inputs(score: Any, scenario: Scenario, y: Any) -> tuple[Scenario, Any]:
+    """The all-LoS twin of ``scenario`` (the readouts' model has no blockage prior) and ``y`` checked
+    against the map's sample count."""
+    score = check_map(score, scenario)
+    n = getattr(y, "shape", (None,))[0] if getattr(y, "ndim", 0) == 3 else 1
+    if n != score.shape[0]:
+        raise ValueError(f"y: expected {score.shape[0]} samples (one per row of the map), got {n}")
+    return dataclasses.replace(scenario, los_model="always", multipath=True), y
+
+
 def mmse_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
-    """Posterior mean (:func:`daun_lib.posterior.posterior_mean`, default settings); the map is not used -> (n, 2)."""
+    """Posterior mean (:func:`daun_lib.posterior.posterior_mean`, default settings, every link LoS); the map is
+    not used -> (n, 2)."""
     from . import posterior
 
-    check_map(score, scenario)
-    return posterior.posterior_mean(scenario, y)
+    return posterior.posterior_mean(*_posterior_inputs(score, scenario, y))
 
 
 def disk_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
-    """Disk MAP (:func:`daun_lib.posterior.disk_map`, default settings); the map is not used -> (n, 2)."""
+    """Disk MAP (:func:`daun_lib.posterior.disk_map`, default settings, every link LoS); the map is not used
+    -> (n, 2)."""
     from . import posterior
 
-    check_map(score, scenario)
-    return posterior.disk_map(scenario, y)
+    return posterior.disk_map(*_posterior_inputs(score, scenario, y))
 
 
 register_readout("argmax", GridReadout(argmax_index))

@@ -188,3 +188,8 @@ def test_state_log_posterior_validation(blocked):
         posterior.state_log_posterior(Scenario(), y, p[:2], s)
     with pytest.raises(ValueError, match="positions"):
         posterior.state_log_posterior(Scenario(), y, np.full((3, 2), np.nan), s)
+
+
+def test_subset_map_refuses_a_zero_los_prior():
+    with pytest.raises(ValueError, match="los_prior"):
+        SubsetMAPLocalizer(los_prior=0.0)

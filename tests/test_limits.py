@@ -204,3 +204,15 @@ def test_closest_report_text():
     )
     with pytest.raises(ValueError, match="rows"):
         limits.closest_report([])
+
+
+def test_duplicate_rows_excludes_and_heights_are_refused():
+    with pytest.raises(ValueError, match="two rows"):
+        limits.distance_rows(TABLE + [TABLE[0]], LIMITS)
+    rows = limits.distance_rows(TABLE, LIMITS)
+    with pytest.raises(ValueError, match="exclude"):
+        limits.closest_report(rows, exclude="DPD-ML")
+    assert "DPD-ML" not in limits.closest_report(rows, exclude=["DPD-ML"]).split(";")[0]
+    sc = Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0))
+    with pytest.raises(ValueError, match="references"):
+        limits.reference_rows(sc, [10.0], 2, 1, references=("crb",))

@@ -132,3 +132,32 @@ def test_ml_bs_reaches_the_crb_on_pure_los_at_very_high_snr(snr):
     est = dpd.DPDLocalizer(readout="ml-bs")(sc, b.y)
     mse = np.mean(np.sum((est - b.positions) ** 2, axis=1))
     assert mse < 10 * bounds.crb_trace(sc, b.positions, snr).mean()
+
+
+def test_bayesian_readouts_ignore_the_scenarios_los_model_and_check_the_sample_count(data):
+    sc, y = Scenario(), data.y[:20]
+    three = Scenario(los_model="3gpp")
+    np.testing.assert_array_equal(methods.REGISTRY["DPD-MMSE"](three, y), methods.REGISTRY["DPD-MMSE"](sc, y))
+    np.testing.assert_array_equal(methods.REGISTRY["DPD-Disk"](three, y), methods.REGISTRY["DPD-Disk"](sc, y))
+    score = _dpd_score(sc, y)
+    for name in ("mmse", "disk"):
+        with pytest.raises(ValueError, match="y"):
+            READOUTS[name](score[:3], sc, y[:5])
+
+
+def test_bayesian_entries_refuse_samples_far_below_the_noise(data):
+    y = data.y[:10] * 1e-12
+    for name in ("DPD-MMSE", "DPD-Disk", "Subset-MAP", "Mixture-MMSE"):
+        with pytest.raises(ValueError, match="noise"):
+            methods.REGISTRY[name](Scenario(), y)
+
+
+def test_continuous_ml_is_invariant_to_extreme_scales_of_y_and_weights(data):
+    sc, y = Scenario(), data.y[:30]
+    ref = continuous.ml_localize(sc, y)
+    for c in (1e100, 1e-100, 1e150):
+        np.testing.assert_allclose(continuous.ml_localize(sc, y * c), ref, atol=1e-6)
+    w = np.array([1.0, 1.0, 0.0, 1.0])
+    ref_w = continuous.ml_localize(sc, y, weights=w)
+    for c in (1e300, 1e-300):
+        np.testing.assert_allclose(continuous.ml_localize(sc, y, weights=w * c), ref_w, atol=1e-6)
