@@ -1,0 +1,572 @@
+r"""Several users in one snapshot (issue 14): multi-user localisers and their metrics.
+
+Model.  ``U`` users transmit on the same resource; BS ``m`` receives the sum of their
+channels and one noise draw (model (1) summed over the users),
+
+.. math::
+
+    y_m = \sum_{u=1}^{U} \sqrt{\omega_u}\, h_{u,m} + n_m,\qquad n_m \sim \mathcal{CN}(0, I_N),
+
+so the LoS part of ``y_m`` is ``A_m X[:, m]`` with ``U`` active rows of ``X`` (the row
+sparsity of (3)).  Every localiser here has the shape
+
+    ``f(scenario, y (n, M, N), n_users: int) -> positions (n, U, 2)`` in metres,
+
+the order of the ``U`` estimates of a sample being arbitrary (:func:`assigned_errors`
+matches them to the truth by an optimal assignment).
+
+Localisers (frozen dataclasses; their fields are the whole configuration):
+
+* :class:`PeaksLocalizer`: a score map over the position grid (the DPD cost (Weiss 2004,
+  :func:`daun_lib.baselines.dpd.cost`), or the row powers ``||X[k, :]||^2`` of any single-user
+  map estimator with a ``_map``: P-ADMM, DAUN, VB, MM), ``U`` peaks picked greedily, each pick
+  suppressing the cells within ``suppression_m`` of it (issue 14: "a second user's peak found
+  after suppressing 3 m around the first").  Readout per peak: the cell centre, or the sub-grid
+  fit of :func:`daun_lib.refine.subgrid` around it.
+* :class:`SICLocalizer`: DPD with successive cancellation.  Step ``u`` searches the
+  conditional DPD cost of a new user given the ``u - 1`` found ones: per BS, ``y_m`` is projected
+  onto the orthogonal complement of the found users' LoS steering vectors ``a_m(p_j)``
+  (``P_m = I - V_m V_m^+``) and a cell scores
+  ``sum_m |a_m(k)^H P_m y_m|^2 / ||P_m a_m(k)||^2`` (the concentrated likelihood of one more
+  LoS source with unknown gain, i.e. the first step of Ziskind & Wax's alternating projection;
+  a BS that sees the cell in the span of the found vectors, ``||P_m a_m(k)||^2 < 1e-6``,
+  contributes nothing to it).  Step 1 is the plain DPD cost.  Found users' neighbourhoods
+  (``suppression_m``) are excluded as in :class:`PeaksLocalizer`: a grid pick is up to half a
+  cell off the user, so the projection leaves a residue of that user next to its cell.
+* :class:`OMPLocalizer`: simultaneous orthogonal matching pursuit on ``A`` (Tropp, Gilbert &
+  Strauss 2006): the support is shared by the BSs (one grid cell = one atom per BS), each step
+  picks ``argmax_k sum_m |A_m[:, k]^H r_m|^2`` and refits the gains of all picked cells per BS by
+  least squares, ``r_m = (I - A_{m,S} A_{m,S}^+) y_m``.  The NLoS dictionary ``B`` is *not* in the
+  fit: its atoms have a free support per BS, so a greedy fit with ``B`` explains any user's beam at
+  one BS by a ``B`` atom (the freedom that makes loss (18) collapse, docs/design.md), which would
+  remove the very beams the next pick needs.  Note: this pursuit is SIC without the
+  normalisation by ``||P_m a_m(k)||^2`` and without suppression (the selection statistic is the
+  DPD cost of the residual, whose picked atoms are exactly cancelled).
+
+Registry :data:`MULTI_REGISTRY` (name -> localiser), metrics (:func:`assigned_errors`,
+:func:`p_all_within`, :func:`p_user_within`, :func:`mse_per_user`) and the unknown-``U`` rule
+:func:`estimate_n_users`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import gamma
+
+from . import methods
+from ._validation import as_array, nonnegative
+from .baselines import dpd
+from .localizers import MapLocalizer, check_scenario, check_y, dictionaries
+from .refine import row_power, subgrid
+from .scenario import Scenario
+
+__all__ = [
+    "MULTI_REGISTRY",
+    "DAUN_MU_VARIANT",
+    "MultiLocalizer",
+    "PeaksLocalizer",
+    "SICLocalizer",
+    "OMPLocalizer",
+    "DAUNVariantLocalizer",
+    "assigned_errors",
+    "p_all_within",
+    "p_user_within",
+    "mse_per_user",
+    "noise_threshold",
+    "estimate_n_users",
+]
+
+#: Variant name under which a DAUN trained for several users is to be shipped
+#: (``daun.load_pretrained(DAUN_MU_VARIANT)``, weight file ``weights/daun_multiuser.pt``);
+#: :data:`MULTI_REGISTRY` gets a ``"DAUN-MU"`` entry only when that file exists.
+DAUN_MU_VARIANT = "multiuser"
+_DAUN_MU_FILE = Path(__file__).resolve().parent / "weights" / "daun_multiuser.pt"
+
+#: ``||P_m a_m(k)||^2`` below this: the cell's steering vector at BS m lies in the span of the
+#: found users' vectors (unit-norm atoms, so this is a fraction of the atom's energy).
+_SPAN_TOL = 1e-6
+
+
+def check_n_users(n_users: Any, name: str = "n_users") -> int:
+    """``n_users`` as an int >= 1, else ``ValueError`` naming it (as ``name``)."""
+    if isinstance(n_users, (bool, np.bool_)) or not isinstance(n_users, (int, np.integer)) or n_users < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {n_users!r}")
+    return int(n_users)
+
+
+def _check_suppression(value: Any) -> float:
+    try:
+        return nonnegative(value, "suppression_m")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"suppression_m: expected a finite number >= 0 (metres), got {value!r}") from exc
+
+
+@lru_cache(maxsize=8)
+def _cell_distances(cells_bytes: bytes, K: int) -> np.ndarray:
+    cells = np.frombuffer(cells_bytes, dtype=np.float64).reshape(K, 2)
+    d = np.sqrt(((cells[:, None, :] - cells[None, :, :]) ** 2).sum(axis=-1))
+    d.setflags(write=False)
+    return d
+
+
+def cell_distances(cells: np.ndarray) -> np.ndarray:
+    """(K, K) read-only distances between the cell centres ``cells`` (K, 2), cached."""
+    cells = np.ascontiguousarray(cells, dtype=np.float64)
+    return _cell_distances(cells.tobytes(), cells.shape[0])
+
+
+def greedy_peaks(score: np.ndarray, cells: np.ndarray, n_users: int, suppression_m: float) -> np.ndarray:
+    """``n_users`` peaks of each map, greedily, each suppressing the cells within ``suppression_m``.
+
+    Parameters
+    ----------
+    score : (n, K) float
+        A score per grid cell (higher = more likely a user).
+    cells : (K, 2) float
+        Cell centres, metres.
+    n_users : int >= 1
+    suppression_m : float >= 0
+        Cells at distance ``<= suppression_m`` from a pick are not picked again; when every
+        cell of a sample is suppressed, the best cell not yet picked is taken.
+
+    Returns
+    -------
+    (n, U) int
+        Grid indices, strongest first; the first column is ``argmax(score, axis=1)``.
+    """
+    score = np.asarray(as_array(score, "score", 2, complex_ok=False), dtype=float)
+    n_users = check_n_users(n_users)
+    suppression_m = _check_suppression(suppression_m)
+    n, K = score.shape
+    if n_users > K:
+        raise ValueError(f"n_users: expected at most K = {K} (one cell per user), got {n_users}")
+    D = cell_distances(cells)
+    rows = np.arange(n)
+    blocked = np.zeros((n, K), dtype=bool)
+    picked = np.zeros((n, K), dtype=bool)
+    out = np.empty((n, n_users), dtype=np.int64)
+    for u in range(n_users):
+        s = np.where(blocked, -np.inf, score)
+        k = np.argmax(s, axis=1)
+        full = blocked.all(axis=1)
+        if full.any():
+            k[full] = np.argmax(np.where(picked[full], -np.inf, score[full]), axis=1)
+        out[:, u] = k
+        picked[rows, k] = True
+        blocked |= D[k] <= suppression_m
+        blocked |= picked
+    return out
+
+
+def _score_of(m: Any) -> np.ndarray:
+    """A map estimator's output as a score map (n, K): a map as is, X (n, K, M) as its row powers."""
+    if getattr(m, "ndim", None) == 3:
+        return row_power(m, normalize=True)  # the quantity argmax_rows maximises
+    return np.asarray(m, dtype=float)
+
+
+def _subgrid_per_user(score: np.ndarray, scenario: Scenario, k: np.ndarray) -> np.ndarray:
+    """:func:`daun_lib.refine.subgrid` around each of the peaks ``k`` (n, U) of ``score`` (n, K) -> (n, U, 2)."""
+    n, U = k.shape
+    P = np.maximum(score, 0.0)
+    rep = np.repeat(P, U, axis=0)  # (n U, K): sample i's map once per user
+    return subgrid(rep, scenario, k.reshape(-1)).reshape(n, U, 2)
+
+
+class MultiLocalizer:
+    """Base of the multi-user localisers: ``__call__(scenario, y, n_users) -> (n, U, 2)``.
+
+    Validates the scenario (:func:`daun_lib.localizers.check_scenario`), ``y``
+    (:func:`daun_lib.localizers.check_y`, (n, M, N) or (M, N)) and ``n_users`` (int >= 1),
+    then calls ``_locate_multi(scenario, y (n, M, N) complex128, n_users)``.
+    """
+
+    def __call__(self, scenario: Scenario, y: Any, n_users: int = 1) -> np.ndarray:
+        """Position estimates (n, U, 2), metres, in arbitrary user order per sample."""
+        scenario = check_scenario(scenario)
+        self._check_scenario(scenario)
+        n_users = check_n_users(n_users)
+        if n_users > scenario.n_grid:
+            raise ValueError(f"n_users: expected at most the K = {scenario.n_grid} grid cells, got {n_users}")
+        return self._locate_multi(scenario, check_y(scenario, y), n_users)
+
+    def _check_scenario(self, scenario: Scenario) -> None:
+        """Raise ``ValueError`` naming ``scenario`` when this localiser cannot serve it."""
+
+    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+_SOURCES = ("dpd", "p-admm", "daun")
+
+
+def _source_estimator(source: Any) -> MapLocalizer:
+    if isinstance(source, MapLocalizer):
+        return source
+    if source == "dpd":
+        return dpd.DPDLocalizer()
+    if source == "p-admm":
+        return methods.PADMMLocalizer()
+    if source == "daun":
+        return methods.DAUNLocalizer()
+    raise ValueError(
+        f"source: expected one of {_SOURCES} or a map estimator (a daun_lib.localizers.MapLocalizer), got {source!r}"
+    )
+
+
+@dataclass(frozen=True)
+class PeaksLocalizer(MultiLocalizer):
+    """``U`` greedy peaks of a single-user map with suppression (:func:`greedy_peaks`) -> (n, U, 2).
+
+    Attributes
+    ----------
+    source : "dpd", "p-admm", "daun" or a MapLocalizer
+        The map: ``"dpd"`` the DPD cost (:class:`~daun_lib.baselines.dpd.DPDLocalizer`),
+        ``"p-admm"`` the row powers of P-ADMM's X (:class:`~daun_lib.methods.PADMMLocalizer`,
+        300 iterations), ``"daun"`` those of the shipped single-user DAUN
+        (:class:`~daun_lib.methods.DAUNLocalizer`); any estimator with a ``_map`` (its readout is
+        not used; its ``cells`` give the pick positions, its ``block`` the chunking).
+    suppression_m : float >= 0
+        Radius around each pick excluded from later picks (3 m, issue 14).
+    readout : "grid" or "subgrid"
+        The cell centre of each peak, or :func:`daun_lib.refine.subgrid` around it on the
+        (unsuppressed) map.
+
+    With ``n_users = 1`` and ``readout="grid"`` the positions are those of the estimator's
+    argmax readout (``PeaksLocalizer("dpd")(s, y, 1)[:, 0]`` equals ``REGISTRY["DPD"](s, y)``).
+    """
+
+    source: Any = "dpd"
+    suppression_m: float = 3.0
+    readout: str = "grid"
+    estimator: MapLocalizer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "estimator", _source_estimator(self.source))
+        object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
+        if self.readout not in ("grid", "subgrid"):
+            raise ValueError(f"readout: expected 'grid' or 'subgrid', got {self.readout!r}")
+
+    def _check_scenario(self, scenario: Scenario) -> None:
+        self.estimator._check_scenario(scenario)
+
+    def scores(self, scenario: Scenario, y: Any) -> np.ndarray:
+        """The score map (n, K) of the source for ``y`` (n, M, N) (validated)."""
+        scenario = check_scenario(scenario)
+        self._check_scenario(scenario)
+        y = check_y(scenario, y)
+        return self._scores(scenario, y)
+
+    def _scores(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        block = self.estimator.block
+        if block is None:
+            return _score_of(self.estimator._map(scenario, y))
+        return np.concatenate(
+            [_score_of(self.estimator._map(scenario, y[lo : lo + block])) for lo in range(0, y.shape[0], block)]
+        )
+
+    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        score = self._scores(scenario, y)
+        cells = self.estimator.cells(scenario)
+        k = greedy_peaks(score, np.asarray(cells, dtype=float), n_users, self.suppression_m)
+        if self.readout == "subgrid":
+            return _subgrid_per_user(score, scenario, k)
+        return np.asarray(cells, dtype=float)[k]
+
+
+def _basis(V: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the span of the columns of V (n, M, N, u) -> (n, M, N, u), dropped
+    directions (rank deficiency) as zero columns."""
+    Q, s, _ = np.linalg.svd(V, full_matrices=False)
+    keep = s > _SPAN_TOL * np.maximum(s[..., :1], np.finfo(float).tiny)
+    return Q * keep[..., None, :]
+
+
+def _project_out(y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """``(I - Q Q^H) y`` per sample and BS: y (n, M, N), Q (n, M, N, u) orthonormal (or zero) columns."""
+    c = np.einsum("bmnu,bmn->bmu", Q.conj(), y)
+    return y - np.einsum("bmnu,bmu->bmn", Q, c)
+
+
+def _found_atoms(A: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The atoms ``A_m[:, k_j]`` of the picked cells k (n, u) -> (n, M, N, u)."""
+    return np.transpose(A[:, :, k], (2, 0, 1, 3))  # A[:, :, k]: (M, N, n, u)
+
+
+def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Conditional DPD cost of one more LoS source given the found ones.
+
+    Parameters
+    ----------
+    A : (M, N, K) complex, unit-norm columns
+    y : (n, M, N) complex
+    Q : (n, M, N, u) complex
+        Orthonormal basis (zero columns allowed) of the found users' steering vectors per BS.
+
+    Returns
+    -------
+    (n, K) float
+        ``sum_m |a_m(k)^H P_m y_m|^2 / ||P_m a_m(k)||^2`` with ``P_m = I - Q_m Q_m^H``; a term with
+        ``||P_m a_m(k)||^2 < 1e-6`` is 0.  For unit white noise each term is Exp(1), the sum
+        Gamma(M, 1) (the projection keeps the noise white in the complement).
+    """
+    r = _project_out(y, Q)
+    out = np.zeros((y.shape[0], A.shape[2]))
+    for m in range(A.shape[0]):
+        num = np.abs(r[:, m, :] @ A[m].conj()) ** 2  # (n, K): |a^H P y|^2 (P Hermitian, P y = r)
+        inner = np.einsum("bnu,nk->buk", Q[:, m].conj(), A[m])  # Q^H a (n, u, K)
+        den = 1.0 - np.sum(np.abs(inner) ** 2, axis=1)  # ||P a||^2 = 1 - ||Q^H a||^2
+        ok = den > _SPAN_TOL
+        out += np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class SICLocalizer(MultiLocalizer):
+    """DPD with successive cancellation (:func:`conditional_cost`, suppression) -> (n, U, 2).
+
+    Attributes
+    ----------
+    suppression_m : float >= 0
+        Cells within this distance of a found user are not picked again (3 m, as the peaks).
+    """
+
+    suppression_m: float = 3.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
+
+    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        return scenario.grid[_sic_cells(scenario, y, n_users, self.suppression_m)[0]]
+
+
+def _sic_cells(scenario: Scenario, y: np.ndarray, n_users: int, suppression_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """SIC picks (n, U) int and the peak value of the conditional cost at each pick (n, U)."""
+    A = dictionaries(scenario)[0]
+    cells = scenario.grid
+    D = cell_distances(cells)
+    n = y.shape[0]
+    rows = np.arange(n)
+    blocked = np.zeros((n, scenario.n_grid), dtype=bool)
+    picked = np.zeros((n, scenario.n_grid), dtype=bool)
+    k = np.empty((n, n_users), dtype=np.int64)
+    peak = np.empty((n, n_users))
+    for u in range(n_users):
+        if u == 0:
+            score = dpd.cost(A, y)
+        else:
+            score = conditional_cost(A, y, _basis(_found_atoms(A, k[:, :u])))
+        ku = np.argmax(np.where(blocked, -np.inf, score), axis=1)
+        full = blocked.all(axis=1)
+        if full.any():  # every cell suppressed: the best cell not yet picked
+            ku[full] = np.argmax(np.where(picked[full], -np.inf, score[full]), axis=1)
+        k[:, u] = ku
+        peak[:, u] = score[rows, ku]
+        picked[rows, ku] = True
+        blocked |= (D[ku] <= suppression_m) | picked
+    return k, peak
+
+
+@dataclass(frozen=True)
+class OMPLocalizer(MultiLocalizer):
+    """Simultaneous OMP on the LoS dictionary A (support shared across BSs) -> (n, U, 2).
+
+    Each step picks ``argmax_k sum_m |A_m[:, k]^H r_m|^2`` (the DPD cost of the residual,
+    :func:`daun_lib.baselines.dpd.cost`; picked cells excluded) and refits all picked cells'
+    gains per sample and BS by least squares: ``r_m = (I - A_{m,S} A_{m,S}^+) y_m``.  ``B`` is
+    not in the fit (module docstring).  With ``n_users = 1`` it is the grid DPD.
+    """
+
+    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        A = dictionaries(scenario)[0]
+        n = y.shape[0]
+        rows = np.arange(n)
+        k = np.empty((n, n_users), dtype=np.int64)
+        picked = np.zeros((n, scenario.n_grid), dtype=bool)
+        r = y
+        for u in range(n_users):
+            score = np.where(picked, -np.inf, dpd.cost(A, r))
+            k[:, u] = np.argmax(score, axis=1)
+            picked[rows, k[:, u]] = True
+            if u + 1 < n_users:
+                r = _project_out(y, _basis(_found_atoms(A, k[:, : u + 1])))
+        return scenario.grid[k]
+
+
+@dataclass(frozen=True)
+class DAUNVariantLocalizer(methods.DAUNLocalizer):
+    """A shipped DAUN variant (``daun.load_pretrained(variant)``) as a map estimator: X (n, K, M)."""
+
+    variant: str = "default"
+
+    def _map(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        return _variant(self.variant, scenario.geometry).estimate_x(y)
+
+    def cells(self, scenario: Scenario) -> np.ndarray:
+        return _variant(self.variant, scenario.geometry).grid.detach().cpu().double().numpy()
+
+
+@lru_cache(maxsize=4)
+def _variant(variant: str, geometry: str) -> Any:
+    from . import daun  # lazy: torch network
+
+    return daun.load_pretrained(variant, geometry=geometry)
+
+
+MULTI_REGISTRY: dict[str, MultiLocalizer] = {
+    "DPD-peaks": PeaksLocalizer("dpd"),
+    "DPD-SIC": SICLocalizer(),
+    "OMP": OMPLocalizer(),
+    "P-ADMM-peaks": PeaksLocalizer("p-admm"),
+    "DAUN-peaks": PeaksLocalizer("daun"),
+}
+"""Name -> ``localizer(scenario, y, n_users) -> (n, U, 2)``.  ``"DAUN-MU"`` (the peaks of a DAUN
+trained for several users, variant :data:`DAUN_MU_VARIANT`) is added when its weights are shipped."""
+if _DAUN_MU_FILE.is_file():  # pragma: no cover - until the multi-user network is trained
+    MULTI_REGISTRY["DAUN-MU"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT))
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics
+
+
+def _check_pair(est: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
+    est = np.asarray(as_array(est, "est", 3, complex_ok=False), dtype=float)
+    truth = np.asarray(as_array(truth, "truth", 3, complex_ok=False), dtype=float)
+    if truth.shape[2] != 2 or truth.shape[0] < 1 or truth.shape[1] < 1:
+        raise ValueError(f"truth: expected (n, U, 2) positions, got shape {truth.shape}")
+    if est.shape != truth.shape:
+        raise ValueError(f"est: expected the shape of truth {truth.shape}, got {est.shape}")
+    return est, truth
+
+
+def assigned_errors(est: Any, truth: Any) -> np.ndarray:
+    """Per-user errors after the optimal assignment of estimates to users.
+
+    Parameters
+    ----------
+    est, truth : (n, U, 2) float
+        Estimated and true positions, metres (any order of the estimates).
+
+    Returns
+    -------
+    (n, U) float
+        ``errors[i, u]``: distance from true user ``u`` to the estimate assigned to it, the
+        assignment minimising the sum of the distances (``scipy.optimize.linear_sum_assignment``
+        on the U x U distance matrix; for U <= 4 the same minimum by enumerating the U!
+        permutations, vectorised over samples).
+    """
+    est, truth = _check_pair(est, truth)
+    n, U, _ = truth.shape
+    D = np.sqrt(((truth[:, :, None, :] - est[:, None, :, :]) ** 2).sum(axis=-1))  # (n, U true, U est)
+    if U <= 4:
+        perms = np.array(list(itertools.permutations(range(U))))  # (P, U): true u -> estimate perm[u]
+        cost = D[:, np.arange(U)[None, :], perms].sum(axis=-1)  # (n, P)
+        best = perms[np.argmin(cost, axis=1)]  # (n, U)
+        return np.take_along_axis(D, best[:, :, None], axis=2)[..., 0]
+    out = np.empty((n, U))
+    for i in range(n):
+        r, c = linear_sum_assignment(D[i])
+        out[i, r] = D[i, r, c]
+    return out
+
+
+def _check_errors(errors: Any) -> np.ndarray:
+    e = np.asarray(as_array(errors, "errors", 2, complex_ok=False), dtype=float)
+    if e.shape[0] < 1 or e.shape[1] < 1 or (e < 0).any():
+        raise ValueError(f"errors: expected non-negative (n, U) errors, got shape {e.shape}")
+    return e
+
+
+def _check_radius(r: Any) -> float:
+    if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)):
+        raise ValueError(f"r: expected a positive radius in metres, got {r!r}")
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"r: expected a positive radius in metres, got {r!r}")
+    return float(r)
+
+
+def p_all_within(errors: Any, r: float = 1.0) -> float:
+    """P(every user of a sample within ``r`` m): errors (n, U) -> float (fraction of samples)."""
+    e, r = _check_errors(errors), _check_radius(r)
+    return float(np.mean(np.all(e < r, axis=1)))
+
+
+def p_user_within(errors: Any, r: float = 1.0) -> np.ndarray:
+    """Per-user P(error < ``r``): errors (n, U) -> (U,) (column u: the true user u of each sample)."""
+    e, r = _check_errors(errors), _check_radius(r)
+    return np.mean(e < r, axis=0)
+
+
+def mse_per_user(errors: Any) -> np.ndarray:
+    """Per-user MSE (m^2): errors (n, U) -> (U,), the mean squared error of each column."""
+    return np.mean(_check_errors(errors) ** 2, axis=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Unknown number of users
+
+
+def noise_threshold(scenario: Scenario, pfa: float = 0.01) -> float:
+    """Detection threshold on the (conditional) DPD cost for unit noise.
+
+    Without a user at a cell, each BS term ``|a^H n_m|^2`` (unit-norm ``a``, ``n_m ~ CN(0, I)``)
+    is Exp(1), so the cost is Gamma(M, 1).  The threshold is the Gamma(M, 1) upper quantile at
+    ``pfa / K`` (Bonferroni over the K cells: the probability that any cell of a noise-only map
+    exceeds it is at most ``pfa``).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    pfa : float in (0, 1)
+        False-alarm probability per map.
+
+    Returns
+    -------
+    float
+    """
+    scenario = check_scenario(scenario)
+    if isinstance(pfa, (bool, np.bool_)) or not isinstance(pfa, (int, float, np.floating)) or not 0 < pfa < 1:
+        raise ValueError(f"pfa: expected a probability in (0, 1), got {pfa!r}")
+    return float(gamma.isf(pfa / scenario.n_grid, scenario.n_bs))
+
+
+def estimate_n_users(
+    scenario: Scenario, y: Any, max_users: int, *, pfa: float = 0.01, suppression_m: float = 3.0
+) -> np.ndarray:
+    """Number of users per sample: successive-cancellation detections above the noise threshold.
+
+    Rule: run :class:`SICLocalizer`'s search for ``max_users`` steps; ``U_hat`` is the number of
+    leading steps whose conditional DPD cost peak exceeds :func:`noise_threshold` (``pfa``; the
+    model's unit noise power), so at most ``max_users`` and 0 when even the first peak is
+    noise-like.  Defined in units of the noise, like the Bayesian entries.  The threshold
+    knows only the noise: residues of found users (grid mismatch, NLoS clusters) are not
+    modelled, so at high SNR the rule can over-count.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    y : (n, M, N) or (M, N) complex
+    max_users : int >= 1
+    pfa : float in (0, 1)
+    suppression_m : float >= 0
+
+    Returns
+    -------
+    (n,) int in [0, max_users]
+    """
+    scenario = check_scenario(scenario)
+    y = check_y(scenario, y)
+    max_users = check_n_users(max_users, "max_users")
+    if max_users > scenario.n_grid:
+        raise ValueError(f"max_users: expected at most the K = {scenario.n_grid} grid cells, got {max_users}")
+    t = noise_threshold(scenario, pfa)
+    _, peak = _sic_cells(scenario, y, max_users, _check_suppression(suppression_m))
+    return np.cumprod(peak > t, axis=1).sum(axis=1)

@@ -1,0 +1,186 @@
+"""Multi-user localisers (issue 14): single-user equivalence, exact recovery of on-grid LoS users,
+greedy suppression, metrics against scipy, the unknown-U rule, input checks."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from daun_lib import Scenario, channel, methods
+from daun_lib import multiuser as mu
+from daun_lib.baselines import dpd
+
+SMALL = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16)
+CLASSICAL = ("DPD-peaks", "DPD-SIC", "OMP")
+
+
+def _on_grid_users(scenario, cells, gains):
+    """y (n, M, N): LoS users exactly at grid cells ``cells`` (n, U), gains (n, U, M) complex."""
+    A = scenario.dictionaries()[0]  # (M, N, K)
+    atoms = np.transpose(A[:, :, cells], (2, 0, 1, 3))  # (n, M, N, U)
+    return np.einsum("bmnu,bum->bmn", atoms, gains)
+
+
+@pytest.fixture(scope="module")
+def single():
+    return channel.simulate(SMALL, 12, 5.0, seed=3)
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_one_user_equals_grid_dpd(single, name):
+    p = mu.MULTI_REGISTRY[name](SMALL, single.y, 1)
+    assert p.shape == (12, 1, 2)
+    assert np.array_equal(p[:, 0], methods.REGISTRY["DPD"](SMALL, single.y))
+
+
+def test_one_user_subgrid_equals_dpd_s(single):
+    p = mu.PeaksLocalizer("dpd", readout="subgrid")(SMALL, single.y, 1)
+    assert np.array_equal(p[:, 0], methods.REGISTRY["DPD-S"](SMALL, single.y))
+
+
+def test_one_user_padmm_peaks_equals_padmm(single):
+    p = mu.PeaksLocalizer("p-admm")(SMALL, single.y[:4], 1)
+    assert np.array_equal(p[:, 0], methods.REGISTRY["P-ADMM"](SMALL, single.y[:4]))
+
+
+@pytest.mark.skipif(not methods.daun_available(), reason="shipped DAUN weights not loadable")
+def test_one_user_daun_peaks_equals_daun():
+    s = Scenario()
+    y = channel.simulate(s, 4, 10.0, seed=5).y
+    assert np.array_equal(mu.MULTI_REGISTRY["DAUN-peaks"](s, y, 1)[:, 0], methods.REGISTRY["DAUN"](s, y))
+
+
+def test_sic_recovers_noiseless_on_grid_users():
+    # After exact cancellation of the first user, |a_k^H P y|^2 / ||P a_k||^2 <= |g|^2 ||P a_2||^2 per BS
+    # (Cauchy-Schwarz), with equality at the second user's cell: SIC's second pick is exact.
+    rng = np.random.default_rng(0)
+    n, U = 6, 2
+    cells = np.stack([np.full(n, 9), np.full(n, 54)], axis=1)  # far apart (> 3 m)
+    cells[:, 1] -= np.arange(n)  # different second users
+    # a strong and a weaker user: the first pick is the strong one, the second must survive its cancellation
+    gains = np.array([10.0, 4.0])[None, :, None] * np.exp(2j * np.pi * rng.uniform(size=(n, U, SMALL.n_bs)))
+    y = _on_grid_users(SMALL, cells, gains)
+    p = mu.MULTI_REGISTRY["DPD-SIC"](SMALL, y, U)
+    e = mu.assigned_errors(p, SMALL.grid[cells])
+    assert np.allclose(e, 0.0)
+
+
+def _somp_reference(scenario, y, U):
+    """Simultaneous OMP written out per sample with np.linalg.lstsq (the definition)."""
+    A = scenario.dictionaries()[0]
+    out = []
+    for yi in y:
+        S, r = [], yi.copy()
+        for _ in range(U):
+            c = sum(np.abs(A[m].conj().T @ r[m]) ** 2 for m in range(scenario.n_bs))
+            c[S] = -np.inf
+            S.append(int(np.argmax(c)))
+            for m in range(scenario.n_bs):
+                g = np.linalg.lstsq(A[m][:, S], yi[m], rcond=None)[0]
+                r[m] = yi[m] - A[m][:, S] @ g
+        out.append(S)
+    return np.array(out)
+
+
+def test_omp_matches_reference():
+    b1, b2 = channel.simulate(SMALL, 8, 10.0, seed=7), channel.simulate(SMALL, 8, 10.0, seed=8)
+    y = b1.y + np.sqrt(10.0) * b2.h
+    cells = _somp_reference(SMALL, y, 3)
+    assert np.array_equal(mu.MULTI_REGISTRY["OMP"](SMALL, y, 3), SMALL.grid[cells])
+
+
+def test_omp_residual_cancels_picked_cells():
+    rng = np.random.default_rng(1)
+    cells = np.array([[3, 40, 60]])
+    gains = rng.normal(size=(1, 3, SMALL.n_bs)) + 1j * rng.normal(size=(1, 3, SMALL.n_bs))
+    y = _on_grid_users(SMALL, cells, gains)
+    A = SMALL.dictionaries()[0]
+    Q = mu._basis(mu._found_atoms(A, cells))
+    assert np.allclose(mu._project_out(y, Q), 0.0, atol=1e-10)
+    assert np.allclose(mu.conditional_cost(A, y, Q), 0.0, atol=1e-10)
+
+
+def test_conditional_cost_without_found_users_is_dpd(single):
+    A = SMALL.dictionaries()[0]
+    Q = np.zeros(single.y.shape + (1,), dtype=complex)
+    assert np.allclose(mu.conditional_cost(A, single.y, Q), dpd.cost(A, single.y))
+
+
+def test_greedy_peaks_suppression():
+    s = Scenario(grid_shape=(10, 10), n_antennas=8, n_angles=8)  # 4 m cells
+    cells = s.grid
+    score = np.zeros((1, 100))
+    score[0, 0], score[0, 1], score[0, 99] = 3.0, 2.0, 1.0  # cells 0 and 1 are 4 m apart
+    assert mu.greedy_peaks(score, cells, 2, 3.0).tolist() == [[0, 1]]
+    assert mu.greedy_peaks(score, cells, 2, 4.0).tolist() == [[0, 99]]
+    # everything suppressed: the best cell not yet picked
+    assert mu.greedy_peaks(score, cells, 3, 100.0).tolist() == [[0, 1, 99]]
+
+
+@pytest.mark.parametrize("U", [1, 2, 3, 4, 5])
+def test_assigned_errors_match_scipy(U):
+    rng = np.random.default_rng(U)
+    est, truth = rng.normal(size=(40, U, 2)), rng.normal(size=(40, U, 2))
+    e = mu.assigned_errors(est, truth)
+    assert e.shape == (40, U)
+    for i in range(40):
+        D = np.linalg.norm(truth[i][:, None] - est[i][None], axis=-1)
+        r, c = linear_sum_assignment(D)
+        assert np.allclose(e[i, r], D[r, c])
+    perm = est[:, rng.permutation(U)]
+    assert np.allclose(mu.assigned_errors(perm, truth), e)
+
+
+def test_probabilities_and_mse():
+    e = np.array([[0.5, 0.2], [0.5, 1.5], [2.0, 0.1], [0.0, 0.9]])
+    assert mu.p_all_within(e, 1.0) == 0.5
+    assert np.allclose(mu.p_user_within(e, 1.0), [0.75, 0.75])
+    assert np.allclose(mu.mse_per_user(e), np.mean(e**2, axis=0))
+
+
+def test_estimate_n_users():
+    rng = np.random.default_rng(2)
+    n = 5
+    noise = (rng.normal(size=(n, SMALL.n_bs, 16)) + 1j * rng.normal(size=(n, SMALL.n_bs, 16))) / np.sqrt(2)
+    assert (mu.estimate_n_users(SMALL, noise, 3) == 0).all()  # pfa 0.01 per map
+    cells = np.stack([np.full(n, 9), np.full(n, 54)], axis=1)
+    y = _on_grid_users(SMALL, cells, np.full((n, 2, SMALL.n_bs), 30.0 + 0j))
+    assert (mu.estimate_n_users(SMALL, y, 3) == 2).all()  # the third step's residual is exactly 0
+    t = mu.noise_threshold(SMALL, 0.01)
+    assert t > SMALL.n_bs
+
+
+def test_input_checks(single):
+    f = mu.MULTI_REGISTRY["DPD-peaks"]
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="n_users"):
+            f(SMALL, single.y, bad)
+    with pytest.raises(ValueError, match="n_users"):
+        f(SMALL, single.y, SMALL.n_grid + 1)
+    with pytest.raises(ValueError, match="scenario"):
+        f("not a scenario", single.y, 2)
+    with pytest.raises(ValueError, match="y"):
+        f(SMALL, single.y[:, :, :3], 2)
+    with pytest.raises(ValueError, match="source"):
+        mu.PeaksLocalizer("music")
+    with pytest.raises(ValueError, match="suppression_m"):
+        mu.PeaksLocalizer(suppression_m=-1.0)
+    with pytest.raises(ValueError, match="suppression_m"):
+        mu.SICLocalizer(suppression_m=float("nan"))
+    with pytest.raises(ValueError, match="readout"):
+        mu.PeaksLocalizer(readout="alg1")
+    with pytest.raises(ValueError, match="est"):
+        mu.assigned_errors(np.zeros((3, 2, 2)), np.zeros((3, 3, 2)))
+    with pytest.raises(ValueError, match="r"):
+        mu.p_all_within(np.zeros((3, 2)), 0.0)
+    with pytest.raises(ValueError, match="errors"):
+        mu.p_all_within(-np.ones((3, 2)))
+    with pytest.raises(ValueError, match="pfa"):
+        mu.estimate_n_users(SMALL, single.y, 2, pfa=1.5)
+    with pytest.raises(ValueError, match="max_users"):
+        mu.estimate_n_users(SMALL, single.y, 0)
+
+
+def test_registry_entries_are_hashable_and_equal_by_config():
+    assert mu.PeaksLocalizer("dpd") == mu.MULTI_REGISTRY["DPD-peaks"]
+    assert hash(mu.MULTI_REGISTRY["P-ADMM-peaks"]) == hash(mu.PeaksLocalizer("p-admm"))
+    assert set(mu.MULTI_REGISTRY) >= {"DPD-peaks", "DPD-SIC", "OMP", "P-ADMM-peaks", "DAUN-peaks"}
