@@ -22,6 +22,19 @@ A loss is ``f(net, batch, config) -> scalar tensor`` with ``net`` the
     ``sum_k softmax_k Phi_k`` with the same logits.
 ``"ce+paper"``
     ``"ce"`` plus ``residual_weight`` times ``"paper"``.
+``"mce"``
+    Multi-label cross-entropy for snapshots with several users (issue 14):
+    the softmax ``q`` over the same logits as ``"ce"``, against the target
+    distribution ``t`` uniform over the ``U`` true cells,
+    ``-sum_k t_k log q_k = -(1/U) sum_u log q_{c_u}`` (a cell holding two
+    users counts twice).  Its minimum, ``log U``, is reached when the ``U``
+    true rows of ``X`` share the softmax mass equally and every other row
+    has none, so it rewards every true cell, not only the strongest user's.
+    With ``U = 1`` it is ``"ce"``.
+``"mce+paper"``
+    ``"mce"`` plus ``residual_weight`` times ``"paper"`` (the multi-user
+    counterpart of ``"ce+paper"``; residual of the constraint of (3) on the
+    superposed ``y``).
 
 :func:`register_loss` adds your own.
 """
@@ -48,6 +61,8 @@ __all__ = [
     "loss_ce",
     "loss_softargmax",
     "loss_ce_paper",
+    "loss_mce",
+    "loss_mce_paper",
 ]
 
 
@@ -59,8 +74,10 @@ class TrainingBatch(NamedTuple):
     yt : (M, N, b) complex, RMS-normalised signals
     state : admm.State after the last layer
     snr_db : (b,) real
-    positions : (b, 2) real, metres
-    cell : (b,) long, index of the grid cell nearest to the true position
+        Per-sample SNR in dB (with several users: the mean of their SNRs in dB).
+    positions : (b, 2) real, metres; (b, U, 2) for snapshots with ``U`` users
+    cell : (b,) long, index of the grid cell nearest to the true position;
+        (b, U) with ``U`` users (one cell per user)
     """
 
     yt: torch.Tensor
@@ -95,8 +112,17 @@ def _logits(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tenso
     return (norm / (ref * config.temperature)).T
 
 
+def _single_user(batch: TrainingBatch, name: str) -> None:
+    if batch.cell.ndim != 1:
+        raise ValueError(
+            f"loss {name!r}: expected one user per sample (cell of shape (b,)), got cells of shape "
+            f"{tuple(batch.cell.shape)}; use 'mce' or 'mce+paper' for several users"
+        )
+
+
 def loss_ce(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
     """Cross-entropy of softmax(row norms of X / temperature) against the true grid cell."""
+    _single_user(batch, "ce")
     return torch.nn.functional.cross_entropy(_logits(net, batch, config), batch.cell)
 
 
@@ -104,6 +130,7 @@ def loss_softargmax(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> tor
     """Squared error (m^2) of the soft-argmax position ``sum_k softmax_k Phi_k``."""
     if net.grid is None:
         raise ValueError("loss 'softargmax' needs a network with a position grid")
+    _single_user(batch, "softargmax")
     p = torch.softmax(_logits(net, batch, config), dim=1) @ net.grid
     return (p - batch.positions).square().sum(dim=1).mean()
 
@@ -113,6 +140,23 @@ def loss_ce_paper(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch
     return loss_ce(net, batch, config) + config.residual_weight * loss_paper(net, batch, config)
 
 
+def loss_mce(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
+    """Multi-label cross-entropy: softmax over the row norms of X against the uniform target on the U true cells.
+
+    ``-(1/U) sum_u log softmax(logits)_{c_u}``, averaged over the batch; logits
+    as in ``"ce"`` (row norms of ``X`` (b, K) over their maximum, divided by
+    ``temperature``); ``batch.cell`` (b, U) or (b,) (then equal to ``"ce"``).
+    """
+    cell = batch.cell if batch.cell.ndim == 2 else batch.cell[:, None]
+    logp = torch.log_softmax(_logits(net, batch, config), dim=1)  # (b, K)
+    return -logp.gather(1, cell).mean()
+
+
+def loss_mce_paper(net: DAUN, batch: TrainingBatch, config: TrainConfig) -> torch.Tensor:
+    """``mce + residual_weight * loss (18)``: multi-label classification plus the paper's residual term."""
+    return loss_mce(net, batch, config) + config.residual_weight * loss_paper(net, batch, config)
+
+
 #: Registry of training losses: name -> ``f(net, batch: TrainingBatch, config) -> scalar``.
 LOSSES: dict[str, Callable[[DAUN, TrainingBatch, TrainConfig], torch.Tensor]] = {
     "paper": loss_paper,
@@ -120,6 +164,8 @@ LOSSES: dict[str, Callable[[DAUN, TrainingBatch, TrainConfig], torch.Tensor]] = 
     "ce": loss_ce,
     "softargmax": loss_softargmax,
     "ce+paper": loss_ce_paper,
+    "mce": loss_mce,
+    "mce+paper": loss_mce_paper,
 }
 
 

@@ -18,6 +18,13 @@ New layers start at ``rho = TrainConfig.rho_init`` (1) and the P-ADMM steps
 
 Shapes: training signals are kept batch-last and RMS-normalised, ``yt``
 (M, N, n); SNRs (n,), positions (n, 2) in metres, nearest grid cells (n,).
+
+Several users per snapshot (issue 14): a generator whose ``positions`` are
+(n, U, 2) gives cells (n, U) (:meth:`Scenario.nearest_grid` per user) and, when
+its ``snr_db`` is (n, U), the per-sample SNR of loss (18)'s weight is the mean
+of the users' SNRs in dB.  :class:`SuperposedUsers` is such a generator, built
+from single-user batches; ``TrainConfig.n_users >= 2`` selects it by default.
+With one user (positions (n, 2)) nothing changes.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,12 +53,88 @@ from .config import RECIPES, TrainConfig
 from .losses import LOSSES, TrainingBatch
 from .network import DAUN
 
-__all__ = ["train", "load_or_train"]
+__all__ = ["train", "load_or_train", "SuperposedUsers"]
 
 
 def _seed_int(*keys: int) -> int:
     """A 32-bit seed derived deterministically from integer keys."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
+
+
+class SuperposedBatch(NamedTuple):
+    """Snapshots of ``U`` users (the shapes of the multi-user ``ChannelBatch``).
+
+    Attributes
+    ----------
+    y : (n, M, N) complex, ``sum_u sqrt(omega_u) h_u + n``, one noise draw
+    positions : (n, U, 2) float, metres
+    los : (n, U, M) bool
+    snr_db : (n, U) float, per-user per-antenna SNR (dB)
+    h : (n, U, M, N) complex, ``||h[i, u, m]||^2 = N``
+    ut_heights : (n, U) float or None
+    """
+
+    y: np.ndarray
+    positions: np.ndarray
+    los: np.ndarray
+    snr_db: np.ndarray
+    h: np.ndarray
+    ut_heights: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SuperposedUsers:
+    """Data generator of ``U`` users per snapshot, superposed at every BS (model (1) summed over users).
+
+    ``SuperposedUsers(U)(scenario, n, snr_db, seed)`` draws ``U`` independent
+    single-user batches with :func:`daun_lib.channel.simulate`: user 1 with
+    ``seed`` itself (its ``y`` carries the only noise draw, ``CN(0, I)``),
+    user ``u >= 2`` with a 32-bit seed from ``SeedSequence([seed, u])``, and returns
+    ``y = y_1 + sum_{u >= 2} sqrt(omega) h_u`` (every user at the given
+    per-antenna SNR ``omega = 10^(snr_db / 10)``, independent and uniform in the
+    area, no minimum separation).  Library code, so its fingerprint (recorded
+    by :func:`train` and checked on resume) is its class and ``n_users``.
+
+    Parameters
+    ----------
+    n_users : int
+        ``U >= 1`` (1 returns the single-user batch unchanged).
+
+    Returns (of a call)
+    -------------------
+    :class:`SuperposedBatch` (``U >= 2``): y (n, M, N), positions (n, U, 2),
+    los (n, U, M), snr_db (n, U), h (n, U, M, N), ut_heights (n, U).
+    """
+
+    n_users: int = 2
+
+    def __post_init__(self) -> None:
+        _validation.positive(self.n_users, "n_users", integer=True)
+
+    def __call__(self, scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Any:
+        from ..channel import simulate
+
+        if isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(2**31 - 1))
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed: expected None, a non-negative integer or a numpy Generator, got {seed!r}")
+        first = simulate(scenario, n, snr_db, seed=seed)
+        if self.n_users == 1:
+            return first
+        base = int(np.random.SeedSequence(seed).entropy) if seed is None else int(seed)
+        batches = [first] + [simulate(scenario, n, snr_db, seed=_seed_int(base, u)) for u in range(2, self.n_users + 1)]
+        y = first.y.copy()
+        for b in batches[1:]:
+            y += np.sqrt(10.0 ** (b.snr_db / 10.0))[:, None, None] * b.h
+        heights = None if any(b.ut_heights is None for b in batches) else np.stack([b.ut_heights for b in batches], 1)
+        return SuperposedBatch(
+            y,
+            np.stack([b.positions for b in batches], 1),
+            np.stack([b.los for b in batches], 1),
+            np.stack([b.snr_db for b in batches], 1),
+            np.stack([b.h for b in batches], 1),
+            heights,
+        )
 
 
 #: Config fields that may differ between a checkpoint and a resumed training.
@@ -60,8 +144,8 @@ _RESUMABLE_FIELDS = ("n_layers", "max_epochs")
 class _Data(NamedTuple):
     yt: torch.Tensor  # (M, N, n) normalised
     snr_db: torch.Tensor  # (n,)
-    positions: torch.Tensor  # (n, 2)
-    cell: torch.Tensor  # (n,)
+    positions: torch.Tensor  # (n, 2), or (n, U, 2) with several users
+    cell: torch.Tensor  # (n,), or (n, U)
 
 
 def _draw(
@@ -75,13 +159,27 @@ def _draw(
     if y.shape != (n, net.shape["M"], net.shape["N"]) or not np.isfinite(y).all():
         raise ValueError(f"simulate: returned y of shape {y.shape} (or non-finite values)")
     pos = np.asarray(batch.positions, dtype=float)
+    snr_db = np.asarray(batch.snr_db, dtype=float)
+    if pos.ndim == 3:  # several users per snapshot: one cell per user
+        if pos.shape[0] != n or pos.shape[2] != 2 or pos.shape[1] < 1:
+            raise ValueError(f"simulate: returned positions of shape {pos.shape}, expected (n, 2) or (n, U, 2)")
+        cell = scenario.nearest_grid(pos.reshape(-1, 2)).reshape(n, pos.shape[1])
+        if snr_db.ndim == 2:
+            snr_db = snr_db.mean(axis=1)
+    else:
+        cell = scenario.nearest_grid(pos)
+    if config.n_users != (pos.shape[1] if pos.ndim == 3 else 1):
+        raise ValueError(
+            f"simulate: returned {pos.shape[1] if pos.ndim == 3 else 1} user(s) per sample, "
+            f"config.n_users = {config.n_users}"
+        )
     yt, _ = admm.prepare_y(y, net.A.dtype, net.device, True)
     rd = net.A.real.dtype
     return _Data(
         yt,
-        torch.as_tensor(np.asarray(batch.snr_db, dtype=float), dtype=rd, device=net.device),
+        torch.as_tensor(snr_db, dtype=rd, device=net.device),
         torch.as_tensor(pos, dtype=rd, device=net.device),
-        torch.as_tensor(scenario.nearest_grid(pos), dtype=torch.long, device=net.device),
+        torch.as_tensor(cell, dtype=torch.long, device=net.device),
     )
 
 
@@ -186,6 +284,9 @@ def _check_resumable(
             continue
         if not _same(old_cfg.get(field), val):
             raise ValueError(f"{where} {field} = {old_cfg.get(field)!r}, the config asks for {val!r} {again}")
+    old_users = (meta.get("train_config") or {}).get("n_users", 1)
+    if old_users != config.n_users:
+        raise ValueError(f"{where} n_users = {old_users!r}, the config asks for {config.n_users!r} {again}")
     if meta.get("generator") != generator:
         made = meta.get("python_version")
         note = (
@@ -236,7 +337,9 @@ def train(
     simulate : callable, optional
         ``simulate(scenario, n, snr_db, seed)`` returning an object with ``y``
         (n, M, N), ``positions`` (n, 2) and ``snr_db`` (n,) (default
-        :func:`daun_lib.channel.simulate`).
+        :func:`daun_lib.channel.simulate`); with ``config.n_users = U >= 2``
+        positions (n, U, 2) and ``snr_db`` (n,) or (n, U) (default
+        :class:`SuperposedUsers` ``(U)``).
 
     Returns
     -------
@@ -250,7 +353,9 @@ def train(
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
     scenario = scenario if scenario is not None else Scenario()
     _validation.check_scenario(scenario)
-    if simulate is None:
+    if simulate is None and config.n_users > 1:
+        simulate = SuperposedUsers(config.n_users)
+    elif simulate is None:
         from ..channel import simulate as _sim
 
         simulate = _sim
@@ -343,13 +448,14 @@ def load_or_train(
             cached = DAUN.load(checkpoint, scenario=Scenario())
             from ..channel import simulate
 
+            generator = SuperposedUsers(config.n_users) if config.n_users > 1 else simulate
             _check_resumable(
                 _read_checkpoint(checkpoint)["meta"],
                 checkpoint,
                 config,
                 Scenario(),
                 cached.dtype_name,
-                fingerprint(simulate, name="simulate"),
+                fingerprint(generator, name="simulate"),
             )
         except ValueError as exc:
             warnings.warn(
