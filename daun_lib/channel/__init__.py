@@ -11,6 +11,20 @@ returns the received signals
 so that ``omega = 10^(snr_db / 10)`` is the SNR per antenna at every BS (the
 paper's unit noise power; no path loss: every ``h_m`` is normalised).
 
+Several users in one snapshot (``simulate(..., n_users=U)``, ``U >= 2``; issue 14): ``U``
+single-antenna users transmit on the same resource and every BS receives the superposition of
+their signals with one noise draw,
+
+    y_m = sum_u sqrt(omega_u) h_{u,m} + n_m,   n_m ~ CN(0, I_N),   ||h_{u,m}||^2 = N,
+
+each user with its own position (uniform in the area, independent of the others; pairs closer
+than ``min_separation_m`` are redrawn), its own LoS states and clustered channel to every BS
+(drawn exactly as for a single user) and its own per-antenna SNR ``omega_u = 10^(snr_db_u / 10)``:
+``snr_db`` for all users by default, or ``snr_db`` plus an offset uniform in
+``[-power_spread_db / 2, +power_spread_db / 2]`` per user.  The batch then holds positions
+``(n, U, 2)``, LoS states ``(n, U, M)``, per-user SNR ``(n, U)`` and channels ``(n, U, M, N)``;
+``y`` stays ``(n, M, N)``.  ``n_users=1`` (the default) is the single-user batch, bit for bit.
+
 Model summary (per BS-user link; equation numbers are TR 38.901 v16.1)
 ---------------------------------------------------------------------
 * LoS state: ``scenario.los_model`` = ``"always"`` (paper default), ``"3gpp"``
@@ -108,7 +122,7 @@ from __future__ import annotations
 
 from .clusters import Clusters, draw_clusters, rms_angular_spread
 from .los import draw_los, los_probability
-from .signals import SNR_DB_RANGE, ChannelBatch, channel_vectors, simulate
+from .signals import MAX_USERS, SNR_DB_RANGE, ChannelBatch, channel_vectors, simulate
 from .tables import RAY_OFFSETS, UMA_LOS, UMA_NLOS
 
 __all__ = [
@@ -117,6 +131,7 @@ __all__ = [
     "UMA_LOS",
     "UMA_NLOS",
     "RAY_OFFSETS",
+    "MAX_USERS",
     "SNR_DB_RANGE",
     "los_probability",
     "draw_los",

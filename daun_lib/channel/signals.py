@@ -12,11 +12,13 @@ that is how it is computed (every element has modulus 1, no normalisation step i
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_scenario, positive, rng_from_seed, snr_db_per_sample
+from .._validation import check_scenario, nonnegative, positive, rng_from_seed, snr_db_per_sample
 from ..scenario import Scenario, array_phase, element_offsets, phase_step
 from .clusters import (
     Clusters,
@@ -30,27 +32,31 @@ from .clusters import (
 from .los import draw_los
 from .tables import RAY_OFFSETS
 
-__all__ = ["ChannelBatch", "SNR_DB_RANGE", "channel_vectors", "simulate"]
+__all__ = ["ChannelBatch", "MAX_USERS", "SNR_DB_RANGE", "channel_vectors", "simulate"]
 
 _CHUNK = 256  # samples per block when summing rays (memory bound, fixed for determinism)
 
 
 class ChannelBatch(NamedTuple):
-    """A batch of received signals, model (1).
+    """A batch of received signals, model (1); with ``U >= 2`` users their superposition.
+
+    Shapes for one user (``n_users=1``, the default) / for ``U >= 2`` users
+    (:func:`simulate` with ``n_users=U``).
 
     Attributes
     ----------
-    y : (n, M, N) complex128
-        Received signals ``sqrt(omega) h_m + n_m``.
-    positions : (n, 2) float64
+    y : (n, M, N) complex128, both cases
+        Received signals ``sqrt(omega) h_m + n_m``; with ``U >= 2``,
+        ``sum_u sqrt(omega_u) h_{u,m} + n_m`` (one noise draw ``n_m ~ CN(0, I_N)`` per sample and BS).
+    positions : (n, 2) / (n, U, 2) float64
         User positions, metres.
-    los : (n, M) bool
+    los : (n, M) / (n, U, M) bool
         Whether the link user -> BS m has a LoS path.
-    snr_db : (n,) float64
-        Per-sample SNR, dB (``omega = 10^(snr_db/10)`` per antenna).
-    h : (n, M, N) complex128
-        Noiseless channels, each scaled to ``||h_m||^2 = N``.
-    ut_heights : (n,) float64 or None
+    snr_db : (n,) / (n, U) float64
+        Per-sample (per-user) SNR, dB (``omega = 10^(snr_db/10)`` per antenna).
+    h : (n, M, N) / (n, U, M, N) complex128
+        Noiseless channels, each (each user's) scaled to ``||h_m||^2 = N``.
+    ut_heights : (n,) / (n, U) float64, or None
         Each user's height, metres: drawn in ``scenario.ut_height_range_m`` when it is set,
         else ``scenario.ut_height_m`` for every user (the ``"2d"`` model does not use it).
         ``None`` only for a batch built elsewhere without heights.
@@ -269,69 +275,85 @@ def _check_snr(snr_db: Any, n: int) -> np.ndarray:
     return snr_db_per_sample(snr_db, n, valid_range=SNR_DB_RANGE)
 
 
-def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> ChannelBatch:
-    """Draw ``n`` users uniformly in the area and their received signals (1).
+#: Largest accepted ``n_users`` of :func:`simulate`: a guard against a misplaced argument (``h`` holds
+#: ``n * U * M * N`` complex numbers), not a limit of the model.
+MAX_USERS: int = 16
 
-    Parameters
-    ----------
-    scenario : Scenario
-        Geometry, arrays, carrier and ``los_model``.
-    n : int
-        Number of samples (>= 1).
-    snr_db : float or (n,) float
-        Per-antenna SNR in dB, one for all samples or one per sample, within
-        :data:`SNR_DB_RANGE` ([-150, 150] dB).
-    seed : int, None or numpy.random.Generator
-        The same int seed gives identical output.
+#: Redraw rounds of the minimum-separation rejection in :func:`simulate` before it gives up.
+_MAX_ROUNDS = 10_000
 
-    Returns
-    -------
-    ChannelBatch
-        ``y`` (n, M, N), ``positions`` (n, 2), ``los`` (n, M), ``snr_db`` (n,),
-        ``h`` (n, M, N) with ``||h[i, m]||^2 = N``, ``ut_heights`` (n,); all finite.
 
-    Raises
-    ------
-    ValueError
-        Naming ``scenario``, ``n``, ``snr_db`` or ``seed`` when one is invalid.
+def _check_n_users(n_users: Any) -> int:
+    if isinstance(n_users, (bool, np.bool_)) or not isinstance(n_users, numbers.Integral):
+        raise ValueError(f"n_users: expected an int in [1, {MAX_USERS}], got {n_users!r}")
+    if not 1 <= n_users <= MAX_USERS:
+        raise ValueError(f"n_users: expected an int in [1, {MAX_USERS}] (MAX_USERS), got {n_users!r}")
+    return int(n_users)
 
-    Notes
-    -----
-    Random draws, in order: positions, LoS states (:func:`draw_los`), cluster
-    parameters (:func:`draw_clusters`), ray phases (:func:`channel_vectors`),
-    noise.  ``scenario.multipath`` False draws the same numbers in the same order
-    and keeps only the LoS ray of each link, ``h_m = exp(j Phi_LoS) sqrt(N) a(u_m(p))``
-    (same seed: same users, LoS states, LoS phases and noise as the clustered batch).  With ``scenario.ut_height_range_m`` set, the user heights are drawn uniformly
-    in the range from an independent stream, ``Generator(rng.bit_generator.jumped())`` taken
-    before the first draw, which leaves the main stream untouched: positions, LoS uniforms,
-    cluster parameters, ray phases and noise are the numbers of the fixed-height batch of
-    the same seed, and only the height-dependent quantities change (LoS probability of
-    Table 7.4.2-1, LoS zenith, lgZSD and ZOD offset of Table 7.5-7, LoS cone sine).
-    The result equals ``channel_vectors(scenario, draw_clusters(...,
-    ut_heights=batch.ut_heights))`` plus noise, bit for bit, but the rays, channel vectors and noise are
-    computed in blocks of ``_CHUNK`` samples: beyond the returned arrays
-    (6.3 KiB per sample at the paper's M = 4, N = 50) memory holds the per-link
-    random numbers of the cluster draw (about 2.2 KiB per sample) and a fixed
-    working set for one block (some tens of MB), instead of the full ray
-    arrays of the whole batch.
+
+def _check_separation(min_separation_m: float, n_users: int, area_size: float) -> None:
+    """Refuse a ``min_separation_m`` that the area cannot hold for ``n_users`` users.
+
+    Two necessary conditions (``d = min_separation_m``, ``a = area_size``): two points of the square
+    are at most its diagonal ``a sqrt(2)`` apart; and the disks of radius ``d / 2`` around the ``U``
+    users are disjoint and lie in the square of side ``a + d``, so ``U pi d^2 / 4 <= (a + d)^2``.
+    Passing them does not make the rejection fast: :func:`simulate` still gives up after
+    ``_MAX_ROUNDS`` rounds.
     """
-    scenario = check_scenario(scenario)
-    n = positive(n, "n", integer=True)
-    snr = _check_snr(snr_db, n)
-    rng = rng_from_seed(seed)
-    half = scenario.area_size / 2.0
+    d, a = min_separation_m, area_size
+    if n_users >= 2 and d > a * np.sqrt(2.0):
+        raise ValueError(
+            f"min_separation_m: {d:g} m exceeds the diagonal of the {a:g} m area ({a * np.sqrt(2.0):g} m); "
+            f"{n_users} users cannot be that far apart"
+        )
+    if n_users * np.pi * d * d / 4.0 > (a + d) ** 2:
+        raise ValueError(
+            f"min_separation_m: {n_users} disks of diameter {d:g} m do not fit in the {a:g} m area "
+            f"(packing bound U pi d^2 / 4 <= (area_size + d)^2); lower min_separation_m or n_users"
+        )
+
+
+def _too_close(p: np.ndarray, d: float) -> np.ndarray:
+    """``(k,)`` bool: whether some pair of the ``U`` users of ``p (k, U, 2)`` is closer than ``d``."""
+    dist = np.linalg.norm(p[:, :, None, :] - p[:, None, :, :], axis=-1)
+    iu = np.triu_indices(p.shape[1], k=1)
+    return (dist[:, iu[0], iu[1]] < d).any(axis=-1)
+
+
+def _draw_positions(rng: np.random.Generator, n: int, U: int, half: float, d: float) -> np.ndarray:
+    """``(n, U, 2)`` users uniform in ``[-half, half]^2``, every pair at least ``d`` apart.
+
+    Rejection sampling: a sample with a pair closer than ``d`` is redrawn whole (all ``U``
+    positions), so the accepted samples are uniform on the allowed set.  ``d = 0`` draws once.
+    """
+    p = rng.uniform(-half, half, size=(n, U, 2))
+    if d <= 0.0:
+        return p
+    bad = np.flatnonzero(_too_close(p, d))
+    for _ in range(_MAX_ROUNDS):
+        if bad.size == 0:
+            return p
+        p[bad] = rng.uniform(-half, half, size=(bad.size, U, 2))
+        bad = bad[_too_close(p[bad], d)]
+    if bad.size == 0:
+        return p
+    raise ValueError(
+        f"min_separation_m: after {_MAX_ROUNDS} redraw rounds {bad.size} of {n} samples still have two of their "
+        f"{U} users closer than {d:g} m (the area is too crowded for rejection sampling); "
+        "lower min_separation_m or n_users"
+    )
+
+
+def _channels(
+    scenario: Scenario, positions: np.ndarray, heights: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """LoS states ``(k, M)`` bool and channels ``h (k, M, N)`` of ``k`` users at ``positions (k, 2)``.
+
+    Draws from ``rng``, in order: LoS states (:func:`draw_los`), the cluster parameters
+    (:func:`draw_link_randoms`), the ray phases (block by block); no noise.
+    """
+    n = positions.shape[0]
     M, N = scenario.n_bs, scenario.n_antennas
-    h_range = getattr(scenario, "ut_height_range_m", None)
-    heights = None
-    if h_range is not None:
-        jumped = getattr(rng.bit_generator, "jumped", None)
-        if jumped is None:
-            raise ValueError(
-                f"seed: per-user heights (ut_height_range_m) draw from the jumped-ahead stream, which "
-                f"{type(rng.bit_generator).__name__} does not provide; pass an int or a PCG64 Generator"
-            )
-        heights = np.random.Generator(jumped()).uniform(h_range[0], h_range[1], size=n)
-    positions = rng.uniform(-half, half, size=(n, 2))
     los = draw_los(scenario, positions, rng, ut_heights=heights)
     three_d = geometry_of(scenario) == "3d"
     raw = draw_link_randoms(rng, n, M, zenith=three_d)
@@ -364,15 +386,201 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None) -> Chann
             h[sl],
             multipath=scenario.multipath,
         )
-    del raw
+    return los, h
+
+
+def _noise(rng: np.random.Generator, sl: slice, M: int, N: int) -> np.ndarray:
+    """One block of ``CN(0, I)`` noise, ``(b, M, N)``: real and imaginary parts ``N(0, 1/2)``."""
+    return rng.standard_normal((sl.stop - sl.start, M, N, 2)) @ np.array([1.0, 1j]) / np.sqrt(2.0)
+
+
+def _child_stream(rng: np.random.Generator) -> np.random.Generator:
+    """The multi-user stream: ``Generator(PCG64(SeedSequence(e)))``, ``e`` four draws of ``rng.integers(2**32)``."""
+    entropy = [int(v) for v in rng.integers(0, 2**32, size=4, dtype=np.uint64)]
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
+
+
+def _simulate_multi(
+    scenario: Scenario, n: int, snr: np.ndarray, rng: np.random.Generator, U: int, d: float, spread: float
+) -> ChannelBatch:
+    """The ``U >= 2`` path of :func:`simulate` (see its Notes for the draw order)."""
+    child = _child_stream(rng)
+    M, N = scenario.n_bs, scenario.n_antennas
+    h_range = getattr(scenario, "ut_height_range_m", None)
+    heights = None
+    if h_range is not None:  # jumped-ahead stream taken before the first draw, as for one user
+        heights = np.random.Generator(child.bit_generator.jumped()).uniform(h_range[0], h_range[1], size=(n, U))
+    positions = _draw_positions(child, n, U, scenario.area_size / 2.0, d)
+    # Drawn whatever power_spread_db (also 0): the users and channels do not depend on it.
+    snr_u = snr[:, None] + spread * (child.uniform(size=(n, U)) - 0.5)
+    lo, hi = SNR_DB_RANGE
+    if (snr_u < lo).any() or (snr_u > hi).any():
+        raise ValueError(
+            f"snr_db / power_spread_db: the per-user SNR snr_db +- power_spread_db / 2 leaves [{lo:g}, {hi:g}] dB "
+            f"(SNR_DB_RANGE): min {snr_u.min():g}, max {snr_u.max():g}"
+        )
+    flat_h = None if heights is None else heights.reshape(n * U)
+    los, h = _channels(scenario, positions.reshape(n * U, 2), flat_h, child)
+    los = los.reshape(n, U, M)
+    h = h.reshape(n, U, M, N)
+    amp = np.sqrt(10.0 ** (snr_u / 10.0))
+    y = np.empty((n, M, N), dtype=complex)
+    for sl in _blocks(n):
+        y[sl] = (amp[sl, :, None, None] * h[sl]).sum(axis=1) + _noise(child, sl, M, N)
+    if not (np.isfinite(y).all() and np.isfinite(h).all()):
+        raise FloatingPointError("simulate: produced a non-finite signal; please report this with the arguments used")
+    if heights is None:
+        heights = np.full((n, U), float(scenario.ut_height_m))
+    return ChannelBatch(y=y, positions=positions, los=los, snr_db=snr_u, h=h, ut_heights=heights)
+
+
+#: The keyword-only arguments of :func:`simulate` and their defaults (see its signature note).
+_MULTI_USER_DEFAULTS: dict[str, Any] = {"n_users": 1, "min_separation_m": 0.0, "power_spread_db": 0.0}
+
+
+def _signature(
+    scenario: Scenario,
+    n: int,
+    snr_db: Any,
+    seed: Any = None,
+    *,
+    n_users: int = 1,
+    min_separation_m: float = 0.0,
+    power_spread_db: float = 0.0,
+) -> ChannelBatch:
+    """The signature :func:`simulate` shows (``inspect.signature``, help)."""
+    raise NotImplementedError  # pragma: no cover - never called
+
+
+def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None, **multi_user: Any) -> ChannelBatch:
+    """Draw ``n`` samples of ``n_users`` users uniformly in the area and their received signals (1).
+
+    With several users (``U = n_users >= 2``) the BSs receive the superposition of their signals
+    (each user a single-antenna transmitter with its own channel of model (1)) and one noise draw::
+
+        y_m = sum_u sqrt(omega_u) h_{u,m} + n_m,   n_m ~ CN(0, I_N),   ||h_{u,m}||^2 = N.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Geometry, arrays, carrier and ``los_model``.
+    n : int
+        Number of samples (>= 1).
+    snr_db : float or (n,) float
+        Per-antenna SNR in dB, one for all samples or one per sample, within
+        :data:`SNR_DB_RANGE` ([-150, 150] dB); with ``U >= 2`` the SNR of every user
+        (before the ``power_spread_db`` offsets).
+    seed : int, None or numpy.random.Generator
+        The same int seed gives identical output.
+    n_users : int, keyword-only
+        Users per sample, ``1 <= n_users <= MAX_USERS`` (16).  1 (default): today's
+        single-user batch, bit for bit.
+    min_separation_m : float, keyword-only
+        Finite, >= 0 (default 0: no constraint).  With ``U >= 2`` every pair of users of a
+        sample is at least this far apart (samples with a closer pair are redrawn whole);
+        refused when the area cannot hold ``U`` users that far apart (diagonal and packing
+        bounds) or when rejection sampling fails.  Ignored with one user (always satisfied).
+    power_spread_db : float, keyword-only
+        Finite, >= 0 (default 0: every user at ``snr_db``).  With ``U >= 2`` user ``u`` of
+        sample ``i`` gets ``snr_db[i] + o[i, u]``, ``o`` uniform in
+        ``[-power_spread_db / 2, +power_spread_db / 2]``, independent across users and samples;
+        the per-user SNR must stay in :data:`SNR_DB_RANGE`.  Refused (> 0) with one user.
+
+    Returns
+    -------
+    ChannelBatch
+        One user: ``y`` (n, M, N), ``positions`` (n, 2), ``los`` (n, M), ``snr_db`` (n,),
+        ``h`` (n, M, N) with ``||h[i, m]||^2 = N``, ``ut_heights`` (n,).
+        ``U >= 2``: ``y`` (n, M, N), ``positions`` (n, U, 2), ``los`` (n, U, M) bool,
+        ``snr_db`` (n, U) (per-user SNR), ``h`` (n, U, M, N) with ``||h[i, u, m]||^2 = N``,
+        ``ut_heights`` (n, U).  All finite.
+
+    Raises
+    ------
+    ValueError
+        Naming ``scenario``, ``n``, ``snr_db``, ``seed``, ``n_users``, ``min_separation_m`` or
+        ``power_spread_db`` when one is invalid.
+    TypeError
+        For a keyword other than ``n_users``, ``min_separation_m`` and ``power_spread_db``.
+
+    Notes
+    -----
+    Random draws, in order: positions, LoS states (:func:`draw_los`), cluster
+    parameters (:func:`draw_clusters`), ray phases (:func:`channel_vectors`),
+    noise.  ``scenario.multipath`` False draws the same numbers in the same order
+    and keeps only the LoS ray of each link, ``h_m = exp(j Phi_LoS) sqrt(N) a(u_m(p))``
+    (same seed: same users, LoS states, LoS phases and noise as the clustered batch).  With ``scenario.ut_height_range_m`` set, the user heights are drawn uniformly
+    in the range from an independent stream, ``Generator(rng.bit_generator.jumped())`` taken
+    before the first draw, which leaves the main stream untouched: positions, LoS uniforms,
+    cluster parameters, ray phases and noise are the numbers of the fixed-height batch of
+    the same seed, and only the height-dependent quantities change (LoS probability of
+    Table 7.4.2-1, LoS zenith, lgZSD and ZOD offset of Table 7.5-7, LoS cone sine).
+    The result equals ``channel_vectors(scenario, draw_clusters(...,
+    ut_heights=batch.ut_heights))`` plus noise, bit for bit, but the rays, channel vectors and noise are
+    computed in blocks of ``_CHUNK`` samples: beyond the returned arrays
+    (6.3 KiB per sample at the paper's M = 4, N = 50) memory holds the per-link
+    random numbers of the cluster draw (about 2.2 KiB per sample) and a fixed
+    working set for one block (some tens of MB), instead of the full ray
+    arrays of the whole batch.
+
+    Several users (``U >= 2``): the caller's generator gives four numbers only (the entropy of a
+    child stream ``Generator(PCG64(SeedSequence(...)))``, so any numpy Generator works), and the
+    child stream draws, in order: the heights (jumped-ahead stream, as above, shape (n, U)), the
+    positions (n, U, 2) with the minimum-separation rejection, one uniform per user for the SNR
+    offsets (drawn also when ``power_spread_db`` is 0, so the users and channels of a seed do not
+    depend on the spread), then the LoS states, cluster parameters and ray phases of the ``n U``
+    users by the single-user machinery (users in sample-major order, ``(i, u) -> i U + u``), and
+    last one noise draw (n, M, N).  The users of a sample are independent given the separation
+    constraint.  Same seed and arguments: identical output; the ``U >= 2`` batches of different
+    ``U`` share nothing by design.
+
+    The three keyword-only arguments are taken as ``**multi_user`` and checked by name (the
+    signature above is what ``inspect.signature`` shows): written in the ``def`` line their
+    defaults would enter the experiment cache key of this function (``__kwdefaults__``) and move
+    the keys of every existing single-user sweep.
+    """
+    unknown = sorted(set(multi_user) - set(_MULTI_USER_DEFAULTS))
+    if unknown:
+        raise TypeError(f"simulate() got an unexpected keyword argument {unknown[0]!r}")
+    opts = {**_MULTI_USER_DEFAULTS, **multi_user}
+    scenario = check_scenario(scenario)
+    n = positive(n, "n", integer=True)
+    snr = _check_snr(snr_db, n)
+    rng = rng_from_seed(seed)
+    U = _check_n_users(opts["n_users"])
+    d = nonnegative(opts["min_separation_m"], "min_separation_m")
+    spread = nonnegative(opts["power_spread_db"], "power_spread_db")
+    if U == 1 and spread > 0:
+        raise ValueError(f"power_spread_db: a per-user SNR spread needs n_users >= 2, got {spread:g} with n_users=1")
+    if U >= 2:
+        _check_separation(d, U, float(scenario.area_size))
+        return _simulate_multi(scenario, n, snr, rng, U, d, spread)
+    half = scenario.area_size / 2.0
+    M, N = scenario.n_bs, scenario.n_antennas
+    h_range = getattr(scenario, "ut_height_range_m", None)
+    heights = None
+    if h_range is not None:
+        jumped = getattr(rng.bit_generator, "jumped", None)
+        if jumped is None:
+            raise ValueError(
+                f"seed: per-user heights (ut_height_range_m) draw from the jumped-ahead stream, which "
+                f"{type(rng.bit_generator).__name__} does not provide; pass an int or a PCG64 Generator"
+            )
+        heights = np.random.Generator(jumped()).uniform(h_range[0], h_range[1], size=n)
+    positions = rng.uniform(-half, half, size=(n, 2))
+    los, h = _channels(scenario, positions, heights, rng)
     y = np.empty_like(h)
     amp = np.sqrt(10.0 ** (snr / 10.0))
-    to_complex = np.array([1.0, 1j])
-    for sl in blocks:
-        noise = rng.standard_normal((sl.stop - sl.start, M, N, 2)) @ to_complex / np.sqrt(2.0)
-        y[sl] = amp[sl, None, None] * h[sl] + noise
+    for sl in _blocks(n):
+        y[sl] = amp[sl, None, None] * h[sl] + _noise(rng, sl, M, N)
     if not (np.isfinite(y).all() and np.isfinite(h).all()):
         raise FloatingPointError("simulate: produced a non-finite signal; please report this with the arguments used")
     if heights is None:
         heights = np.full(n, float(scenario.ut_height_m))
     return ChannelBatch(y=y, positions=positions, los=los, snr_db=snr, h=h, ut_heights=heights)
+
+
+# The keyword-only arguments travel in ``**multi_user`` (checked above) instead of the signature, so
+# ``simulate.__kwdefaults__`` stays None: the experiment cache keys a library function by its defaults
+# (daun_lib._fingerprint), and single-user sweeps keep the keys they had before ``n_users`` existed.
+simulate.__signature__ = inspect.signature(_signature)  # type: ignore[attr-defined]
