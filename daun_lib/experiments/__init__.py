@@ -20,6 +20,14 @@ method sees the same data (common random numbers) whatever the chunking,
 ``n_jobs`` or backend.  The rows hold ``mse``, ``p_submeter``,
 ``median_error`` and ``n_trials`` per (method, SNR point).
 
+Several users per snapshot (issue 14): ``accuracy_sweep(..., n_users=U)``
+with ``U >= 2`` draws U superposed users per trial
+(``simulate(scenario, 1, snr_db[j], seed=trial_seed(seed, j, t), n_users=U)``),
+calls ``method(scenario, y, U) -> (n, U, 2)``, scores the (n, U) errors after
+the optimal assignment and adds ``p_all_submeter`` (P(every user < 1 m)) and
+``n_users`` to the rows (:data:`MULTI_USER_ROW_FIELDS`); ``n_users`` enters the
+cache key only when above 1.
+
 Cache keys
 ----------
 One folder per method and parameter set, ``cache_dir/<method>-<hash>/``, where
@@ -69,7 +77,7 @@ from . import cache, csvio, keys, sweep, timing, trials, workers  # noqa: F401 -
 from .cache import CacheWarning, _check_cache_dir, _save_chunk, check_writable  # noqa: F401 - private: notebook_params, tests
 from .csvio import environment_info, read_csv, read_params, reuse_or_write_csv, write_csv
 from .keys import CACHE_FORMAT, params_hash, source_digest, sweep_folder, trial_seed
-from .sweep import ROW_FIELDS, SweepPlan, accuracy_sweep, aggregate, plan_sweep, run_chunks
+from .sweep import MULTI_USER_ROW_FIELDS, ROW_FIELDS, SweepPlan, accuracy_sweep, aggregate, plan_sweep, run_chunks
 from .timing import time_methods
 from .workers import BACKENDS
 
@@ -77,6 +85,7 @@ __all__ = [
     "BACKENDS",
     "CACHE_FORMAT",
     "CacheWarning",
+    "MULTI_USER_ROW_FIELDS",
     "ROW_FIELDS",
     "SweepPlan",
     "accuracy_sweep",

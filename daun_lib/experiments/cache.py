@@ -20,6 +20,12 @@ file name, and ``errors == ||estimates - positions||`` recomputed.  A chunk
 that fails any check is treated as missing: a :class:`CacheWarning` names
 the file and the reason, the chunk is recomputed and the file replaced.
 
+A sweep with ``n_users = U >= 2`` (issue 14) stores ``errors`` (n, U),
+``estimates`` and ``positions`` (n, U, 2) and ``los`` (n, U, M) in the same
+files, checked the same way, with ``errors`` recomputed by the optimal
+assignment (:func:`daun_lib.metrics.assigned_errors`); its folder name hashes
+``n_users``, so it never shares chunks with a single-user sweep.
+
 Nothing is written when nothing needs computing, so a complete cache can be
 read from a read-only folder; ``params.json`` is written only when missing
 or different.  When chunks do need computing, ``cache_dir`` must be a
@@ -43,6 +49,7 @@ import numpy as np
 
 from .._io import atomic_write_bytes, atomic_write_text
 from .._json import jsonable
+from ..metrics import assigned_errors
 
 
 class CacheWarning(UserWarning):
@@ -164,8 +171,10 @@ def _save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     _save_npz(path, {**arrays, "checksum": np.array(_chunk_checksum(arrays))})
 
 
-def _chunk_problem(arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: float, n_bs: int | None) -> str | None:
-    """Why the arrays of a chunk cannot be used (None when they can)."""
+def _chunk_problem(
+    arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: float, n_bs: int | None, n_users: int = 1
+) -> str | None:
+    """Why the arrays of a chunk cannot be used (None when they can); ``n_users`` users per trial."""
     missing = [k for k in _CHUNK_REQUIRED if k not in arrays]
     if missing:
         return f"arrays {missing} missing"
@@ -176,16 +185,18 @@ def _chunk_problem(arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: floa
     if checksum.shape != () or checksum.dtype.kind != "U" or str(checksum) != _chunk_checksum(arrays):
         return "checksum mismatch"
     n = t1 - t0
+    users = (n_users,) if n_users > 1 else ()
     expected = {
         "trials": ((n,), np.int64),
-        "errors": ((n,), np.float64),
-        "estimates": ((n, 2), np.float64),
-        "positions": ((n, 2), np.float64),
+        "errors": ((n, *users), np.float64),
+        "estimates": ((n, *users, 2), np.float64),
+        "positions": ((n, *users, 2), np.float64),
         "snr_db": ((), np.float64),
     }
     if "los" in arrays:
-        m = n_bs if n_bs is not None else (arrays["los"].shape[-1] if arrays["los"].ndim == 2 else -1)
-        expected["los"] = ((n, m), np.bool_)
+        ndim = 2 + len(users)
+        m = n_bs if n_bs is not None else (arrays["los"].shape[-1] if arrays["los"].ndim == ndim else -1)
+        expected["los"] = ((n, *users, m), np.bool_)
     for key, (shape, dtype) in expected.items():
         a = arrays[key]
         if a.shape != shape or a.dtype != dtype:
@@ -198,14 +209,21 @@ def _chunk_problem(arrays: Mapping[str, np.ndarray], t0: int, t1: int, snr: floa
         return f"trials are not {t0}..{t1 - 1}"
     if float(arrays["snr_db"]) != snr:
         return f"snr_db is {float(arrays['snr_db'])}, expected {snr}"
+    if n_users > 1:
+        recomputed = assigned_errors(arrays["estimates"], arrays["positions"])
+        if not np.allclose(arrays["errors"], recomputed, rtol=1e-12, atol=1e-12):
+            return "errors differ from the assigned errors of estimates and positions"
+        return None
     recomputed = np.linalg.norm(arrays["estimates"] - arrays["positions"], axis=1)
     if not np.allclose(arrays["errors"], recomputed, rtol=1e-12, atol=1e-12):
         return "errors differ from ||estimates - positions||"
     return None
 
 
-def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None) -> dict | None:
+def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None, n_users: int = 1) -> dict | None:
     """The checked arrays of a cached chunk (without ``checksum``), or None when missing or damaged.
+
+    ``n_users``: users per trial (the shapes of :func:`_chunk_problem`).
 
     A damaged chunk (unreadable, or failing a check of :func:`_chunk_problem`)
     gives a :class:`CacheWarning` naming the file and the reason.
@@ -218,7 +236,7 @@ def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None) -> d
     except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib/CRC errors, ValueError, OSError ...: all "damaged"
         problem = f"unreadable: {type(exc).__name__}: {exc}"
     else:
-        problem = _chunk_problem(arrays, t0, t1, snr, n_bs)
+        problem = _chunk_problem(arrays, t0, t1, snr, n_bs, n_users)
     if problem is not None:
         warnings.warn(
             f"cache chunk {os.fspath(path)!r} is damaged ({problem}); recomputing it", CacheWarning, stacklevel=3

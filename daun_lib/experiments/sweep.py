@@ -21,6 +21,21 @@ numbers: every method sees the same data, independent of the chunking, of
 :func:`accuracy_sweep` does all three.  Rows equal bit for bit across chunk
 sizes, ``n_jobs`` and backends as long as each method treats the samples of
 a batch independently.
+
+Several users per snapshot (``n_users = U >= 2``, issue 14): every trial draws
+U users superposed with one noise draw (``simulate(..., n_users=U)``), every
+method is called as ``method(scenario, y, U) -> (n, U, 2)`` (users in any
+order), the per-trial errors are the (n, U) distances after the optimal
+assignment (:func:`daun_lib.metrics.assigned_errors`), and the rows
+(:data:`MULTI_USER_ROW_FIELDS`) hold
+
+* ``mse``: MSE per user, mean of ``err^2`` over users and trials (m^2),
+* ``p_submeter``: per-user ``P(err < radius_m)``,
+* ``p_all_submeter``: ``P(every user's err < radius_m)``,
+* ``median_error`` over users and trials, ``n_trials`` and ``n_users``.
+
+``n_users`` enters the cache key only when it is above 1, so single-user
+sweeps keep their folder names, chunks and rows.
 """
 
 from __future__ import annotations
@@ -36,13 +51,34 @@ import numpy as np
 
 from .._json import canonical, jsonable
 from .._validation import positive
-from ..metrics import fraction_within, mean_squared_error, median_error
+from ..metrics import (
+    fraction_all_within,
+    fraction_within,
+    fraction_within_per_user,
+    mean_squared_error,
+    median_error,
+    median_error_per_user,
+    mse_per_user,
+)
 from .cache import _check_cache_dir, _chunk_path, _load_chunk, check_writable, prepare_folder
 from .keys import CACHE_FORMAT, _callable_id, _callable_key, _library_version, sweep_folder
 from .workers import BACKENDS, _execute, _require_dask_client
 
 ROW_FIELDS = ("method", "snr_db", "n_trials", "mse", "p_submeter", "median_error")
-"""Columns of the rows returned by :func:`accuracy_sweep`."""
+"""Columns of the rows returned by :func:`accuracy_sweep` (one user per snapshot, the default)."""
+
+MULTI_USER_ROW_FIELDS = (
+    "method",
+    "snr_db",
+    "n_trials",
+    "n_users",
+    "mse",
+    "p_submeter",
+    "p_all_submeter",
+    "median_error",
+)
+"""Columns of the rows of a sweep with ``n_users >= 2`` (issue 14): ``mse``, ``p_submeter`` and ``median_error``
+per user (over users and trials), ``p_all_submeter`` = P(every user < ``radius_m``)."""
 
 
 # ---------------------------------------------------------------------------
@@ -102,6 +138,12 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _check_n_users(n_users: Any) -> int:
+    if isinstance(n_users, bool) or not isinstance(n_users, numbers.Integral) or n_users < 1:
+        raise ValueError(f"n_users: expected a positive int (users per snapshot), got {n_users!r}")
+    return int(n_users)
+
+
 def _check_n_jobs(n_jobs: Any) -> int:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise ValueError(f"n_jobs: expected a non-zero int (-1 for all cores), got {n_jobs!r}")
@@ -125,6 +167,8 @@ class SweepPlan:
     row order; ``chunks`` are the trial ranges ``(t0, t1)`` of every SNR
     point; ``folders`` and ``params`` (empty without a cache) give each
     method's cache folder and the parameters hashed into its name.
+    ``n_users`` is the number of users per snapshot (1: the single-user
+    sweep; ``U >= 2``: methods ``localize(scenario, y, U) -> (n, U, 2)``).
     """
 
     methods: Mapping[str, Callable]
@@ -139,6 +183,7 @@ class SweepPlan:
     cache_dir: Path | None
     folders: Mapping[str, Path]
     params: Mapping[str, Mapping[str, Any]]
+    n_users: int = 1
 
 
 def plan_sweep(
@@ -154,6 +199,7 @@ def plan_sweep(
     extra: Mapping[str, Any] | None = None,
     simulate: Callable | None = None,
     radius_m: float = 1.0,
+    n_users: int = 1,
 ) -> SweepPlan:
     """Check the arguments of a sweep and fix its chunks and cache folders (no data drawn, nothing written).
 
@@ -171,6 +217,7 @@ def plan_sweep(
     seed = _check_seed(seed)
     chunk_size = positive(chunk_size, "chunk_size", integer=True)
     radius_m = positive(radius_m, "radius_m")
+    n_users = _check_n_users(n_users)
     if not isinstance(force, bool):
         raise ValueError(f"force: expected True or False, got {force!r}")
     if not is_dataclass(scenario) or isinstance(scenario, type):
@@ -202,6 +249,8 @@ def plan_sweep(
             "cache_format": CACHE_FORMAT,
             "extra": jsonable(extra or {}),
         }
+        if n_users > 1:
+            base["n_users"] = n_users  # absent for one user: single-user folder names unchanged
         for name, fn in fns.items():
             params = {"method": name, "method_key": _callable_key(fn, f"methods[{name!r}]"), **base}
             folders[name], params_of[name] = sweep_folder(cache_root, name, params), params
@@ -218,6 +267,7 @@ def plan_sweep(
         cache_dir=cache_root,
         folders=folders,
         params=params_of,
+        n_users=n_users,
     )
 
 
@@ -245,7 +295,9 @@ def run_chunks(
     dict ``(method, j) -> {t0: arrays}``
         ``arrays`` of the trials ``t0..t1-1`` at SNR point ``j``: ``trials``
         (n,) int64, ``errors`` (n,), ``estimates`` and ``positions`` (n, 2),
-        ``snr_db`` (scalar) and ``los`` (n, M) when the generator gives it.
+        ``snr_db`` (scalar) and ``los`` (n, M) when the generator gives it;
+        with ``plan.n_users = U >= 2``: ``errors`` (n, U), ``estimates`` and
+        ``positions`` (n, U, 2), ``los`` (n, U, M).
     """
     plan = _check_plan(plan)
     n_jobs = _check_n_jobs(n_jobs)
@@ -261,7 +313,7 @@ def run_chunks(
             if folder.is_dir():
                 for j, snr in enumerate(snrs):
                     for t0, t1 in plan.chunks:
-                        arrays = _load_chunk(_chunk_path(folder, j, t0, t1), t0, t1, snr, n_bs)
+                        arrays = _load_chunk(_chunk_path(folder, j, t0, t1), t0, t1, snr, n_bs, plan.n_users)
                         if arrays is not None:
                             results[(name, j)][t0] = arrays
 
@@ -279,7 +331,18 @@ def run_chunks(
         for name in writers:
             prepare_folder(plan.folders[name], plan.params[name], force=plan.force)
     if tasks:
-        _execute(tasks, plan.scenario, plan.simulate, plan.seed, backend, n_jobs, progress, results, dict(plan.folders))
+        _execute(
+            tasks,
+            plan.scenario,
+            plan.simulate,
+            plan.seed,
+            backend,
+            n_jobs,
+            progress,
+            results,
+            dict(plan.folders),
+            plan.n_users,
+        )
     return results
 
 
@@ -296,9 +359,13 @@ def aggregate(
     rows : list of dict
         One row per (method, SNR point), methods in plan order, keys :data:`ROW_FIELDS`
         (:func:`daun_lib.metrics.mean_squared_error`, :func:`~daun_lib.metrics.fraction_within`
-        with ``plan.radius_m``, :func:`~daun_lib.metrics.median_error`).
+        with ``plan.radius_m``, :func:`~daun_lib.metrics.median_error`); with ``plan.n_users >= 2``
+        keys :data:`MULTI_USER_ROW_FIELDS` (:func:`~daun_lib.metrics.mse_per_user`,
+        :func:`~daun_lib.metrics.fraction_within_per_user`, :func:`~daun_lib.metrics.fraction_all_within`,
+        :func:`~daun_lib.metrics.median_error_per_user`).
     trials : dict ``(method, j) ->`` dict of ``errors`` (n_trials,), ``estimates`` and
-        ``positions`` (n_trials, 2) and ``los`` (n_trials, M) when every chunk has it.
+        ``positions`` (n_trials, 2) and ``los`` (n_trials, M) when every chunk has it; with
+        ``n_users = U >= 2`` the shapes (n_trials, U), (n_trials, U, 2) and (n_trials, U, M).
     """
     plan = _check_plan(plan)
     if not isinstance(chunks, Mapping):
@@ -315,16 +382,30 @@ def aggregate(
             if all("los" in p for p in parts):
                 merged["los"] = np.concatenate([p["los"] for p in parts])
             err = merged["errors"]
-            rows.append(
-                {
-                    "method": name,
-                    "snr_db": snr,
-                    "n_trials": plan.n_trials,
-                    "mse": mean_squared_error(err),
-                    "p_submeter": fraction_within(err, plan.radius_m),
-                    "median_error": median_error(err),
-                }
-            )
+            if plan.n_users > 1:
+                rows.append(
+                    {
+                        "method": name,
+                        "snr_db": snr,
+                        "n_trials": plan.n_trials,
+                        "n_users": plan.n_users,
+                        "mse": mse_per_user(err),
+                        "p_submeter": fraction_within_per_user(err, plan.radius_m),
+                        "p_all_submeter": fraction_all_within(err, plan.radius_m),
+                        "median_error": median_error_per_user(err),
+                    }
+                )
+            else:
+                rows.append(
+                    {
+                        "method": name,
+                        "snr_db": snr,
+                        "n_trials": plan.n_trials,
+                        "mse": mean_squared_error(err),
+                        "p_submeter": fraction_within(err, plan.radius_m),
+                        "median_error": median_error(err),
+                    }
+                )
             trials[(name, j)] = merged
     return rows, trials
 
@@ -346,6 +427,7 @@ def accuracy_sweep(
     simulate: Callable | None = None,
     radius_m: float = 1.0,
     return_trials: bool = False,
+    n_users: int = 1,
 ) -> list[dict] | tuple[list[dict], dict]:
     """Monte Carlo accuracy of localisation methods against the SNR (Fig. 2).
 
@@ -397,16 +479,26 @@ def accuracy_sweep(
         Radius of the "sub-metre" probability (1 m).
     return_trials : bool
         Also return the per-trial arrays.
+    n_users : int >= 1
+        Users per snapshot (issue 14).  1 (the default): everything above.
+        ``U >= 2``: the generator is called as ``simulate(scenario, 1, snr,
+        seed=..., n_users=U)`` and must return ``y`` (1, M, N), ``positions``
+        (1, U, 2) and optionally ``los`` (1, U, M); each method as
+        ``method(scenario, y, U)`` and must return (n, U, 2) finite positions
+        in any user order (another shape: ``RuntimeError`` naming the method);
+        errors after the optimal assignment.  Part of the cache key.
 
     Returns
     -------
     rows : list of dict
         One row per (method, SNR point), methods in the given order, with keys
-        :data:`ROW_FIELDS`.
+        :data:`ROW_FIELDS` (``n_users >= 2``: :data:`MULTI_USER_ROW_FIELDS`).
     trials : dict, only with ``return_trials``
         ``trials[(method, j)]`` = dict of ``errors`` (n_trials,),
         ``estimates`` and ``positions`` (n_trials, 2), and ``los``
-        (n_trials, M) when the generator provides it.
+        (n_trials, M) when the generator provides it; with ``n_users = U >= 2``
+        ``errors`` (n_trials, U), ``estimates`` and ``positions`` (n_trials, U, 2),
+        ``los`` (n_trials, U, M).
     """
     n_jobs = _check_n_jobs(n_jobs)
     if backend not in BACKENDS:
@@ -423,9 +515,18 @@ def accuracy_sweep(
         extra=extra,
         simulate=simulate,
         radius_m=radius_m,
+        n_users=n_users,
     )
     rows, trials = aggregate(plan, run_chunks(plan, backend=backend, n_jobs=n_jobs, progress=progress))
     return (rows, trials) if return_trials else rows
 
 
-__all__ = ["ROW_FIELDS", "SweepPlan", "accuracy_sweep", "aggregate", "plan_sweep", "run_chunks"]
+__all__ = [
+    "MULTI_USER_ROW_FIELDS",
+    "ROW_FIELDS",
+    "SweepPlan",
+    "accuracy_sweep",
+    "aggregate",
+    "plan_sweep",
+    "run_chunks",
+]

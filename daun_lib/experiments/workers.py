@@ -141,8 +141,12 @@ def _execute(
     progress: bool,
     results: dict,
     folders: dict[str, Path],
+    n_users: int = 1,
 ) -> None:
-    """Run the chunk tasks, storing every finished (method, chunk) as soon as it arrives."""
+    """Run the chunk tasks, storing every finished (method, chunk) as soon as it arrives.
+
+    ``n_users`` (users per snapshot) is passed to every :func:`_run_chunk`.
+    """
     from tqdm.auto import tqdm
 
     snrs = {j: snr for _, j, snr, _, _ in tasks}
@@ -165,13 +169,13 @@ def _execute(
     try:
         if backend == "sequential" or (backend == "loky" and n_jobs == 1):
             for todo, j, snr, t0, t1 in tasks:
-                store(_run_chunk(scenario, simulate, todo, seed, j, snr, t0, t1), remote=False)
+                store(_run_chunk(scenario, simulate, todo, seed, j, snr, t0, t1, n_users), remote=False)
             return
         import joblib
 
         pid = os.getpid()
         calls = (
-            joblib.delayed(_run_chunk_in_worker)(pid, scenario, simulate, todo, seed, j, snr, t0, t1)
+            joblib.delayed(_run_chunk_in_worker)(pid, scenario, simulate, todo, seed, j, snr, t0, t1, n_users)
             for todo, j, snr, t0, t1 in tasks
         )
         if backend == "dask":
