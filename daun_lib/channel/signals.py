@@ -1,6 +1,8 @@
 """Channel vectors (steps 10-11 of TR 38.901 Sec. 7.5) and the received signals of model (1).
 
 ``y_m = sqrt(omega) h_m + n_m``, ``n_m ~ CN(0, I_N)``, ``||h_m||^2 = N``; see :mod:`daun_lib.channel`.
+With ``U >= 2`` users (``simulate(..., n_users=U)``) ``y_m = sum_u sqrt(omega_u) h_{u,m} + n_m``,
+one noise draw; each user's channel is drawn by the single-user machinery (:func:`_channels`).
 
 Pure LoS (``Scenario(multipath=False)``): the ray phases are drawn exactly as for the clustered
 channel (one uniform per ray, LoS ray first, same shape and order), and only the LoS ray is
