@@ -248,3 +248,22 @@ def test_one_user_path_unchanged():
     )
     assert tuple(rows[0]) == ex.ROW_FIELDS
     assert rows[0]["mse"] == pytest.approx(0.5) and rows[0]["p_submeter"] == 1.0
+
+
+def test_real_two_user_channel_and_multi_registry_names(tmp_path):
+    """channel.simulate(..., n_users=2) and MULTI_REGISTRY names through the engine, cached and reloaded."""
+    from daun_lib.multiuser import MULTI_REGISTRY
+
+    kw = dict(cache_dir=tmp_path, progress=False, chunk_size=3, n_users=2)
+    rows, trials = ex.accuracy_sweep(["DPD-peaks", "DPD-SIC"], SMALL, [20.0], 5, 1, return_trials=True, **kw)
+    assert [r["method"] for r in rows] == ["DPD-peaks", "DPD-SIC"]
+    assert trials[("DPD-SIC", 0)]["los"].shape == (5, 2, SMALL.n_bs)
+    from daun_lib import channel
+
+    b = channel.simulate(SMALL, 1, 20.0, seed=ex.trial_seed(1, 0, 4), n_users=2)
+    np.testing.assert_array_equal(trials[("DPD-peaks", 0)]["positions"][4], b.positions[0])
+    est = MULTI_REGISTRY["DPD-peaks"](SMALL, b.y, 2)
+    np.testing.assert_array_equal(trials[("DPD-peaks", 0)]["estimates"][4], est[0])
+    assert ex.accuracy_sweep(["DPD-peaks", "DPD-SIC"], SMALL, [20.0], 5, 1, **kw) == rows
+    with pytest.raises(ValueError, match="unknown method 'DPD'"):
+        ex.accuracy_sweep(["DPD"], SMALL, [20.0], 5, 1, **kw)

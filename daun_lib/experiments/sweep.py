@@ -84,7 +84,8 @@ per user (over users and trials), ``p_all_submeter`` = P(every user < ``radius_m
 # ---------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------
-def _resolve_methods(methods: Any) -> dict[str, Callable]:
+def _resolve_methods(methods: Any, n_users: int = 1) -> dict[str, Callable]:
+    """Name -> callable; names are looked up in ``methods.REGISTRY`` (one user) or ``multiuser.MULTI_REGISTRY``."""
     if isinstance(methods, str):
         methods = [methods]
     if isinstance(methods, Mapping):
@@ -99,7 +100,9 @@ def _resolve_methods(methods: Any) -> dict[str, Callable]:
         for name in names:
             if not isinstance(name, str):
                 raise ValueError(f"methods: expected method names (str), got {name!r}")
-            if registry is None:
+            if registry is None and n_users > 1:
+                from ..multiuser import MULTI_REGISTRY as registry  # noqa: N811 - lazy, like REGISTRY below
+            elif registry is None:
                 from ..methods import REGISTRY as registry  # noqa: N811 - lazy: methods imports the heavy solvers
             if name not in registry:
                 raise ValueError(f"methods: unknown method {name!r}; known: {sorted(registry)}")
@@ -211,13 +214,13 @@ def plan_sweep(
     -------
     SweepPlan
     """
-    fns = _resolve_methods(methods)
+    n_users = _check_n_users(n_users)
+    fns = _resolve_methods(methods, n_users)
     snrs = _check_snr(snr_db)
     n_trials = positive(n_trials, "n_trials", integer=True)
     seed = _check_seed(seed)
     chunk_size = positive(chunk_size, "chunk_size", integer=True)
     radius_m = positive(radius_m, "radius_m")
-    n_users = _check_n_users(n_users)
     if not isinstance(force, bool):
         raise ValueError(f"force: expected True or False, got {force!r}")
     if not is_dataclass(scenario) or isinstance(scenario, type):
@@ -435,7 +438,8 @@ def accuracy_sweep(
     ----------
     methods : dict name -> callable, or list of names
         ``method(scenario, y (n, M, N) complex) -> positions (n, 2)``; names
-        are looked up in :data:`daun_lib.methods.REGISTRY`.  With a cache,
+        are looked up in :data:`daun_lib.methods.REGISTRY` (with ``n_users >= 2``:
+        ``method(scenario, y, U) -> (n, U, 2)``, names in :data:`daun_lib.multiuser.MULTI_REGISTRY`).  With a cache,
         each method is keyed by what it computes (:mod:`daun_lib.experiments`); one
         that cannot be keyed raises ``ValueError`` unless it has a
         ``cache_key`` string.  Non-finite positions raise ``RuntimeError``.
