@@ -4,6 +4,7 @@ greedy suppression, metrics against scipy, the unknown-U rule, input checks."""
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+from scipy.stats import gamma
 
 from daun_lib import Scenario, channel, methods
 from daun_lib import multiuser as mu
@@ -137,16 +138,30 @@ def test_probabilities_and_mse():
     assert np.allclose(mu.mse_per_user(e), np.mean(e**2, axis=0))
 
 
-def test_estimate_n_users():
+@pytest.mark.parametrize("rule", ["min-bs", "sum"])
+def test_estimate_n_users(rule):
     rng = np.random.default_rng(2)
-    n = 5
+    n = 200
     noise = (rng.normal(size=(n, SMALL.n_bs, 16)) + 1j * rng.normal(size=(n, SMALL.n_bs, 16))) / np.sqrt(2)
-    assert (mu.estimate_n_users(SMALL, noise, 3) == 0).all()  # pfa 0.01 per map
-    cells = np.stack([np.full(n, 9), np.full(n, 54)], axis=1)
-    y = _on_grid_users(SMALL, cells, np.full((n, 2, SMALL.n_bs), 30.0 + 0j))
-    assert (mu.estimate_n_users(SMALL, y, 3) == 2).all()  # the third step's residual is exactly 0
-    t = mu.noise_threshold(SMALL, 0.01)
-    assert t > SMALL.n_bs
+    u_noise = mu.estimate_n_users(SMALL, noise, 3, rule=rule)
+    assert np.mean(u_noise > 0) <= 0.05  # pfa 0.01 per map (Bonferroni: at most)
+    cells = np.stack([np.full(5, 9), np.full(5, 54)], axis=1)  # on a diagonal: collinear with two BSs
+    y = _on_grid_users(SMALL, cells, np.full((5, 2, SMALL.n_bs), 30.0 + 0j))
+    assert (mu.estimate_n_users(SMALL, y, 3, rule=rule) == 2).all()  # the third step's residual is exactly 0
+
+
+def test_estimate_n_users_min_bs_is_scale_free(single):
+    u = mu.estimate_n_users(SMALL, single.y, 3)
+    assert np.array_equal(mu.estimate_n_users(SMALL, single.y * 1e6, 3), u)
+
+
+def test_noise_thresholds():
+    K, M = SMALL.n_grid, SMALL.n_bs
+    assert np.isclose(mu.noise_threshold(SMALL, 0.01, "min-bs"), np.log(K / 0.01) / M)
+    t = mu.noise_threshold(SMALL, 0.01, "sum")
+    assert np.isclose(gamma.sf(t, M), 0.01 / K)
+    with pytest.raises(ValueError, match="rule"):
+        mu.noise_threshold(SMALL, 0.01, "max")
 
 
 def test_input_checks(single):
