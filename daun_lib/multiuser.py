@@ -180,6 +180,35 @@ def _subgrid_per_user(score: np.ndarray, scenario: Scenario, k: np.ndarray) -> n
     return subgrid(rep, scenario, k.reshape(-1)).reshape(n, U, 2)
 
 
+def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Continuous ML per user after cancelling the others (:func:`daun_lib.continuous.ml_localize`).
+
+    For user u, ``y_m`` is projected off the other picks' atoms ``A_m[:, k_j]`` (j != u) per BS and
+    the DPD cost of the projected data is maximised by the safeguarded Newton ascent from
+    ``start[:, u]``.  k (n, U) grid indices, start (n, U, 2) -> (n, U, 2).  With U = 1 this is the
+    ``ml`` readout of the single-user pipeline.
+    """
+    from . import continuous  # lazy, as the readouts do
+
+    A = dictionaries(scenario)[0]
+    n, U = k.shape
+    out = np.empty((n, U, 2))
+    for u in range(U):
+        others = [j for j in range(U) if j != u]
+        yu = y if not others else _project_out(y, _basis(_found_atoms(A, k[:, others])))
+        out[:, u] = continuous.ml_localize(scenario, yu, start=start[:, u], cost="dpd")
+    return out
+
+
+_READOUTS = ("grid", "subgrid", "ml")
+
+
+def _check_readout(readout: Any, allowed: tuple[str, ...] = _READOUTS) -> str:
+    if readout not in allowed:
+        raise ValueError(f"readout: expected one of {allowed}, got {readout!r}")
+    return readout
+
+
 class MultiLocalizer:
     """Base of the multi-user localisers: ``__call__(scenario, y, n_users) -> (n, U, 2)``.
 
@@ -235,12 +264,14 @@ class PeaksLocalizer(MultiLocalizer):
         not used; its ``cells`` give the pick positions, its ``block`` the chunking).
     suppression_m : float >= 0
         Radius around each pick excluded from later picks (3 m, issue 14).
-    readout : "grid" or "subgrid"
-        The cell centre of each peak, or :func:`daun_lib.refine.subgrid` around it on the
-        (unsuppressed) map.
+    readout : "grid", "subgrid" or "ml"
+        The cell centre of each peak; :func:`daun_lib.refine.subgrid` around it on the
+        (unsuppressed) map; or the continuous ML per user after projecting off the other
+        users' atoms (:func:`_ml_per_user`).
 
-    With ``n_users = 1`` and ``readout="grid"`` the positions are those of the estimator's
-    argmax readout (``PeaksLocalizer("dpd")(s, y, 1)[:, 0]`` equals ``REGISTRY["DPD"](s, y)``).
+    With ``n_users = 1`` the positions are those of the single-user pipeline: ``"grid"`` the
+    estimator's argmax readout (``PeaksLocalizer("dpd")(s, y, 1)[:, 0]`` equals
+    ``REGISTRY["DPD"](s, y)``), ``"subgrid"`` DPD-S, ``"ml"`` DPD-ML (for the DPD source).
     """
 
     source: Any = "dpd"
@@ -251,8 +282,7 @@ class PeaksLocalizer(MultiLocalizer):
     def __post_init__(self) -> None:
         object.__setattr__(self, "estimator", _source_estimator(self.source))
         object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
-        if self.readout not in ("grid", "subgrid"):
-            raise ValueError(f"readout: expected 'grid' or 'subgrid', got {self.readout!r}")
+        _check_readout(self.readout)
 
     def _check_scenario(self, scenario: Scenario) -> None:
         self.estimator._check_scenario(scenario)
@@ -276,9 +306,12 @@ class PeaksLocalizer(MultiLocalizer):
         score = self._scores(scenario, y)
         cells = self.estimator.cells(scenario)
         k = greedy_peaks(score, np.asarray(cells, dtype=float), n_users, self.suppression_m)
+        pos = np.asarray(cells, dtype=float)[k]
         if self.readout == "subgrid":
             return _subgrid_per_user(score, scenario, k)
-        return np.asarray(cells, dtype=float)[k]
+        if self.readout == "ml":
+            return _ml_per_user(scenario, y, k, pos)
+        return pos
 
 
 def _basis(V: np.ndarray) -> np.ndarray:
@@ -336,15 +369,22 @@ class SICLocalizer(MultiLocalizer):
     ----------
     suppression_m : float >= 0
         Cells within this distance of a found user are not picked again (3 m, as the peaks).
+    readout : "grid" or "ml"
+        The picked cells' centres, or the continuous ML per user after projecting off the
+        other users' atoms (:func:`_ml_per_user`).
     """
 
     suppression_m: float = 3.0
+    readout: str = "grid"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
+        _check_readout(self.readout, ("grid", "ml"))
 
     def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
-        return scenario.grid[_sic_cells(scenario, y, n_users, self.suppression_m)[0]]
+        k = _sic_cells(scenario, y, n_users, self.suppression_m)[0]
+        pos = scenario.grid[k]
+        return _ml_per_user(scenario, y, k, pos) if self.readout == "ml" else pos
 
 
 def _sic_cells(scenario: Scenario, y: np.ndarray, n_users: int, suppression_m: float) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,25 @@ def test_one_user_subgrid_equals_dpd_s(single):
     assert np.array_equal(p[:, 0], methods.REGISTRY["DPD-S"](SMALL, single.y))
 
 
+def test_one_user_ml_equals_dpd_ml(single):
+    p = mu.PeaksLocalizer("dpd", readout="ml")(SMALL, single.y, 1)
+    assert np.array_equal(p[:, 0], methods.REGISTRY["DPD-ML"](SMALL, single.y))
+    assert np.array_equal(mu.SICLocalizer(readout="ml")(SMALL, single.y, 1), p)
+
+
+def test_ml_readout_off_grid_users():
+    # two pure-LoS users off the grid, noiseless: the per-user ML after cancelling the other lands
+    # closer than the grid pick (the other's residue after a grid-cell projection is small here)
+    s = Scenario(n_antennas=32, grid_shape=(8, 8), n_angles=16, multipath=False)
+    b1, b2 = channel.simulate(s, 6, 30.0, seed=21), channel.simulate(s, 6, 30.0, seed=22)
+    y = b1.y + np.sqrt(1e3) * b2.h
+    truth = np.stack([b1.positions, b2.positions], axis=1)
+    grid = mu.assigned_errors(mu.SICLocalizer()(s, y, 2), truth)
+    ml = mu.assigned_errors(mu.SICLocalizer(readout="ml")(s, y, 2), truth)
+    ok = grid < 3.6  # users the grid pick found (the 5 m cells: half diagonal 3.54 m)
+    assert ok.sum() >= 6 and np.median(ml[ok]) < np.median(grid[ok])
+
+
 def test_one_user_padmm_peaks_equals_padmm(single):
     p = mu.PeaksLocalizer("p-admm")(SMALL, single.y[:4], 1)
     assert np.array_equal(p[:, 0], methods.REGISTRY["P-ADMM"](SMALL, single.y[:4]))
@@ -183,6 +202,8 @@ def test_input_checks(single):
         mu.SICLocalizer(suppression_m=float("nan"))
     with pytest.raises(ValueError, match="readout"):
         mu.PeaksLocalizer(readout="alg1")
+    with pytest.raises(ValueError, match="readout"):
+        mu.SICLocalizer(readout="subgrid")
     with pytest.raises(ValueError, match="est"):
         mu.assigned_errors(np.zeros((3, 2, 2)), np.zeros((3, 3, 2)))
     with pytest.raises(ValueError, match="r"):
