@@ -43,7 +43,24 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
   normalisation by ``||P_m a_m(k)||^2`` and without suppression (the selection statistic is the
   DPD cost of the residual, whose picked atoms are exactly cancelled).
 
-Registry :data:`MULTI_REGISTRY` (name -> localiser), metrics (:func:`assigned_errors`,
+Registry :data:`MULTI_REGISTRY` (name -> localiser):
+
+============== ========================================= ==================================================
+name           entry                                     with ``n_users = 1`` equal to
+============== ========================================= ==================================================
+DPD-peaks      ``PeaksLocalizer("dpd")``                 ``REGISTRY["DPD"]``
+DPD-SIC        ``SICLocalizer()``                        ``REGISTRY["DPD"]``
+OMP            ``OMPLocalizer()``                        ``REGISTRY["DPD"]``
+P-ADMM-peaks   ``PeaksLocalizer("p-admm")``              ``REGISTRY["P-ADMM"]``
+DAUN-peaks     ``PeaksLocalizer("daun")``                ``REGISTRY["DAUN"]`` (the shipped single-user net)
+DPD-peaks-S    ``PeaksLocalizer("dpd", "subgrid")``      ``REGISTRY["DPD-S"]``
+DPD-SIC-ML     ``SICLocalizer(readout="ml")``            ``REGISTRY["DPD-ML"]``
+P-ADMM-peaks-S ``PeaksLocalizer("p-admm", "subgrid")``   P-ADMM with the sub-grid readout
+DAUN-peaks-S   ``PeaksLocalizer("daun", "subgrid")``     ``REGISTRY["DAUN-S"]``
+DAUN-MU        peaks of the multi-user DAUN variant      (added when ``weights/daun_multiuser.pt`` exists)
+============== ========================================= ==================================================
+
+Metrics (:func:`assigned_errors`,
 :func:`p_all_within`, :func:`p_user_within`, :func:`mse_per_user`) and the unknown-``U`` rule
 :func:`estimate_n_users`.
 """
@@ -466,6 +483,10 @@ MULTI_REGISTRY: dict[str, MultiLocalizer] = {
     "OMP": OMPLocalizer(),
     "P-ADMM-peaks": PeaksLocalizer("p-admm"),
     "DAUN-peaks": PeaksLocalizer("daun"),
+    "DPD-peaks-S": PeaksLocalizer("dpd", readout="subgrid"),
+    "DPD-SIC-ML": SICLocalizer(readout="ml"),
+    "P-ADMM-peaks-S": PeaksLocalizer("p-admm", readout="subgrid"),
+    "DAUN-peaks-S": PeaksLocalizer("daun", readout="subgrid"),
 }
 """Name -> ``localizer(scenario, y, n_users) -> (n, U, 2)``.  ``"DAUN-MU"`` (the peaks of a DAUN
 trained for several users, variant :data:`DAUN_MU_VARIANT`) is added when its weights are shipped."""

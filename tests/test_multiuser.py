@@ -33,6 +33,12 @@ def test_one_user_equals_grid_dpd(single, name):
     assert np.array_equal(p[:, 0], methods.REGISTRY["DPD"](SMALL, single.y))
 
 
+def test_one_user_registry_variants(single):
+    for name, ref in (("DPD-peaks-S", "DPD-S"), ("DPD-SIC-ML", "DPD-ML")):
+        p = mu.MULTI_REGISTRY[name](SMALL, single.y, 1)
+        assert np.array_equal(p[:, 0], methods.REGISTRY[ref](SMALL, single.y)), name
+
+
 def test_one_user_subgrid_equals_dpd_s(single):
     p = mu.PeaksLocalizer("dpd", readout="subgrid")(SMALL, single.y, 1)
     assert np.array_equal(p[:, 0], methods.REGISTRY["DPD-S"](SMALL, single.y))
@@ -67,6 +73,7 @@ def test_one_user_daun_peaks_equals_daun():
     s = Scenario()
     y = channel.simulate(s, 4, 10.0, seed=5).y
     assert np.array_equal(mu.MULTI_REGISTRY["DAUN-peaks"](s, y, 1)[:, 0], methods.REGISTRY["DAUN"](s, y))
+    assert np.array_equal(mu.MULTI_REGISTRY["DAUN-peaks-S"](s, y, 1)[:, 0], methods.REGISTRY["DAUN-S"](s, y))
 
 
 def test_sic_recovers_noiseless_on_grid_users():
