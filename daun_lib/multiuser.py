@@ -202,8 +202,9 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
 
     For user u, ``y_m`` is projected off the other picks' atoms ``A_m[:, k_j]`` (j != u) per BS and
     the DPD cost of the projected data is maximised by the safeguarded Newton ascent from
-    ``start[:, u]``.  k (n, U) grid indices, start (n, U, 2) -> (n, U, 2).  With U = 1 this is the
-    ``ml`` readout of the single-user pipeline.
+    ``start[:, u]`` (a sample whose projected data are round-off only keeps ``start``).  k (n, U) grid
+    indices, start (n, U, 2) -> (n, U, 2).  With U = 1 this is the ``ml`` readout of the
+    single-user pipeline.
     """
     from . import continuous  # lazy, as the readouts do
 
@@ -213,7 +214,11 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
     for u in range(U):
         others = [j for j in range(U) if j != u]
         yu = y if not others else _project_out(y, _basis(_found_atoms(A, k[:, others])))
-        out[:, u] = continuous.ml_localize(scenario, yu, start=start[:, u], cost="dpd")
+        out[:, u] = start[:, u]
+        # nothing left after the cancellation but round-off (energy below 1e-24 of y's): keep the pick
+        live = np.sum(np.abs(yu) ** 2, axis=(1, 2)) > 1e-24 * np.sum(np.abs(y) ** 2, axis=(1, 2))
+        if live.any():
+            out[live, u] = continuous.ml_localize(scenario, yu[live], start=start[live, u], cost="dpd")
     return out
 
 

@@ -115,6 +115,14 @@ def test_omp_matches_reference():
     assert np.array_equal(mu.MULTI_REGISTRY["OMP"](SMALL, y, 3), SMALL.grid[cells])
 
 
+def test_ml_readout_with_nothing_left_keeps_the_pick():
+    y = _on_grid_users(SMALL, np.array([[9]]), np.full((1, 1, SMALL.n_bs), 5.0 + 0j))  # one user, asked for two
+    k = mu._sic_cells(SMALL, y, 2, 3.0)[0]
+    p = mu.SICLocalizer(readout="ml")(SMALL, y, 2)
+    assert np.isfinite(p).all()
+    assert np.array_equal(p[0, 1], SMALL.grid[k[0, 1]])  # the second pick: round-off left after cancelling user 1
+
+
 def test_omp_residual_cancels_picked_cells():
     rng = np.random.default_rng(1)
     cells = np.array([[3, 40, 60]])
