@@ -57,7 +57,7 @@ DPD-peaks-S    ``PeaksLocalizer("dpd", "subgrid")``      ``REGISTRY["DPD-S"]``
 DPD-SIC-ML     ``SICLocalizer(readout="ml")``            ``REGISTRY["DPD-ML"]``
 P-ADMM-peaks-S ``PeaksLocalizer("p-admm", "subgrid")``   P-ADMM with the sub-grid readout
 DAUN-peaks-S   ``PeaksLocalizer("daun", "subgrid")``     ``REGISTRY["DAUN-S"]``
-DAUN-MU        peaks of the multi-user DAUN variant      (added when ``weights/daun_multiuser.pt`` exists)
+DAUN-MU        peaks of the multi-user DAUN variant      (added when ``weights/daun_multi2.pt`` exists)
 ============== ========================================= ==================================================
 
 Metrics (:func:`assigned_errors`,
@@ -100,11 +100,12 @@ __all__ = [
     "estimate_n_users",
 ]
 
-#: Variant name under which a DAUN trained for several users is to be shipped
-#: (``daun.load_pretrained(DAUN_MU_VARIANT)``, weight file ``weights/daun_multiuser.pt``);
-#: :data:`MULTI_REGISTRY` gets a ``"DAUN-MU"`` entry only when that file exists.
-DAUN_MU_VARIANT = "multiuser"
-_DAUN_MU_FILE = Path(__file__).resolve().parent / "weights" / "daun_multiuser.pt"
+#: Variant name of the DAUN trained on two-user snapshots (``daun.load_pretrained(DAUN_MU_VARIANT)``,
+#: ``daun.checkpoints.VARIANTS_MULTIUSER``, weight file ``weights/daun_multi2.pt``);
+#: :data:`MULTI_REGISTRY` gets a ``"DAUN-MU"`` entry only when that file is shipped (checked
+#: without importing torch).
+DAUN_MU_VARIANT = "multi2"
+_DAUN_MU_FILE = Path(__file__).resolve().parent / "weights" / "daun_multi2.pt"
 
 #: ``||P_m a_m(k)||^2`` below this: the cell's steering vector at BS m lies in the span of the
 #: found users' vectors (unit-norm atoms, so this is a fraction of the atom's energy).

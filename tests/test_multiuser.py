@@ -74,6 +74,13 @@ def test_one_user_daun_peaks_equals_daun():
     y = channel.simulate(s, 4, 10.0, seed=5).y
     assert np.array_equal(mu.MULTI_REGISTRY["DAUN-peaks"](s, y, 1)[:, 0], methods.REGISTRY["DAUN"](s, y))
     assert np.array_equal(mu.MULTI_REGISTRY["DAUN-peaks-S"](s, y, 1)[:, 0], methods.REGISTRY["DAUN-S"](s, y))
+    # a named shipped variant through DAUNVariantLocalizer (the way "DAUN-MU" loads its network)
+    f = mu.PeaksLocalizer(mu.DAUNVariantLocalizer(variant="supervised"))
+    assert np.array_equal(f(s, y, 1)[:, 0], methods.REGISTRY["DAUN"](s, y))
+
+
+def test_daun_mu_entry_iff_weights_shipped():
+    assert ("DAUN-MU" in mu.MULTI_REGISTRY) == mu._DAUN_MU_FILE.is_file()
 
 
 def test_sic_recovers_noiseless_on_grid_users():
