@@ -21,8 +21,9 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
   :func:`daun_lib.baselines.dpd.cost`), or the row powers ``||X[k, :]||^2`` of any single-user
   map estimator with a ``_map``: P-ADMM, DAUN, VB, MM), ``U`` peaks picked greedily, each pick
   suppressing the cells within ``suppression_m`` of it (issue 14: "a second user's peak found
-  after suppressing 3 m around the first").  Readout per peak: the cell centre, or the sub-grid
-  fit of :func:`daun_lib.refine.subgrid` around it.
+  after suppressing 3 m around the first").  Readout per peak: the cell centre, the sub-grid
+  fit of :func:`daun_lib.refine.subgrid` around it, or the continuous ML of the user after
+  projecting off the other picks' atoms (``readout="ml"``, also for :class:`SICLocalizer`).
 * :class:`SICLocalizer`: DPD with successive cancellation.  Step ``u`` searches the
   conditional DPD cost of a new user given the ``u - 1`` found ones: per BS, ``y_m`` is projected
   onto the orthogonal complement of the found users' LoS steering vectors ``a_m(p_j)``
@@ -45,20 +46,20 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
 
 Registry :data:`MULTI_REGISTRY` (name -> localiser):
 
-============== ========================================= ==================================================
-name           entry                                     with ``n_users = 1`` equal to
-============== ========================================= ==================================================
-DPD-peaks      ``PeaksLocalizer("dpd")``                 ``REGISTRY["DPD"]``
-DPD-SIC        ``SICLocalizer()``                        ``REGISTRY["DPD"]``
-OMP            ``OMPLocalizer()``                        ``REGISTRY["DPD"]``
-P-ADMM-peaks   ``PeaksLocalizer("p-admm")``              ``REGISTRY["P-ADMM"]``
-DAUN-peaks     ``PeaksLocalizer("daun")``                ``REGISTRY["DAUN"]`` (the shipped single-user net)
-DPD-peaks-S    ``PeaksLocalizer("dpd", "subgrid")``      ``REGISTRY["DPD-S"]``
-DPD-SIC-ML     ``SICLocalizer(readout="ml")``            ``REGISTRY["DPD-ML"]``
-P-ADMM-peaks-S ``PeaksLocalizer("p-admm", "subgrid")``   P-ADMM with the sub-grid readout
-DAUN-peaks-S   ``PeaksLocalizer("daun", "subgrid")``     ``REGISTRY["DAUN-S"]``
-DAUN-MU        peaks of the multi-user DAUN variant      (added when ``weights/daun_multi2.pt`` exists)
-============== ========================================= ==================================================
+============== =============================================== ==============================================
+name           entry                                           with ``n_users = 1`` equal to
+============== =============================================== ==============================================
+DPD-peaks      ``PeaksLocalizer("dpd")``                       ``REGISTRY["DPD"]``
+DPD-SIC        ``SICLocalizer()``                              ``REGISTRY["DPD"]``
+OMP            ``OMPLocalizer()``                              ``REGISTRY["DPD"]``
+P-ADMM-peaks   ``PeaksLocalizer("p-admm")``                    ``REGISTRY["P-ADMM"]``
+DAUN-peaks     ``PeaksLocalizer("daun")``                      ``REGISTRY["DAUN"]`` (shipped single-user net)
+DPD-peaks-S    ``PeaksLocalizer("dpd", readout="subgrid")``    ``REGISTRY["DPD-S"]``
+DPD-SIC-ML     ``SICLocalizer(readout="ml")``                  ``REGISTRY["DPD-ML"]``
+P-ADMM-peaks-S ``PeaksLocalizer("p-admm", readout="subgrid")`` P-ADMM with the sub-grid readout
+DAUN-peaks-S   ``PeaksLocalizer("daun", readout="subgrid")``   ``REGISTRY["DAUN-S"]``
+DAUN-MU        peaks of the multi-user DAUN variant            (when ``weights/daun_multi2.pt`` is shipped)
+============== =============================================== ==============================================
 
 Metrics (:func:`assigned_errors`,
 :func:`p_all_within`, :func:`p_user_within`, :func:`mse_per_user`) and the unknown-``U`` rule
