@@ -12,7 +12,7 @@ sparsity of (3)).  Every localiser here has the shape
 
     ``f(scenario, y (n, M, N), n_users: int) -> positions (n, U, 2)`` in metres,
 
-the order of the ``U`` estimates of a sample being arbitrary (:func:`assigned_errors`
+the order of the ``U`` estimates of a sample being arbitrary (:func:`daun_lib.metrics.assigned_errors`
 matches them to the truth by an optimal assignment).
 
 Localisers (frozen dataclasses; their fields are the whole configuration):
@@ -61,21 +61,20 @@ DAUN-peaks-S   ``PeaksLocalizer("daun", readout="subgrid")``   ``REGISTRY["DAUN-
 DAUN-MU        peaks of the multi-user DAUN variant            (when ``weights/daun_multi2.pt`` is shipped)
 ============== =============================================== ==============================================
 
-Metrics (:func:`assigned_errors`,
-:func:`p_all_within`, :func:`p_user_within`, :func:`mse_per_user`) and the unknown-``U`` rule
+The metrics of several users (optimal assignment, P(all users within r), per-user P and MSE)
+are in :mod:`daun_lib.metrics` (:func:`~daun_lib.metrics.assigned_errors`,
+:func:`~daun_lib.metrics.fraction_all_within`, ...); the unknown-``U`` rule is
 :func:`estimate_n_users`.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.stats import gamma
 
 from . import methods
@@ -93,10 +92,6 @@ __all__ = [
     "SICLocalizer",
     "OMPLocalizer",
     "DAUNVariantLocalizer",
-    "assigned_errors",
-    "p_all_within",
-    "p_user_within",
-    "mse_per_user",
     "noise_threshold",
     "estimate_n_users",
 ]
@@ -499,83 +494,6 @@ MULTI_REGISTRY: dict[str, MultiLocalizer] = {
 trained for several users, variant :data:`DAUN_MU_VARIANT`) is added when its weights are shipped."""
 if _DAUN_MU_FILE.is_file():  # pragma: no cover - until the multi-user network is trained
     MULTI_REGISTRY["DAUN-MU"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT))
-
-
-# ----------------------------------------------------------------------------------------------
-# Metrics
-
-
-def _check_pair(est: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
-    est = np.asarray(as_array(est, "est", 3, complex_ok=False), dtype=float)
-    truth = np.asarray(as_array(truth, "truth", 3, complex_ok=False), dtype=float)
-    if truth.shape[2] != 2 or truth.shape[0] < 1 or truth.shape[1] < 1:
-        raise ValueError(f"truth: expected (n, U, 2) positions, got shape {truth.shape}")
-    if est.shape != truth.shape:
-        raise ValueError(f"est: expected the shape of truth {truth.shape}, got {est.shape}")
-    return est, truth
-
-
-def assigned_errors(est: Any, truth: Any) -> np.ndarray:
-    """Per-user errors after the optimal assignment of estimates to users.
-
-    Parameters
-    ----------
-    est, truth : (n, U, 2) float
-        Estimated and true positions, metres (any order of the estimates).
-
-    Returns
-    -------
-    (n, U) float
-        ``errors[i, u]``: distance from true user ``u`` to the estimate assigned to it, the
-        assignment minimising the sum of the distances (``scipy.optimize.linear_sum_assignment``
-        on the U x U distance matrix; for U <= 4 the same minimum by enumerating the U!
-        permutations, vectorised over samples).
-    """
-    est, truth = _check_pair(est, truth)
-    n, U, _ = truth.shape
-    D = np.sqrt(((truth[:, :, None, :] - est[:, None, :, :]) ** 2).sum(axis=-1))  # (n, U true, U est)
-    if U <= 4:
-        perms = np.array(list(itertools.permutations(range(U))))  # (P, U): true u -> estimate perm[u]
-        cost = D[:, np.arange(U)[None, :], perms].sum(axis=-1)  # (n, P)
-        best = perms[np.argmin(cost, axis=1)]  # (n, U)
-        return np.take_along_axis(D, best[:, :, None], axis=2)[..., 0]
-    out = np.empty((n, U))
-    for i in range(n):
-        r, c = linear_sum_assignment(D[i])
-        out[i, r] = D[i, r, c]
-    return out
-
-
-def _check_errors(errors: Any) -> np.ndarray:
-    e = np.asarray(as_array(errors, "errors", 2, complex_ok=False), dtype=float)
-    if e.shape[0] < 1 or e.shape[1] < 1 or (e < 0).any():
-        raise ValueError(f"errors: expected non-negative (n, U) errors, got shape {e.shape}")
-    return e
-
-
-def _check_radius(r: Any) -> float:
-    if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)):
-        raise ValueError(f"r: expected a positive radius in metres, got {r!r}")
-    if not (np.isfinite(r) and r > 0):
-        raise ValueError(f"r: expected a positive radius in metres, got {r!r}")
-    return float(r)
-
-
-def p_all_within(errors: Any, r: float = 1.0) -> float:
-    """P(every user of a sample within ``r`` m): errors (n, U) -> float (fraction of samples)."""
-    e, r = _check_errors(errors), _check_radius(r)
-    return float(np.mean(np.all(e < r, axis=1)))
-
-
-def p_user_within(errors: Any, r: float = 1.0) -> np.ndarray:
-    """Per-user P(error < ``r``): errors (n, U) -> (U,) (column u: the true user u of each sample)."""
-    e, r = _check_errors(errors), _check_radius(r)
-    return np.mean(e < r, axis=0)
-
-
-def mse_per_user(errors: Any) -> np.ndarray:
-    """Per-user MSE (m^2): errors (n, U) -> (U,), the mean squared error of each column."""
-    return np.mean(_check_errors(errors) ** 2, axis=0)
 
 
 # ----------------------------------------------------------------------------------------------

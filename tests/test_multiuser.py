@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import gamma
 
-from daun_lib import Scenario, channel, methods
+from daun_lib import Scenario, channel, methods, metrics
 from daun_lib import multiuser as mu
 from daun_lib.baselines import dpd
 
@@ -57,8 +57,8 @@ def test_ml_readout_off_grid_users():
     b1, b2 = channel.simulate(s, 6, 30.0, seed=21), channel.simulate(s, 6, 30.0, seed=22)
     y = b1.y + np.sqrt(1e3) * b2.h
     truth = np.stack([b1.positions, b2.positions], axis=1)
-    grid = mu.assigned_errors(mu.SICLocalizer()(s, y, 2), truth)
-    ml = mu.assigned_errors(mu.SICLocalizer(readout="ml")(s, y, 2), truth)
+    grid = metrics.assigned_errors(mu.SICLocalizer()(s, y, 2), truth)
+    ml = metrics.assigned_errors(mu.SICLocalizer(readout="ml")(s, y, 2), truth)
     ok = grid < 3.6  # users the grid pick found (the 5 m cells: half diagonal 3.54 m)
     assert ok.sum() >= 6 and np.median(ml[ok]) < np.median(grid[ok])
 
@@ -94,7 +94,7 @@ def test_sic_recovers_noiseless_on_grid_users():
     gains = np.array([10.0, 4.0])[None, :, None] * np.exp(2j * np.pi * rng.uniform(size=(n, U, SMALL.n_bs)))
     y = _on_grid_users(SMALL, cells, gains)
     p = mu.MULTI_REGISTRY["DPD-SIC"](SMALL, y, U)
-    e = mu.assigned_errors(p, SMALL.grid[cells])
+    e = metrics.assigned_errors(p, SMALL.grid[cells])
     assert np.allclose(e, 0.0)
 
 
@@ -162,21 +162,21 @@ def test_greedy_peaks_suppression():
 def test_assigned_errors_match_scipy(U):
     rng = np.random.default_rng(U)
     est, truth = rng.normal(size=(40, U, 2)), rng.normal(size=(40, U, 2))
-    e = mu.assigned_errors(est, truth)
+    e = metrics.assigned_errors(est, truth)
     assert e.shape == (40, U)
     for i in range(40):
         D = np.linalg.norm(truth[i][:, None] - est[i][None], axis=-1)
         r, c = linear_sum_assignment(D)
         assert np.allclose(e[i, r], D[r, c])
     perm = est[:, rng.permutation(U)]
-    assert np.allclose(mu.assigned_errors(perm, truth), e)
+    assert np.allclose(metrics.assigned_errors(perm, truth), e)
 
 
 def test_probabilities_and_mse():
     e = np.array([[0.5, 0.2], [0.5, 1.5], [2.0, 0.1], [0.0, 0.9]])
-    assert mu.p_all_within(e, 1.0) == 0.5
-    assert np.allclose(mu.p_user_within(e, 1.0), [0.75, 0.75])
-    assert np.allclose(mu.mse_per_user(e), np.mean(e**2, axis=0))
+    assert metrics.fraction_all_within(e, 1.0) == 0.5
+    assert metrics.fraction_within_per_user(e, 1.0) == 0.75
+    assert np.isclose(metrics.mse_per_user(e), np.mean(e**2))
 
 
 @pytest.mark.parametrize("rule", ["min-bs", "sum"])
@@ -226,12 +226,12 @@ def test_input_checks(single):
         mu.PeaksLocalizer(readout="alg1")
     with pytest.raises(ValueError, match="readout"):
         mu.SICLocalizer(readout="subgrid")
-    with pytest.raises(ValueError, match="est"):
-        mu.assigned_errors(np.zeros((3, 2, 2)), np.zeros((3, 3, 2)))
-    with pytest.raises(ValueError, match="r"):
-        mu.p_all_within(np.zeros((3, 2)), 0.0)
+    with pytest.raises(ValueError, match="estimate"):
+        metrics.assigned_errors(np.zeros((3, 2, 2)), np.zeros((3, 3, 2)))
+    with pytest.raises(ValueError, match="radius_m"):
+        metrics.fraction_all_within(np.zeros((3, 2)), 0.0)
     with pytest.raises(ValueError, match="errors"):
-        mu.p_all_within(-np.ones((3, 2)))
+        metrics.fraction_all_within(-np.ones((3, 2)))
     with pytest.raises(ValueError, match="pfa"):
         mu.estimate_n_users(SMALL, single.y, 2, pfa=1.5)
     with pytest.raises(ValueError, match="max_users"):
