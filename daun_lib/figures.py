@@ -37,6 +37,17 @@ STYLES: dict[str, tuple[str, str, str]] = {
     "CRB (LoS model)": ("k", "", "--"),
     "ML, noiseless channel": ("k", "", ":"),
     "LoS oracle (ML)": ("k", "", "-."),
+    "DPD-peaks": ("C1", "^", "-"),
+    "DPD-peaks-S": ("C1", "^", "-."),
+    "DPD-SIC": ("C6", "h", "-"),
+    "DPD-SIC-ML": ("C6", "h", ":"),
+    "OMP": ("C2", "v", "-"),
+    "P-ADMM-peaks": ("C7", "+", "-"),
+    "P-ADMM-peaks-S": ("C7", "+", "-."),
+    "DAUN-peaks": ("C0", "o", "-"),
+    "DAUN-peaks-S": ("C0", "o", "-."),
+    "DAUN-MU": ("C3", "s", "-"),
+    "DAUN-MU-S": ("C3", "s", "-."),
 }
 """Method -> (colour, marker, line style) of Fig. 2; the loss-(18) network dashed with open markers."""
 
@@ -55,15 +66,15 @@ def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: b
     table : list of dict
         Rows with ``method``, ``snr_db``, ``key`` and ``key + "_stderr"``
         (:func:`daun_lib.accuracy.accuracy_rows`, read back with :func:`daun_lib.experiments.read_csv`).
-    key : "mse" or "p_submeter"
+    key : "mse", "p_submeter" or "p_all_submeter" (several users: P(every user within 1 m))
     logy : bool
         Logarithmic y axis (the lower bar is then capped at 0.9 of the value).
     xticks : list of float
         The SNR points (dB) to mark.
     """
     _check_ax(ax)
-    if key not in ("mse", "p_submeter"):
-        raise ValueError(f"key: expected 'mse' or 'p_submeter', got {key!r}")
+    if key not in ("mse", "p_submeter", "p_all_submeter"):
+        raise ValueError(f"key: expected 'mse', 'p_submeter' or 'p_all_submeter', got {key!r}")
     if not table:
         raise ValueError("table: expected at least one row")
     for i, (m, rs) in enumerate(by_method(table).items()):

@@ -179,6 +179,19 @@ def _registry() -> Iterable[str]:
     return REGISTRY
 
 
+def _multi_registry() -> Iterable[str]:
+    from .multiuser import MULTI_REGISTRY
+
+    return MULTI_REGISTRY
+
+
+def _user_counts(v: Any, name: str) -> None:
+    if not isinstance(v, (list, tuple)) or not v or not all(_is_int(x) and 1 <= x <= 16 for x in v):
+        raise ValueError(f"{name}: expected a non-empty list of user counts between 1 and 16, got {v!r}")
+    if len(set(v)) != len(v):
+        raise ValueError(f"{name}: expected distinct user counts, got {v!r}")
+
+
 def _variants() -> Iterable[str]:
     from .daun import VARIANTS
 
@@ -225,8 +238,12 @@ RULES: dict[str, Callable[[Any, str], None]] = {
             "n_slow",
             "n_reference",
             "repeats",
+            "n_timing",
+            "count_max_users",
         )
     },
+    "n_users_list": _user_counts,
+    "mu_methods": _names_in(_multi_registry, "daun_lib.multiuser.MULTI_REGISTRY", allow_empty=False),
     "literal_iterations": _literal_iterations,
     "n_jobs": _nonzero,
     "torch_threads": _at_least(0),

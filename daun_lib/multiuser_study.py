@@ -1,0 +1,280 @@
+r"""Notebook 08: several users in one snapshot -- accuracy against SNR for U = 1, 2, 3, time, and the unknown-U rule.
+
+The multi-user localisers are :data:`daun_lib.multiuser.MULTI_REGISTRY`
+(``f(scenario, y, n_users) -> (n, U, 2)``); the Monte Carlo engine is
+:func:`daun_lib.experiments.accuracy_sweep` with ``n_users`` (the same
+seeding, caching and checks as Fig. 2).  This module adds what the notebook
+writes:
+
+* :func:`accuracy_rows`: the sweep's rows with standard errors
+  (:func:`daun_lib.metrics.fraction_all_within_stderr`,
+  :func:`daun_lib.metrics.mse_per_user_stderr`, both with the snapshot as the
+  independent unit, since users of one snapshot share the noise).  For U = 1
+  the same localisers run through the engine's single-user path
+  (:class:`OneUser`), so the rows of every U come from the same code.
+* :func:`count_rows`: the unknown-U rule (:func:`daun_lib.multiuser.estimate_n_users`)
+  on the sweep's own snapshots: P(correct U), P(over), P(under).
+* :func:`timing_rows`: seconds per sample of each localiser per U
+  (:func:`daun_lib.experiments.time_methods`, one batch call).
+* :func:`verdict`: the sentences of the README, from the rows.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import experiments
+from .experiments.keys import trial_seed
+from .metrics import (
+    fraction_all_within,
+    fraction_all_within_stderr,
+    mse_per_user_stderr,
+    position_errors,
+)
+
+__all__ = ["OneUser", "accuracy_rows", "count_rows", "timing_rows", "verdict"]
+
+
+@dataclass(frozen=True)
+class OneUser:
+    """A multi-user localiser as a single-user one: ``localizer(scenario, y, 1)[:, 0]`` -> (n, 2).
+
+    Attributes
+    ----------
+    localizer : callable ``(scenario, y, n_users) -> (n, U, 2)``
+    """
+
+    localizer: Any
+
+    def __call__(self, scenario: Any, y: Any) -> np.ndarray:
+        return np.asarray(self.localizer(scenario, y, 1))[:, 0, :]
+
+
+def _check_int(v: Any, name: str, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def _methods(methods: Sequence[str]) -> dict[str, Any]:
+    from .multiuser import MULTI_REGISTRY
+
+    if isinstance(methods, str) or not methods or not all(isinstance(m, str) for m in methods):
+        raise ValueError(f"methods: expected a non-empty list of names of multiuser.MULTI_REGISTRY, got {methods!r}")
+    unknown = [m for m in methods if m not in MULTI_REGISTRY]
+    if unknown:
+        raise ValueError(f"methods: unknown {unknown}; known: {sorted(MULTI_REGISTRY)}")
+    return {m: MULTI_REGISTRY[m] for m in methods}
+
+
+def accuracy_rows(
+    methods: Sequence[str],
+    scenario: Any,
+    snr_db: Sequence[float],
+    n_trials: int,
+    seed: int,
+    n_users: int,
+    *,
+    radius_m: float = 1.0,
+    **sweep_kwargs: Any,
+) -> list[dict]:
+    """Rows (method, SNR) of a U-user sweep with standard errors.
+
+    Parameters
+    ----------
+    methods : list of str
+        Names in :data:`daun_lib.multiuser.MULTI_REGISTRY`.
+    scenario, snr_db, n_trials, seed, radius_m, **sweep_kwargs
+        As for :func:`daun_lib.experiments.accuracy_sweep`.
+    n_users : int >= 1
+        Users per snapshot.
+
+    Returns
+    -------
+    list of dict
+        ``method``, ``snr_db``, ``n_trials``, ``n_users``, ``p_all_submeter`` (P(every user within
+        ``radius_m``)), ``p_submeter`` (per user), ``mse`` (per user, m^2), ``median_error`` and the
+        standard errors ``p_all_submeter_stderr``, ``mse_stderr``.
+    """
+    fns = _methods(methods)
+    n_users = _check_int(n_users, "n_users", 1)
+    if "return_trials" in sweep_kwargs:
+        raise ValueError("sweep_kwargs: return_trials is set by accuracy_rows")
+    if n_users == 1:
+        fns = {m: OneUser(f) for m, f in fns.items()}
+    else:
+        fns = dict(fns)
+    rows, trials = experiments.accuracy_sweep(
+        fns, scenario, snr_db, n_trials, seed, n_users=n_users, radius_m=radius_m, return_trials=True, **sweep_kwargs
+    )
+    keys = [(m, j) for m in fns for j in range(len(snr_db))]
+    out = []
+    for row, key in zip(rows, keys, strict=True):
+        err = np.asarray(trials[key]["errors"], dtype=float)
+        err = err[:, None] if err.ndim == 1 else err
+        out.append(
+            {
+                "method": row["method"],
+                "snr_db": row["snr_db"],
+                "n_trials": row["n_trials"],
+                "n_users": n_users,
+                "p_all_submeter": fraction_all_within(err, radius_m),
+                "p_all_submeter_stderr": fraction_all_within_stderr(err, radius_m),
+                "p_submeter": row["p_submeter"],
+                "mse": row["mse"],
+                "mse_stderr": mse_per_user_stderr(err),
+                "median_error": row["median_error"],
+            }
+        )
+    return out
+
+
+def count_rows(
+    scenario: Any,
+    snr_db: Sequence[float],
+    n_trials: int,
+    seed: int,
+    n_users_list: Sequence[int],
+    *,
+    max_users: int = 4,
+    rule: str = "min-bs",
+    pfa: float = 0.01,
+) -> list[dict]:
+    """The unknown-U rule on the snapshots of the sweeps: P(estimated U = true U) per true U and SNR.
+
+    Snapshot ``t`` of SNR point ``j`` with ``U`` users is
+    ``channel.simulate(scenario, 1, snr_db[j], seed=trial_seed(seed, j, t), n_users=U)``, the data of
+    :func:`accuracy_rows` with the same arguments.
+
+    Returns
+    -------
+    list of dict
+        ``n_users``, ``snr_db``, ``n_trials``, ``rule``, ``pfa``, ``p_correct``, ``p_over``,
+        ``p_under``, ``mean_estimate``.
+    """
+    from . import channel, multiuser
+
+    n_trials = _check_int(n_trials, "n_trials", 1)
+    seed = _check_int(seed, "seed", 0)
+    if isinstance(n_users_list, (str, bytes)) or not n_users_list:
+        raise ValueError(f"n_users_list: expected a non-empty list of user counts, got {n_users_list!r}")
+    max_users = _check_int(max_users, "max_users", 1)
+    out = []
+    for U in n_users_list:
+        U = _check_int(U, "n_users_list", 1)
+        if U > max_users:
+            raise ValueError(f"n_users_list: {U} users exceed max_users = {max_users}")
+        for j, snr in enumerate(snr_db):
+            y = np.concatenate(
+                [channel.simulate(scenario, 1, snr, seed=trial_seed(seed, j, t), n_users=U).y for t in range(n_trials)]
+            )
+            est = multiuser.estimate_n_users(scenario, y, max_users, pfa=pfa, rule=rule)
+            out.append(
+                {
+                    "n_users": U,
+                    "snr_db": float(snr),
+                    "n_trials": n_trials,
+                    "rule": rule,
+                    "pfa": pfa,
+                    "p_correct": float(np.mean(est == U)),
+                    "p_over": float(np.mean(est > U)),
+                    "p_under": float(np.mean(est < U)),
+                    "mean_estimate": float(np.mean(est)),
+                }
+            )
+    return out
+
+
+def timing_rows(
+    scenario: Any,
+    methods: Sequence[str],
+    n_users_list: Sequence[int],
+    *,
+    n: int = 64,
+    snr_db: float = 10.0,
+    seed: int = 0,
+    repeats: int = 3,
+) -> list[dict]:
+    """Seconds per sample of each localiser for each U: one batch call on ``n`` snapshots (median of ``repeats``).
+
+    Returns
+    -------
+    list of dict
+        ``method``, ``n_users``, ``n_samples``, ``seconds_per_sample``.
+    """
+    from . import channel
+
+    fns = _methods(methods)
+    n = _check_int(n, "n", 1)
+    out = []
+    for U in n_users_list:
+        U = _check_int(U, "n_users_list", 1)
+        y = channel.simulate(scenario, n, snr_db, seed=seed, n_users=U).y
+        bound = {m: (lambda yy, f=f, U=U: f(scenario, yy, U)) for m, f in fns.items()}
+        t = experiments.time_methods(bound, y, repeats=repeats, batch=True)
+        out.extend({"method": m, "n_users": U, "n_samples": n, "seconds_per_sample": s} for m, s in t.items())
+    return out
+
+
+def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]], network: str = "DAUN-MU") -> str:
+    """Per U and SNR: the best method by P(all users < 1 m), and the network against P-ADMM and SIC, from the rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`accuracy_rows` of all U.
+    times : list of dict
+        :func:`timing_rows`.
+    network : str
+        The learned localiser to compare ("DAUN-MU"); skipped when absent.
+    """
+    if not rows or not all(
+        isinstance(r, Mapping) and {"method", "snr_db", "n_users", "p_all_submeter"} <= set(r) for r in rows
+    ):
+        raise ValueError("rows: expected the rows of accuracy_rows")
+    val = {(r["method"], int(r["n_users"]), float(r["snr_db"])): r for r in rows}
+    sec = {(t["method"], int(t["n_users"])): float(t["seconds_per_sample"]) for t in times}
+    lines = []
+    for U in sorted({int(r["n_users"]) for r in rows}):
+        for s in sorted({float(r["snr_db"]) for r in rows if int(r["n_users"]) == U}):
+            here = sorted(
+                (r for r in rows if int(r["n_users"]) == U and float(r["snr_db"]) == s),
+                key=lambda r: -r["p_all_submeter"],
+            )
+            best = here[0]
+            text = f"U = {U}, {s:g} dB: best {best['method']} (P(all < 1 m) {best['p_all_submeter']:.3f})"
+            net = val.get((network, U, s))
+            for ref in ("P-ADMM-peaks-S", "P-ADMM-peaks", "DPD-SIC"):
+                other = val.get((ref, U, s))
+                if net is not None and other is not None:
+                    text += f"; {network} {net['p_all_submeter'] - other['p_all_submeter']:+.3f} vs {ref}"
+            if (network, U) in sec and ("P-ADMM-peaks", U) in sec:
+                text += f"; {network} {sec[('P-ADMM-peaks', U)] / sec[(network, U)]:.0f}x faster than P-ADMM-peaks"
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def single_user_check(scenario: Any, n: int = 200, snr_db: float = 10.0, seed: int = 0) -> dict[str, float]:
+    """Largest difference (m) between each multi-user entry at U = 1 and its single-user registry counterpart.
+
+    ``DPD-peaks`` against ``REGISTRY["DPD"]``, ``P-ADMM-peaks`` against ``REGISTRY["P-ADMM"]``,
+    ``DAUN-peaks`` against ``REGISTRY["DAUN"]``, ``DPD-peaks-S`` against ``REGISTRY["DPD-S"]``: the
+    multi-user code changes nothing for one user (all 0.0 when it holds).
+    """
+    from . import channel
+    from .methods import REGISTRY
+    from .multiuser import MULTI_REGISTRY
+
+    y = channel.simulate(scenario, _check_int(n, "n", 1), snr_db, seed=seed).y
+    pairs = {"DPD-peaks": "DPD", "P-ADMM-peaks": "P-ADMM", "DAUN-peaks": "DAUN", "DPD-peaks-S": "DPD-S"}
+    out = {}
+    for mu_name, name in pairs.items():
+        a = MULTI_REGISTRY[mu_name](scenario, y, 1)[:, 0]
+        b = REGISTRY[name](scenario, y)
+        out[f"{mu_name} vs {name}"] = float(np.max(position_errors(a, b)))
+    return out
