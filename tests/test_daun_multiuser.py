@@ -106,3 +106,14 @@ def test_train_on_two_users_records_and_checks_n_users(tmp_path):
         train(single, TINY, checkpoint=ck, progress=False)
     with pytest.raises(ValueError, match="user"):  # single-user data for a two-user config
         train(TINY2, TINY, progress=False, simulate=channel.simulate)
+
+
+def test_shipped_multi2_variant():
+    net = daun.load_pretrained("multi2")
+    assert net.n_layers == daun.RECIPES["multi2"].n_layers and net.meta["train_config"]["n_users"] == 2
+    assert net.meta["train_config"]["loss"] == "mce+paper"
+    assert TrainConfig.from_dict(net.meta["train_config"]) == daun.RECIPES["multi2"]
+    na, nb = net.operator_norms()
+    p = net.parameters_dict()
+    assert max(float(p["tau1"].max() * na), float(p["tau2"].max() * nb)) < 7.2  # as the single-user variants
+    assert "multi2" not in daun.VARIANTS  # the notebooks' single-user loops stay as they are

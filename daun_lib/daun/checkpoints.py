@@ -85,6 +85,7 @@ __all__ = [
     "load_pretrained",
     "VARIANTS",
     "VARIANTS_3D",
+    "VARIANTS_MULTIUSER",
     "DEFAULT_VARIANT",
     "WEIGHTS_DIR",
 ]
@@ -110,6 +111,14 @@ DEFAULT_VARIANT = "supervised"
 #: ``RECIPES["supervised"]`` on that scenario's 3-D channel (``load_pretrained(geometry="3d")``).
 VARIANTS_3D: dict[str, str] = {
     "supervised": "daun_supervised_3d.pt",
+}
+
+#: Shipped weight files for snapshots of several users (issue 14), default :class:`Scenario`, by
+#: variant name: ``"multi2"`` was trained with ``RECIPES["multi2"]`` (multi-label loss, two users per
+#: snapshot).  Kept apart from :data:`VARIANTS`, whose single-user networks the notebooks loop over;
+#: ``load_pretrained("multi2")`` finds it.
+VARIANTS_MULTIUSER: dict[str, str] = {
+    "multi2": "daun_multi2.pt",
 }
 
 
@@ -410,8 +419,9 @@ def load_pretrained(
     ----------
     variant : str
         ``"default"`` (the best variant measured on held-out data) or a key of
-        :data:`VARIANTS` (``"paper"``: the faithful loss-(18) network); with
-        ``geometry="3d"`` a key of :data:`VARIANTS_3D`.
+        :data:`VARIANTS` (``"paper"``: the faithful loss-(18) network) or of
+        :data:`VARIANTS_MULTIUSER` (``"multi2"``: trained on two-user snapshots);
+        with ``geometry="3d"`` a key of :data:`VARIANTS_3D`.
     geometry : "2d" (default) or "3d"
         The scenario the weights are for: ``Scenario()`` or ``Scenario(geometry="3d")``.
     device, dtype : see :class:`DAUN`
@@ -421,7 +431,7 @@ def load_pretrained(
     device = check_device(device, "device")
     if geometry not in ("2d", "3d"):
         raise ValueError(f"geometry: expected '2d' or '3d', got {geometry!r}")
-    table = VARIANTS if geometry == "2d" else VARIANTS_3D
+    table = {**VARIANTS, **VARIANTS_MULTIUSER} if geometry == "2d" else VARIANTS_3D
     name = DEFAULT_VARIANT if variant == "default" else variant
     if name not in table:
         raise ValueError(
