@@ -67,6 +67,17 @@ for snr in SNRS:
         tp = time.perf_counter() - t
         ok = success(peaks(row_norms(X), grid, U, SUPPRESS_M), b.positions)
         res.setdefault("P-ADMM 300", {})[snr] = (ok.mean(), tp)
+    try:  # DPD with successive cancellation of daun_lib.multiuser, where present
+        from daun_lib.multiuser import MULTI_REGISTRY
+
+        t = time.perf_counter()
+        est = MULTI_REGISTRY["DPD-SIC"](s, b.y, U)
+        res.setdefault("DPD-SIC (daun_lib.multiuser)", {})[snr] = (
+            success(est, b.positions).mean(),
+            time.perf_counter() - t,
+        )
+    except ImportError:
+        pass
     for name, net in nets.items():
         t = time.perf_counter()
         X = net.estimate_x(b.y)
