@@ -17,6 +17,8 @@ continuous      the continuous ML position (safeguarded Newton on the DPD cost);
 posterior       the Bayesian posterior of the position: posterior mean, disk MAP, LoS posterior per link
 blockage        blockage-robust localisers (joint MAP of position and LoS states; mixture posterior mean)
 limits          the limits on a sweep's users (CRB, noiseless floor, LoS oracle); distance-to-the-limit table
+multiuser       several users in one snapshot: MULTI_REGISTRY (DPD peaks, cancellation, OMP, P-ADMM / DAUN rows)
+multiuser_study notebook 08: multi-user rows, the unknown-U rule, timing, verdict
 metrics         position errors, MSE, P(error < r), their standard errors, NMSE
 experiments     cached, seeded, checked Monte Carlo engine (plan / run / aggregate); CSV + JSON; timing
 accuracy        the Fig. 2 sweep set-up and its rows (notebook 03)

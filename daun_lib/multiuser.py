@@ -59,6 +59,7 @@ DPD-SIC-ML     ``SICLocalizer(readout="ml")``                  ``REGISTRY["DPD-M
 P-ADMM-peaks-S ``PeaksLocalizer("p-admm", readout="subgrid")`` P-ADMM with the sub-grid readout
 DAUN-peaks-S   ``PeaksLocalizer("daun", readout="subgrid")``   ``REGISTRY["DAUN-S"]``
 DAUN-MU        peaks of the multi-user DAUN variant            (when ``weights/daun_multi2.pt`` is shipped)
+DAUN-MU-S      the same with the sub-grid readout per user
 ============== =============================================== ==============================================
 
 The metrics of several users (optimal assignment, P(all users within r), per-user P and MSE)
@@ -492,8 +493,9 @@ MULTI_REGISTRY: dict[str, MultiLocalizer] = {
 }
 """Name -> ``localizer(scenario, y, n_users) -> (n, U, 2)``.  ``"DAUN-MU"`` (the peaks of a DAUN
 trained for several users, variant :data:`DAUN_MU_VARIANT`) is added when its weights are shipped."""
-if _DAUN_MU_FILE.is_file():  # pragma: no cover - until the multi-user network is trained
+if _DAUN_MU_FILE.is_file():  # the weights are shipped (a tree without them has no DAUN-MU entries)
     MULTI_REGISTRY["DAUN-MU"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT))
+    MULTI_REGISTRY["DAUN-MU-S"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="subgrid")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from .checkpoints import (
     DEFAULT_VARIANT,
     VARIANTS,
     VARIANTS_3D,
+    VARIANTS_MULTIUSER,
     WEIGHTS_DIR,
     load,
     load_pretrained,
@@ -50,6 +51,8 @@ from .losses import (
     TrainingBatch,
     loss_ce,
     loss_ce_paper,
+    loss_mce,
+    loss_mce_paper,
     loss_nmse,
     loss_paper,
     loss_softargmax,
@@ -57,7 +60,7 @@ from .losses import (
 )
 from .network import DAUN
 from .plotting import plot_parameters, plot_training
-from .training import load_or_train, train
+from .training import SuperposedUsers, load_or_train, train
 
 __all__ = [
     "DAUN",
@@ -71,6 +74,7 @@ __all__ = [
     "load_or_train",
     "VARIANTS",
     "VARIANTS_3D",
+    "VARIANTS_MULTIUSER",
     "RECIPES",
     "DEFAULT_VARIANT",
     "recipe",
@@ -94,4 +98,7 @@ __all__ = [
     "loss_ce",
     "loss_softargmax",
     "loss_ce_paper",
+    "loss_mce",
+    "loss_mce_paper",
+    "SuperposedUsers",
 ]

@@ -61,9 +61,9 @@ __all__ = [
     "loss_ce",
     "loss_softargmax",
     "loss_ce_paper",
+    "loss_mce",
+    "loss_mce_paper",
 ]
-# loss_mce and loss_mce_paper (issue 14) are public but not yet in __all__: the package's __init__
-# re-exports every name of the submodules' __all__ (tests/test_daun.py) and does not list them yet.
 
 
 class TrainingBatch(NamedTuple):

@@ -53,9 +53,7 @@ from .config import RECIPES, TrainConfig
 from .losses import LOSSES, TrainingBatch
 from .network import DAUN
 
-__all__ = ["train", "load_or_train"]
-# SuperposedUsers (issue 14) is public but not yet in __all__: the package's __init__ re-exports every
-# name of the submodules' __all__ (tests/test_daun.py) and does not list it yet.
+__all__ = ["train", "load_or_train", "SuperposedUsers"]
 
 
 def _seed_int(*keys: int) -> int:
