@@ -244,10 +244,14 @@ class MultiLocalizer:
         n_users = check_n_users(n_users)
         if n_users > scenario.n_grid:
             raise ValueError(f"n_users: expected at most the K = {scenario.n_grid} grid cells, got {n_users}")
+        self._check_users(scenario, n_users)
         return self._locate_multi(scenario, check_y(scenario, y), n_users)
 
     def _check_scenario(self, scenario: Scenario) -> None:
         """Raise ``ValueError`` naming ``scenario`` when this localiser cannot serve it."""
+
+    def _check_users(self, scenario: Scenario, n_users: int) -> None:
+        """Raise ``ValueError`` naming ``n_users`` when this localiser cannot separate that many users."""
 
     def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         raise NotImplementedError
@@ -401,6 +405,13 @@ class SICLocalizer(MultiLocalizer):
         object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
         _check_readout(self.readout, ("grid", "ml"))
 
+    def _check_users(self, scenario: Scenario, n_users: int) -> None:
+        if n_users > scenario.n_antennas:
+            raise ValueError(
+                f"n_users: the cancellation projects one steering vector per found user out of each BS's "
+                f"{scenario.n_antennas} antennas; expected at most {scenario.n_antennas} users, got {n_users}"
+            )
+
     def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         k = _sic_cells(scenario, y, n_users, self.suppression_m)[0]
         pos = scenario.grid[k]
@@ -443,6 +454,13 @@ class OMPLocalizer(MultiLocalizer):
     gains per sample and BS by least squares: ``r_m = (I - A_{m,S} A_{m,S}^+) y_m``.  ``B`` is
     not in the fit (module docstring).  With ``n_users = 1`` it is the grid DPD.
     """
+
+    def _check_users(self, scenario: Scenario, n_users: int) -> None:
+        if n_users > scenario.n_antennas:
+            raise ValueError(
+                f"n_users: the least-squares refit of {n_users} cells per BS needs at most N = "
+                f"{scenario.n_antennas} of them; got {n_users}"
+            )
 
     def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         A = dictionaries(scenario)[0]
@@ -611,6 +629,10 @@ def estimate_n_users(
     if max_users > scenario.n_grid:
         raise ValueError(f"max_users: expected at most the K = {scenario.n_grid} grid cells, got {max_users}")
     t = noise_threshold(scenario, pfa, rule)
+    if rule == "sum":  # the only rule in units of the noise power: refuse data that cannot be in those units
+        from .baselines._common import check_noise_floor
+
+        check_noise_floor(y, 1.0, "the unit noise power of rule='sum'")
     k, peak = _sic_cells(scenario, y, max_users, _check_suppression(suppression_m))
     if rule == "min-bs":
         stats = _per_bs_statistics(scenario, y, k)

@@ -103,6 +103,8 @@ def accuracy_rows(
     """
     fns = _methods(methods)
     n_users = _check_int(n_users, "n_users", 1)
+    if isinstance(snr_db, (str, bytes)) or not isinstance(snr_db, Sequence) or not snr_db:
+        raise ValueError(f"snr_db: expected a non-empty list of SNR values in dB, got {snr_db!r}")
     if "return_trials" in sweep_kwargs:
         raise ValueError("sweep_kwargs: return_trials is set by accuracy_rows")
     if n_users == 1:

@@ -242,3 +242,17 @@ def test_registry_entries_are_hashable_and_equal_by_config():
     assert mu.PeaksLocalizer("dpd") == mu.MULTI_REGISTRY["DPD-peaks"]
     assert hash(mu.MULTI_REGISTRY["P-ADMM-peaks"]) == hash(mu.PeaksLocalizer("p-admm"))
     assert set(mu.MULTI_REGISTRY) >= {"DPD-peaks", "DPD-SIC", "OMP", "P-ADMM-peaks", "DAUN-peaks"}
+
+
+def test_cancellation_and_omp_refuse_more_users_than_antennas():
+    y = np.zeros((1, SMALL.n_bs, SMALL.n_antennas), complex) + 1.0
+    for f in (mu.SICLocalizer(), mu.OMPLocalizer()):
+        with pytest.raises(ValueError, match="n_users"):
+            f(SMALL, y, SMALL.n_antennas + 1)
+
+
+def test_sum_rule_refuses_data_far_below_the_noise():
+    y = channel.simulate(Scenario(), 3, 10.0, seed=2, n_users=2).y * 1e-6
+    with pytest.raises(ValueError, match="noise"):
+        mu.estimate_n_users(Scenario(), y, 3, rule="sum")
+    assert mu.estimate_n_users(Scenario(), y, 3).shape == (3,)  # "min-bs" is scale-free
