@@ -70,6 +70,13 @@ def positive(value: Any, name: str, *, integer: bool = False) -> Any:
     return float(value)
 
 
+def integer_at_least(value: Any, name: str, low: int) -> int:
+    """Check that ``value`` is an int (not a bool) ``>= low``; returns it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def nonnegative(value: Any, name: str) -> float:
     """Check that ``value`` is a finite number >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:

@@ -320,6 +320,15 @@ def _energy(y: np.ndarray) -> np.ndarray:
     return (y.real**2 + y.imag**2).sum(axis=-1)  # (n, M)
 
 
+def _checked_at(scenario: Scenario, y: Any, p: Any, p_name: str, weights: Any, cost: Any):
+    """The inputs of :func:`cost_values` / :func:`cost_derivatives` checked: y (n, M, N), p (n, 2), w (n, M), cost."""
+    _localizers.check_scenario(scenario)
+    y = _localizers.check_y(scenario, y)
+    cost = _check_cost(cost)
+    p = _check_points(scenario, p, y.shape[0], p_name)
+    return y, p, _check_weights(weights, y.shape[0], scenario.n_bs), cost
+
+
 def cost_values(scenario: Scenario, y: Any, positions: Any, weights: Any = None, cost: str = "dpd") -> np.ndarray:
     """(n,) float: the cost ``F(p)`` (module docstring) at one position per sample.
 
@@ -331,11 +340,7 @@ def cost_values(scenario: Scenario, y: Any, positions: Any, weights: Any = None,
     weights : (n, M) or (M,) float >= 0, or None (all ones); used as given
     cost : "dpd" or "per_bs_noise"
     """
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
-    cost = _check_cost(cost)
-    p = _check_points(scenario, positions, y.shape[0], "positions")
-    w = _check_weights(weights, y.shape[0], scenario.n_bs)
+    y, p, w, cost = _checked_at(scenario, y, positions, "positions", weights, cost)
     return _value(scenario, y, _energy(y), p, w, cost)
 
 
@@ -370,11 +375,7 @@ def cost_derivatives(
     ValueError
         Naming ``scenario``, ``y``, ``p``, ``weights`` or ``cost``.
     """
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
-    cost = _check_cost(cost)
-    p = _check_points(scenario, p, y.shape[0], "p")
-    w = _check_weights(weights, y.shape[0], scenario.n_bs)
+    y, p, w, cost = _checked_at(scenario, y, p, "p", weights, cost)
     return _derivatives(scenario, y, _energy(y), p, w, cost)
 
 

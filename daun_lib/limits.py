@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 
 from . import bounds
-from ._validation import check_scenario
+from ._validation import check_scenario, positive
+from ._validation import integer_at_least as _int
 from .experiments.keys import trial_seed
 from .metrics import fraction_within, mean_squared_error, median_error, mse_stderr, p_within_stderr, position_errors
 
@@ -69,12 +70,6 @@ REFERENCE_LABELS: dict[str, str] = {
 """Reference name -> the ``method`` label of its rows (and its curve)."""
 
 REFERENCES: tuple[str, ...] = tuple(REFERENCE_LABELS)
-
-
-def _check_int(v: Any, name: str, low: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
-    return int(v)
 
 
 def _check_snr_list(snr_db: Any) -> list[float]:
@@ -116,9 +111,9 @@ def draw_trials(
     channels), ``positions`` (n, 2), ``los`` (n, M) bool.
     """
     check_scenario(scenario)
-    j = _check_int(j, "j", 0)
-    n_trials = _check_int(n_trials, "n_trials", 1)
-    seed = _check_int(seed, "seed", 0)
+    j = _int(j, "j", 0)
+    n_trials = _int(n_trials, "n_trials", 1)
+    seed = _int(seed, "seed", 0)
     if simulate is None:
         from .channel import simulate
     if not callable(simulate):
@@ -194,15 +189,14 @@ def reference_rows(
 
     check_scenario(scenario)
     snrs = _check_snr_list(snr_db)
-    n_trials = _check_int(n_trials, "n_trials", 1)
-    seed = _check_int(seed, "seed", 0)
+    n_trials = _int(n_trials, "n_trials", 1)
+    seed = _int(seed, "seed", 0)
     if isinstance(references, str) or not isinstance(references, Sequence) or not references:
         raise ValueError(f"references: expected a non-empty list of names from {REFERENCES}, got {references!r}")
     bad = [r for r in references if r not in REFERENCES]
     if bad or len(set(references)) != len(references):
         raise ValueError(f"references: expected distinct names from {REFERENCES}, got {list(references)!r}")
-    if isinstance(radius_m, bool) or not isinstance(radius_m, numbers.Real) or not radius_m > 0:
-        raise ValueError(f"radius_m: expected a positive number of metres, got {radius_m!r}")
+    radius_m = positive(radius_m, "radius_m")
     if "crb" in references and scenario.geometry == "3d" and scenario.ut_height_range_m is not None:
         raise ValueError(
             "references: the CRB of daun_lib.bounds assumes users at the known height ut_height_m; this scenario "

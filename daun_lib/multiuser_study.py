@@ -21,7 +21,6 @@ writes:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import experiments
+from ._validation import integer_at_least as _int
 from .experiments.keys import trial_seed
 from .metrics import (
     fraction_all_within,
@@ -53,12 +53,6 @@ class OneUser:
 
     def __call__(self, scenario: Any, y: Any) -> np.ndarray:
         return np.asarray(self.localizer(scenario, y, 1))[:, 0, :]
-
-
-def _check_int(v: Any, name: str, low: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {v!r}")
-    return int(v)
 
 
 def _methods(methods: Sequence[str]) -> dict[str, Any]:
@@ -102,7 +96,7 @@ def accuracy_rows(
         standard errors ``p_all_submeter_stderr``, ``mse_stderr``.
     """
     fns = _methods(methods)
-    n_users = _check_int(n_users, "n_users", 1)
+    n_users = _int(n_users, "n_users", 1)
     if isinstance(snr_db, (str, bytes)) or not isinstance(snr_db, Sequence) or not snr_db:
         raise ValueError(f"snr_db: expected a non-empty list of SNR values in dB, got {snr_db!r}")
     if "return_trials" in sweep_kwargs:
@@ -161,14 +155,14 @@ def count_rows(
     """
     from . import channel, multiuser
 
-    n_trials = _check_int(n_trials, "n_trials", 1)
-    seed = _check_int(seed, "seed", 0)
+    n_trials = _int(n_trials, "n_trials", 1)
+    seed = _int(seed, "seed", 0)
     if isinstance(n_users_list, (str, bytes)) or not n_users_list:
         raise ValueError(f"n_users_list: expected a non-empty list of user counts, got {n_users_list!r}")
-    max_users = _check_int(max_users, "max_users", 1)
+    max_users = _int(max_users, "max_users", 1)
     out = []
     for U in n_users_list:
-        U = _check_int(U, "n_users_list", 1)
+        U = _int(U, "n_users_list", 1)
         if U > max_users:
             raise ValueError(f"n_users_list: {U} users exceed max_users = {max_users}")
         for j, snr in enumerate(snr_db):
@@ -212,10 +206,10 @@ def timing_rows(
     from . import channel
 
     fns = _methods(methods)
-    n = _check_int(n, "n", 1)
+    n = _int(n, "n", 1)
     out = []
     for U in n_users_list:
-        U = _check_int(U, "n_users_list", 1)
+        U = _int(U, "n_users_list", 1)
         y = channel.simulate(scenario, n, snr_db, seed=seed, n_users=U).y
         bound = {m: (lambda yy, f=f, U=U: f(scenario, yy, U)) for m, f in fns.items()}
         t = experiments.time_methods(bound, y, repeats=repeats, batch=True)
@@ -272,7 +266,7 @@ def single_user_check(scenario: Any, n: int = 200, snr_db: float = 10.0, seed: i
     from .methods import REGISTRY
     from .multiuser import MULTI_REGISTRY
 
-    y = channel.simulate(scenario, _check_int(n, "n", 1), snr_db, seed=seed).y
+    y = channel.simulate(scenario, _int(n, "n", 1), snr_db, seed=seed).y
     pairs = {"DPD-peaks": "DPD", "P-ADMM-peaks": "P-ADMM", "DAUN-peaks": "DAUN", "DPD-peaks-S": "DPD-S"}
     out = {}
     for mu_name, name in pairs.items():

@@ -414,6 +414,28 @@ def log_posterior(scenario: Scenario, y: Any, params: PosteriorParams | None = N
     return out
 
 
+def _terms_at(scenario: Any, y: Any, positions: Any, params: Any):
+    """Inputs checked; per sample and BS at ``positions`` (n, 2): ``pi``, ``log pi``, ``log(1 - pi)``,
+    ``log L_LoS`` and ``log L_NLoS``, each (n, M) (module docstring)."""
+    scenario, y, params = _prepare(scenario, y, params)
+    p = np.asarray(positions)
+    if p.ndim != 2 or p.shape != (y.shape[0], 2) or not np.isrealobj(p):
+        raise ValueError(f"positions: expected a real ({y.shape[0]}, 2) array (one per sample), got shape {p.shape}")
+    p = p.astype(float)
+    if not np.isfinite(p).all():
+        raise ValueError("positions: contains NaN or inf")
+    N = scenario.n_antennas
+    u = scenario.los_sines(p)  # (n, M)
+    a_conj = np.exp(-1j * array_phase(u, N, scenario.antenna_spacing)) / np.sqrt(N)  # (n, M, N)
+    ahy = np.abs((a_conj * y).sum(axis=2))
+    beta, s2, yy, l_nlos = _link_terms(y, params)
+    l_los = _log_los(ahy, beta, s2, yy, N)
+    pi = _los_prior(scenario, p)
+    with np.errstate(divide="ignore"):
+        log_pi, log_q = np.log(pi), np.log1p(-pi)
+    return pi, log_pi, log_q, l_los, l_nlos
+
+
 def los_posterior(scenario: Scenario, y: Any, positions: Any, params: PosteriorParams | None = None) -> np.ndarray:
     """Posterior probability that each link is LoS, given the user at ``positions``.
 
@@ -431,22 +453,7 @@ def los_posterior(scenario: Scenario, y: Any, positions: Any, params: PosteriorP
         ``pi L_LoS / (pi L_LoS + (1 - pi) L_NLoS)`` at ``p`` (module docstring);
         all ones for ``los_model="always"``.
     """
-    scenario, y, params = _prepare(scenario, y, params)
-    p = np.asarray(positions)
-    if p.ndim != 2 or p.shape != (y.shape[0], 2) or not np.isrealobj(p):
-        raise ValueError(f"positions: expected a real ({y.shape[0]}, 2) array (one per sample), got shape {p.shape}")
-    p = p.astype(float)
-    if not np.isfinite(p).all():
-        raise ValueError("positions: contains NaN or inf")
-    N = scenario.n_antennas
-    u = scenario.los_sines(p)  # (n, M)
-    a_conj = np.exp(-1j * array_phase(u, N, scenario.antenna_spacing)) / np.sqrt(N)  # (n, M, N)
-    ahy = np.abs((a_conj * y).sum(axis=2))
-    beta, s2, yy, l_nlos = _link_terms(y, params)
-    l_los = _log_los(ahy, beta, s2, yy, N)
-    pi = _los_prior(scenario, p)
-    with np.errstate(divide="ignore"):
-        log_pi, log_q = np.log(pi), np.log1p(-pi)
+    pi, log_pi, log_q, l_los, l_nlos = _terms_at(scenario, y, positions, params)
     num = log_pi + l_los
     out = np.exp(num - _mix(l_los, l_nlos, log_pi, log_q))
     return np.where(pi >= 1.0, 1.0, np.where(pi <= 0.0, 0.0, np.clip(out, 0.0, 1.0)))
@@ -478,25 +485,10 @@ def state_log_posterior(
     (n,) float
         ``-inf`` where a state has prior probability 0 (e.g. an NLoS link under ``los_model="always"``).
     """
-    scenario, y, params = _prepare(scenario, y, params)
-    p = np.asarray(positions)
-    if p.ndim != 2 or p.shape != (y.shape[0], 2) or not np.isrealobj(p):
-        raise ValueError(f"positions: expected a real ({y.shape[0]}, 2) array (one per sample), got shape {p.shape}")
-    p = p.astype(float)
-    if not np.isfinite(p).all():
-        raise ValueError("positions: contains NaN or inf")
+    _, log_pi, log_q, l_los, l_nlos = _terms_at(scenario, y, positions, params)
     st = np.asarray(states)
-    if st.shape != (y.shape[0], scenario.n_bs) or st.dtype != bool:
-        raise ValueError(f"states: expected a bool ({y.shape[0]}, {scenario.n_bs}) array, got {st.dtype} {st.shape}")
-    N = scenario.n_antennas
-    u = scenario.los_sines(p)
-    a_conj = np.exp(-1j * array_phase(u, N, scenario.antenna_spacing)) / np.sqrt(N)
-    ahy = np.abs((a_conj * y).sum(axis=2))
-    beta, s2, yy, l_nlos = _link_terms(y, params)
-    l_los = _log_los(ahy, beta, s2, yy, N)
-    pi = _los_prior(scenario, p)
-    with np.errstate(divide="ignore"):
-        log_pi, log_q = np.log(pi), np.log1p(-pi)
+    if st.shape != l_los.shape or st.dtype != bool:
+        raise ValueError(f"states: expected a bool {l_los.shape} array, got {st.dtype} {st.shape}")
     terms = np.where(st, log_pi + l_los, log_q + l_nlos)
     return terms.sum(axis=1)
 

