@@ -220,6 +220,10 @@ def timing_rows(
 def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]], network: str = "DAUN-MU") -> str:
     """Per U and SNR: the best method by P(all users < 1 m), and the network against P-ADMM and SIC, from the rows.
 
+    The network is compared with P-ADMM read out the same way (``DAUN-MU-S`` with
+    ``P-ADMM-peaks-S``, ``DAUN-MU-AP`` with ``P-ADMM-peaks-AP``; accuracy and speed) and with the
+    three cancellation DPDs (``DPD-SIC``, ``DPD-SIC-ML``, ``DPD-AP``) where they are in the rows.
+
     Parameters
     ----------
     rows : list of dict
@@ -233,6 +237,8 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
         isinstance(r, Mapping) and {"method", "snr_db", "n_users", "p_all_submeter"} <= set(r) for r in rows
     ):
         raise ValueError("rows: expected the rows of accuracy_rows")
+    # P-ADMM with the network's readout (the suffix after "DAUN-MU": "", "-S" or "-AP")
+    padmm = "P-ADMM-peaks" + (network[len("DAUN-MU") :] if network.startswith("DAUN-MU") else "")
     val = {(r["method"], int(r["n_users"]), float(r["snr_db"])): r for r in rows}
     sec = {(t["method"], int(t["n_users"])): float(t["seconds_per_sample"]) for t in times}
     lines = []
@@ -245,12 +251,12 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
             best = here[0]
             text = f"U = {U}, {s:g} dB: best {best['method']} (P(all < 1 m) {best['p_all_submeter']:.3f})"
             net = val.get((network, U, s))
-            for ref in ("P-ADMM-peaks-S", "P-ADMM-peaks", "DPD-SIC"):
+            for ref in (padmm, "DPD-SIC", "DPD-SIC-ML", "DPD-AP"):
                 other = val.get((ref, U, s))
                 if net is not None and other is not None:
                     text += f"; {network} {net['p_all_submeter'] - other['p_all_submeter']:+.3f} vs {ref}"
-            if (network, U) in sec and ("P-ADMM-peaks", U) in sec:
-                text += f"; {network} {sec[('P-ADMM-peaks', U)] / sec[(network, U)]:.0f}x faster than P-ADMM-peaks"
+            if (network, U) in sec and (padmm, U) in sec:
+                text += f"; {network} {sec[(padmm, U)] / sec[(network, U)]:.0f}x faster than {padmm}"
             lines.append(text)
     return "\n".join(lines)
 
@@ -259,7 +265,8 @@ def single_user_check(scenario: Any, n: int = 200, snr_db: float = 10.0, seed: i
     """Largest difference (m) between each multi-user entry at U = 1 and its single-user registry counterpart.
 
     ``DPD-peaks`` against ``REGISTRY["DPD"]``, ``P-ADMM-peaks`` against ``REGISTRY["P-ADMM"]``,
-    ``DAUN-peaks`` against ``REGISTRY["DAUN"]``, ``DPD-peaks-S`` against ``REGISTRY["DPD-S"]``: the
+    ``DAUN-peaks`` against ``REGISTRY["DAUN"]``, ``DPD-peaks-S`` against ``REGISTRY["DPD-S"]``,
+    ``DPD-SIC-ML`` and ``DPD-AP`` against ``REGISTRY["DPD-ML"]``: the
     multi-user code changes nothing for one user (all 0.0 when it holds).
     """
     from . import channel
@@ -267,7 +274,14 @@ def single_user_check(scenario: Any, n: int = 200, snr_db: float = 10.0, seed: i
     from .multiuser import MULTI_REGISTRY
 
     y = channel.simulate(scenario, _int(n, "n", 1), snr_db, seed=seed).y
-    pairs = {"DPD-peaks": "DPD", "P-ADMM-peaks": "P-ADMM", "DAUN-peaks": "DAUN", "DPD-peaks-S": "DPD-S"}
+    pairs = {
+        "DPD-peaks": "DPD",
+        "P-ADMM-peaks": "P-ADMM",
+        "DAUN-peaks": "DAUN",
+        "DPD-peaks-S": "DPD-S",
+        "DPD-SIC-ML": "DPD-ML",
+        "DPD-AP": "DPD-ML",
+    }
     out = {}
     for mu_name, name in pairs.items():
         a = MULTI_REGISTRY[mu_name](scenario, y, 1)[:, 0]

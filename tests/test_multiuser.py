@@ -63,6 +63,50 @@ def test_ml_readout_off_grid_users():
     assert ok.sum() >= 6 and np.median(ml[ok]) < np.median(grid[ok])
 
 
+def test_one_user_ap_equals_dpd_ml(single):
+    want = methods.REGISTRY["DPD-ML"](SMALL, single.y)
+    assert np.array_equal(mu.MULTI_REGISTRY["DPD-AP"](SMALL, single.y, 1)[:, 0], want)
+    assert np.array_equal(mu.PeaksLocalizer("dpd", readout="ap")(SMALL, single.y, 1)[:, 0], want)
+
+
+@pytest.mark.parametrize("geometry", ["2d", "3d"])
+def test_steering_at_grid_equals_dictionary_columns(geometry):
+    s = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16, geometry=geometry)
+    A = s.dictionaries()[0]  # (M, N, K)
+    got = mu.steering_at(s, s.grid)  # (K, M, N)
+    np.testing.assert_allclose(np.transpose(got, (1, 2, 0)), A, rtol=0, atol=1e-12)
+
+
+def test_ap_readout_reaches_the_joint_ml_of_off_grid_users():
+    # two pure-LoS users off the grid, noiseless: the joint ML is the truth (joint fit = energy).
+    # The one-pass ML readout cancels the other user at its grid cell and keeps a residue of it;
+    # the alternating projection cancels it at its refined position and converges to the truth.
+    s = Scenario(n_antennas=32, grid_shape=(8, 8), n_angles=16, multipath=False)
+    b1, b2 = channel.simulate(s, 6, 30.0, seed=21), channel.simulate(s, 6, 30.0, seed=22)
+    y = b1.h + b2.h
+    truth = np.stack([b1.positions, b2.positions], axis=1)
+    start = s.grid[mu._sic_cells(s, y, 2, 3.0)[0]]
+    ml = metrics.assigned_errors(mu.SICLocalizer(readout="ml")(s, y, 2), truth).max(axis=1)
+    p = mu._ap_per_user(s, y, start, sweeps=16)
+    ap = metrics.assigned_errors(p, truth).max(axis=1)
+    energy = np.sum(np.abs(y) ** 2, axis=(1, 2))
+    np.testing.assert_allclose(mu.joint_fit(s, y, truth), energy, rtol=1e-12)
+    at_truth = ap < 1e-3
+    assert at_truth.sum() >= 5 and (ml[at_truth] > 0.01).all()
+    np.testing.assert_allclose(mu.joint_fit(s, y, p)[at_truth], energy[at_truth], rtol=1e-9)
+    # the joint fit never decreases along the sweeps
+    fits = [mu.joint_fit(s, y, mu._ap_per_user(s, y, start, sweeps=k)) for k in (0, 1, 2, 4)]
+    assert all((b >= a - 1e-9 * energy).all() for a, b in zip(fits[:-1], fits[1:], strict=True))
+    assert np.array_equal(mu.SICLocalizer(readout="ap")(s, y, 2), mu._ap_per_user(s, y, start))
+
+
+def test_ap_readout_with_nothing_left_keeps_the_pick():
+    y = _on_grid_users(SMALL, np.array([[9]]), np.full((1, 1, SMALL.n_bs), 5.0 + 0j))  # one user, asked for two
+    p = mu.SICLocalizer(readout="ap")(SMALL, y, 2)
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p[0, 0], SMALL.grid[9], atol=1e-4)  # the user found stays (to the FD precision)
+
+
 def test_one_user_padmm_peaks_equals_padmm(single):
     p = mu.PeaksLocalizer("p-admm")(SMALL, single.y[:4], 1)
     assert np.array_equal(p[:, 0], methods.REGISTRY["P-ADMM"](SMALL, single.y[:4]))

@@ -50,6 +50,19 @@ def test_count_rows_and_timing_and_verdict():
     text = multiuser_study.verdict(rows, t)
     assert "best P-ADMM-peaks" in text and "-0.020 vs P-ADMM-peaks" in text and "+0.100 vs DPD-SIC" in text
     assert "20x faster" in text
+    # a network read out by alternating projection is compared with P-ADMM read out the same way
+    rows_ap = rows + [
+        {"method": "DAUN-MU-AP", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.85},
+        {"method": "P-ADMM-peaks-AP", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.9},
+        {"method": "DPD-AP", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.88},
+    ]
+    t_ap = t + [
+        {"method": "DAUN-MU-AP", "n_users": 2, "seconds_per_sample": 0.005},
+        {"method": "P-ADMM-peaks-AP", "n_users": 2, "seconds_per_sample": 0.02},
+    ]
+    text = multiuser_study.verdict(rows_ap, t_ap, network="DAUN-MU-AP")
+    assert "-0.050 vs P-ADMM-peaks-AP" in text and "-0.030 vs DPD-AP" in text and "+0.150 vs DPD-SIC" in text
+    assert "4x faster than P-ADMM-peaks-AP" in text and "vs P-ADMM-peaks;" not in text
 
 
 def test_validation():
