@@ -35,9 +35,9 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
   (``suppression_m``) are excluded as in :class:`PeaksLocalizer`: a grid pick is up to half a
   cell off the user, so the projection leaves a residue of that user next to its cell.
 * ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources by
-  alternating projection (Ziskind & Wax 1988) from the picks: each user in turn is re-fitted by
-  the continuous ML after projecting off the *other users' refined* steering vectors
-  (:func:`steering_at`), :data:`AP_SWEEPS` sweeps.  ``DPD-AP`` (SIC picks, then this) is the
+  alternating projection (Ziskind & Wax 1988) from the picks: each user in turn moves to the
+  maximiser of the exact conditional likelihood given the *other users' refined* positions
+  (their steering vectors, :func:`steering_at`, projected off), :data:`AP_SWEEPS` sweeps.  ``DPD-AP`` (SIC picks, then this) is the
   strongest classical pipeline of notebook 08.
 * :class:`OMPLocalizer`: simultaneous orthogonal matching pursuit on ``A`` (Tropp, Gilbert &
   Strauss 2006): the support is shared by the BSs (one grid cell = one atom per BS), each step
@@ -234,7 +234,7 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
 #: Sweeps of the ``"ap"`` readout over the users (:func:`_ap_per_user`).  Chosen on prototype
 #: snapshots (400 two-user pairs per SNR, seeds 150000 + SNR, not those of notebook 08): from the
 #: SIC picks P(both < 1 m) was 0.848 / 0.897 / 0.897 after 2 sweeps and 0.850 / 0.912 / 0.905
-#: after 4 at 0 / 10 / 20 dB.
+#: after 4 at 0 / 10 / 20 dB (the gain from 2 to 4 is within one standard error, about 0.015).
 AP_SWEEPS = 4
 #: Newton iterations of one user's update in a sweep, the finite-difference step (metres) of its
 #: derivatives and the largest step (metres) of one iteration.
@@ -272,10 +272,13 @@ def joint_fit(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.nd
 def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Exact conditional cost of one more source at ``p`` (n, 2) given the others -> (n,).
 
-    ``sum_m |a_m^H r_m|^2 / ||P_m a_m||^2`` with ``r_m = P_m y_m`` the data projected off the
-    others (``P_m = I - Q_m Q_m^H``, Q (n, M, N, u) orthonormal), ``a_m = a_m(p)``: the increase of
-    :func:`joint_fit` when the source is added, so its maximiser over ``p`` maximises the joint fit
-    with the others fixed.  A BS whose ``||P_m a_m||^2`` is below ``_SPAN_TOL`` contributes 0.
+    ``sum_m |a_m^H r_m|^2 / ||P_m a_m||^2`` with ``r_m = P_m y_m`` (r (n, M, N)) the data projected
+    off the others (``P_m = I - Q_m Q_m^H``, Q (n, M, N, u) orthonormal columns or zero columns),
+    ``a_m = a_m(p)``: the increase of :func:`joint_fit` when the source is added (the projection
+    onto ``span(Q_m, a_m)`` is ``Q_m Q_m^H + b b^H / ||b||^2`` with ``b = P_m a_m``), so its maximiser
+    over ``p`` maximises the joint fit with the others fixed.  A BS whose ``||P_m a_m||^2`` is at or
+    below ``_SPAN_TOL`` contributes 0 (there the identity holds only up to that term, at most
+    ``_SPAN_TOL``-relative: :func:`_basis` keeps directions down to 1e-6 in singular value).
     """
     a = steering_at(scenario, p)  # (n, M, N)
     num = np.abs(np.einsum("bmn,bmn->bm", a.conj(), r)) ** 2
@@ -287,12 +290,15 @@ def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.n
 def _conditional_newton(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p0: np.ndarray) -> np.ndarray:
     """Maximise :func:`_conditional_value` from ``p0`` (n, 2): a safeguarded Newton ascent.
 
-    Gradient and Hessian by central differences (step ``_AP_FD_STEP_M``); the Newton step where the
-    Hessian is negative definite, else a gradient step of 0.1 m; steps capped at ``_AP_MAX_STEP_M``
-    and halved (up to 12 times) until the cost increases, a sample whose cost does not increase
-    keeps its point; points stay in the user area (clipped, as the continuous ML).  The cost
-    never decreases; at most ``_AP_NEWTON_ITERATIONS`` iterations, a sample stops once an
-    iteration moves it less than ``_AP_STILL_M``.
+    r (n, M, N) the data projected off the others, Q (n, M, N, u) their orthonormal basis (zero
+    columns allowed), p0 (n, 2) metres -> (n, 2).  Gradient and Hessian by central differences
+    (step ``_AP_FD_STEP_M``); the Newton step where the Hessian is negative definite, else a
+    gradient step of 0.1 m; steps capped at ``_AP_MAX_STEP_M`` and halved (the full step, then up to
+    11 halvings) until the cost increases, a sample whose cost does not increase keeps its point.
+    Points are clipped to the user area (a plain clip, not the projected Newton of
+    :mod:`daun_lib.continuous`: a point on the border may stop early).  The cost never decreases;
+    at most ``_AP_NEWTON_ITERATIONS`` iterations, a sample stops once an iteration moves it less
+    than ``_AP_STILL_M``.
     """
     h = _AP_FD_STEP_M
     half = scenario.area_size / 2.0
@@ -304,8 +310,8 @@ def _conditional_newton(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p0: np
             break
         ra, Qa, pa = r[active], Q[active], p[active]
 
-        def f(q: np.ndarray, ra: np.ndarray = ra, Qa: np.ndarray = Qa) -> np.ndarray:
-            return _conditional_value(scenario, ra, Qa, q)
+        def f(q: np.ndarray, rows: Any = slice(None), ra: np.ndarray = ra, Qa: np.ndarray = Qa) -> np.ndarray:
+            return _conditional_value(scenario, ra[rows], Qa[rows], q)
 
         f0 = f(pa)
         fxp, fxm, fyp, fym = f(pa + ex), f(pa - ex), f(pa + ey), f(pa - ey)
@@ -319,18 +325,20 @@ def _conditional_newton(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p0: np
         newton /= np.where(concave, det, 1.0)[:, None]
         gnorm = np.maximum(np.linalg.norm(g, axis=1), np.finfo(float).tiny)
         d = np.where(concave[:, None], newton, 0.1 * g / gnorm[:, None])
+        d = np.where(np.isfinite(d).all(axis=1, keepdims=True), d, 0.0)  # no usable derivative: stay
         dnorm = np.maximum(np.linalg.norm(d, axis=1), np.finfo(float).tiny)
         d *= np.minimum(1.0, _AP_MAX_STEP_M / dnorm)[:, None]
         step = np.ones(active.size)
-        best, fbest = pa.copy(), f0
-        for _ in range(12):
-            q = np.clip(pa + step[:, None] * d, -half, half)
-            fq = f(q)
-            up = (step > 0) & (fq > fbest)
-            best[up], fbest = q[up], np.where(up, fq, fbest)
-            step = np.where(up | (step == 0), 0.0, 0.5 * step)
-            if not (step > 0).any():
+        best, fbest = pa.copy(), f0.copy()
+        for _ in range(12):  # the full step, then 11 halvings
+            live = np.flatnonzero(step > 0)
+            if live.size == 0:
                 break
+            q = np.clip(pa[live] + step[live, None] * d[live], -half, half)
+            fq = f(q, live)
+            up = fq > fbest[live]
+            best[live[up]], fbest[live[up]] = q[up], fq[up]
+            step[live] = np.where(up, 0.0, 0.5 * step[live])
         moved = np.linalg.norm(best - pa, axis=1)
         p[active] = best
         active = active[moved > _AP_STILL_M]
@@ -343,11 +351,16 @@ def _ap_per_user(scenario: Scenario, y: np.ndarray, start: np.ndarray, sweeps: i
     One sweep updates every user in turn: with the others fixed, ``y_m`` is projected off their
     LoS steering vectors at their current (continuous) positions and the user moves to the
     maximiser of the exact conditional cost (:func:`_conditional_value`, Newton ascent
-    :func:`_conditional_newton` from its current position).  :func:`joint_fit` never decreases;
-    ``sweeps`` (:data:`AP_SWEEPS`) sweeps from ``start``.  Unlike :func:`_ml_per_user` (one pass,
-    the others cancelled at their grid cells, the DPD cost without the normalisation by
-    ``||P_m a_m||^2``) it converges to a stationary point of the joint likelihood.  The model is
-    LoS only: the users' NLoS clusters are noise to it.  y (n, M, N), start (n, U, 2) -> (n, U, 2);
+    :func:`_conditional_newton` from its current position).  :func:`joint_fit` does not decrease
+    (up to the ``_SPAN_TOL`` caveat of :func:`_conditional_value`); ``sweeps``
+    (:data:`AP_SWEEPS`) sweeps from ``start``, which ascend towards a stationary point of the joint
+    likelihood but need not reach it (closely spaced users converge slowly).  Unlike
+    :func:`_ml_per_user` (one pass, the others cancelled at their grid cells, the DPD cost without
+    the normalisation by ``||P_m a_m||^2``) the cancellation follows the refined positions.  Each
+    sample is first divided by the power of two that brings its largest magnitude into [1, 2)
+    (exact: the positions do not change at ordinary scales, and the finite-difference Hessian
+    neither overflows nor underflows at extreme ones).  The model is LoS only: the users' NLoS
+    clusters are noise to it.  y (n, M, N), start (n, U, 2) -> (n, U, 2);
     with U = 1 the ``ml`` readout (:func:`daun_lib.continuous.ml_localize` from ``start``).
     """
     from . import continuous  # lazy, as the readouts do
@@ -356,6 +369,9 @@ def _ap_per_user(scenario: Scenario, y: np.ndarray, start: np.ndarray, sweeps: i
     pos = np.array(start, dtype=float)
     if U == 1:
         return continuous.ml_localize(scenario, y, start=pos[:, 0], cost="dpd")[:, None, :]
+    ymax = np.abs(y).reshape(n, -1).max(axis=1)
+    e = np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
+    y = y * np.ldexp(1.0, -e)[:, None, None]  # exact powers of two
     for _ in range(sweeps):
         for u in range(U):
             V = np.stack([steering_at(scenario, pos[:, j]) for j in range(U) if j != u], axis=-1)

@@ -220,8 +220,9 @@ def timing_rows(
 def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]], network: str = "DAUN-MU") -> str:
     """Per U and SNR: the best method by P(all users < 1 m), and the network against P-ADMM and SIC, from the rows.
 
-    The network is compared with P-ADMM read out the same way (``DAUN-MU-S`` with
-    ``P-ADMM-peaks-S``, ``DAUN-MU-AP`` with ``P-ADMM-peaks-AP``; accuracy and speed) and with the
+    The network is compared with P-ADMM read out the same way (by the name's ending: ``DAUN-MU-S``
+    or ``DAUN-peaks-S`` with ``P-ADMM-peaks-S``, ``DAUN-MU-AP`` with ``P-ADMM-peaks-AP``, a name
+    without ``-S`` / ``-AP`` with ``P-ADMM-peaks``; accuracy and speed) and with the
     three cancellation DPDs (``DPD-SIC``, ``DPD-SIC-ML``, ``DPD-AP``) where they are in the rows.
 
     Parameters
@@ -237,8 +238,8 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
         isinstance(r, Mapping) and {"method", "snr_db", "n_users", "p_all_submeter"} <= set(r) for r in rows
     ):
         raise ValueError("rows: expected the rows of accuracy_rows")
-    # P-ADMM with the network's readout (the suffix after "DAUN-MU": "", "-S" or "-AP")
-    padmm = "P-ADMM-peaks" + (network[len("DAUN-MU") :] if network.startswith("DAUN-MU") else "")
+    # P-ADMM with the network's readout, read from the name's ending ("-AP", "-S" or none)
+    padmm = "P-ADMM-peaks" + next((x for x in ("-AP", "-S") if network.endswith(x)), "")
     val = {(r["method"], int(r["n_users"]), float(r["snr_db"])): r for r in rows}
     sec = {(t["method"], int(t["n_users"])): float(t["seconds_per_sample"]) for t in times}
     lines = []
@@ -253,9 +254,9 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
             net = val.get((network, U, s))
             for ref in (padmm, "DPD-SIC", "DPD-SIC-ML", "DPD-AP"):
                 other = val.get((ref, U, s))
-                if net is not None and other is not None:
+                if net is not None and other is not None and ref != network:
                     text += f"; {network} {net['p_all_submeter'] - other['p_all_submeter']:+.3f} vs {ref}"
-            if (network, U) in sec and (padmm, U) in sec:
+            if (network, U) in sec and (padmm, U) in sec and padmm != network:
                 text += f"; {network} {sec[(padmm, U)] / sec[(network, U)]:.0f}x faster than {padmm}"
             lines.append(text)
     return "\n".join(lines)

@@ -100,6 +100,41 @@ def test_ap_readout_reaches_the_joint_ml_of_off_grid_users():
     assert np.array_equal(mu.SICLocalizer(readout="ap")(s, y, 2), mu._ap_per_user(s, y, start))
 
 
+@pytest.mark.parametrize("geometry", ["2d", "3d"])
+def test_conditional_value_is_the_increase_of_the_joint_fit(geometry):
+    s = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16, geometry=geometry)
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((5, s.n_bs, 16)) + 1j * rng.standard_normal((5, s.n_bs, 16))
+    others = rng.uniform(-15, 15, (5, 2, 2))
+    p = rng.uniform(-15, 15, (5, 2))
+    Q = mu._basis(np.stack([mu.steering_at(s, others[:, j]) for j in range(2)], axis=-1))
+    gain = mu.joint_fit(s, y, np.concatenate([others, p[:, None]], axis=1)) - mu.joint_fit(s, y, others)
+    np.testing.assert_allclose(mu._conditional_value(s, mu._project_out(y, Q), Q, p), gain, rtol=1e-9)
+
+
+def test_ap_readout_in_3d_and_at_the_shipped_sweeps():
+    # 3-D pure-LoS users, noiseless: the shipped sweeps end at a joint fit no lower than the
+    # one-pass ML readout's (the ML keeps a residue of the other user) and near the truth
+    s = Scenario(n_antennas=32, grid_shape=(8, 8), n_angles=16, multipath=False, geometry="3d")
+    b1, b2 = channel.simulate(s, 6, 30.0, seed=31), channel.simulate(s, 6, 30.0, seed=32)
+    y = b1.h + b2.h
+    truth = np.stack([b1.positions, b2.positions], axis=1)
+    ap = mu.SICLocalizer(readout="ap")(s, y, 2)
+    ml = mu.SICLocalizer(readout="ml")(s, y, 2)
+    assert (mu.joint_fit(s, y, ap) >= mu.joint_fit(s, y, ml) - 1e-9).all()
+    assert np.median(metrics.assigned_errors(ap, truth)) < np.median(metrics.assigned_errors(ml, truth))
+
+
+def test_ap_readout_is_scale_free():
+    # the alternating projection itself, from fixed picks (the SIC picks square y in the DPD cost)
+    y = channel.simulate(SMALL, 8, 10.0, seed=9, n_users=2).y
+    start = SMALL.grid[mu._sic_cells(SMALL, y, 2, 3.0)[0]]
+    ref = mu._ap_per_user(SMALL, y, start)
+    assert np.array_equal(mu._ap_per_user(SMALL, 2.0**40 * y, start), ref)  # powers of two: exact
+    for c in (1e-150, 1e-60, 1e100, 1e170):
+        np.testing.assert_allclose(mu._ap_per_user(SMALL, c * y, start), ref, atol=1e-6, err_msg=str(c))
+
+
 def test_ap_readout_with_nothing_left_keeps_the_pick():
     y = _on_grid_users(SMALL, np.array([[9]]), np.full((1, 1, SMALL.n_bs), 5.0 + 0j))  # one user, asked for two
     p = mu.SICLocalizer(readout="ap")(SMALL, y, 2)

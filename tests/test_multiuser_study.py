@@ -63,6 +63,13 @@ def test_count_rows_and_timing_and_verdict():
     text = multiuser_study.verdict(rows_ap, t_ap, network="DAUN-MU-AP")
     assert "-0.050 vs P-ADMM-peaks-AP" in text and "-0.030 vs DPD-AP" in text and "+0.150 vs DPD-SIC" in text
     assert "4x faster than P-ADMM-peaks-AP" in text and "vs P-ADMM-peaks;" not in text
+    # the readout is read from the name's ending, for any network; a method is not compared with itself
+    rows_s = rows + [
+        {"method": "DAUN-peaks-S", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.7},
+        {"method": "P-ADMM-peaks-S", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.75},
+    ]
+    assert "-0.050 vs P-ADMM-peaks-S" in multiuser_study.verdict(rows_s, t, network="DAUN-peaks-S")
+    assert "vs DPD-AP" not in multiuser_study.verdict(rows_ap, t_ap, network="DPD-AP")
 
 
 def test_validation():
