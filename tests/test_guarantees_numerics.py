@@ -235,6 +235,15 @@ def test_registry_positions_do_not_depend_on_the_scale_of_y(paper, name):
         np.testing.assert_allclose(out, base, rtol=0, atol=atol, err_msg=f"{name} at scale {c:g}")
 
 
+@pytest.mark.parametrize("c", [1e-170, 1e-150, 1e152, 1e160, 1e170])
+@pytest.mark.parametrize("name", ["DPD", "DPD-S"])
+def test_dpd_refuses_scales_its_squares_cannot_hold(paper, name, c):
+    # at these scales |a^H y|^2 overflows or underflows and the map's argmax was an arbitrary cell
+    sc, _, _, y = paper
+    with pytest.raises(ValueError, match="^y: sample 0 has magnitudes"):
+        methods.REGISTRY[name](sc, y * c)
+
+
 @pytest.mark.parametrize("name", NOISE_UNITS)
 def test_noise_unit_methods_reject_y_far_below_the_noise(paper, name):
     sc, _, _, y = paper
