@@ -236,12 +236,24 @@ def test_registry_positions_do_not_depend_on_the_scale_of_y(paper, name):
 
 
 @pytest.mark.parametrize("c", [1e-170, 1e-150, 1e152, 1e160, 1e170])
-@pytest.mark.parametrize("name", ["DPD", "DPD-S"])
-def test_dpd_refuses_scales_its_squares_cannot_hold(paper, name, c):
-    # at these scales |a^H y|^2 overflows or underflows and the map's argmax was an arbitrary cell
+@pytest.mark.parametrize("name", ["DPD", "DPD-S", "Stansfield"])
+def test_squaring_methods_refuse_scales_float64_cannot_square(paper, name, c):
+    # at these scales |a^H y|^2 overflows or underflows: DPD's argmax was an arbitrary cell (37 m
+    # off at 1e160 and 1e-170) and Stansfield's bearings garbage (18 m off at 1e-170)
     sc, _, _, y = paper
     with pytest.raises(ValueError, match="^y: sample 0 has magnitudes"):
         methods.REGISTRY[name](sc, y * c)
+
+
+@pytest.mark.parametrize("name", ["DPD-MMSE", "DPD-Disk", "Subset-MAP", "Mixture-MMSE"])
+def test_noise_unit_posteriors_warn_at_very_high_snr_and_refuse_overflow(paper, name):
+    # Mixture-MMSE returned NaN at 1e170 and Subset-MAP a different position, both silently
+    sc, _, _, y = paper
+    with pytest.warns(UserWarning, match="dB above the unit noise power"):
+        methods.REGISTRY[name](sc, y[:2] * 1e10)
+    with pytest.raises(ValueError, match="^y: sample 0 has magnitudes"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        methods.REGISTRY[name](sc, y[:2] * 1e170)
 
 
 @pytest.mark.parametrize("name", NOISE_UNITS)

@@ -32,6 +32,9 @@ __all__ = [
     "clip_to_area",
     "NOISE_FLOOR",
     "NOISE_CEILING",
+    "MAGNITUDE_MAX",
+    "MAGNITUDE_MIN",
+    "check_magnitudes",
 ]
 
 
@@ -43,6 +46,32 @@ NOISE_FLOOR = 1e-4
 #: A sample whose mean power per antenna exceeds this multiple of the assumed noise power (80 dB)
 #: is far beyond any link of the modelled scenarios: a warning says that y may be in other units.
 NOISE_CEILING = 1e8
+
+
+#: Largest and smallest (non-zero) magnitude of a sample of ``y`` whose squares the methods that
+#: square ``y`` (DPD, Stansfield's beamscan, the noise-unit methods) compute without overflow (sums of
+#: up to N M K squares stay far below 1.8e308) or subnormal squares (above 2.2e-308 with 16 digits).
+MAGNITUDE_MAX = 1e150
+MAGNITUDE_MIN = 1e-145
+
+
+def check_magnitudes(y: np.ndarray, method: str) -> None:
+    """Refuse samples whose squares float64 cannot hold: largest ``|y|`` above :data:`MAGNITUDE_MAX`
+    or (non-zero and) below :data:`MAGNITUDE_MIN`.
+
+    There ``|a^H y|^2`` overflows to inf or loses its digits in subnormal numbers, and a map's
+    argmax is an arbitrary cell: a silent wrong answer.  y (n, M, N) complex; ``method`` names the
+    caller in the message.
+    """
+    peak = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
+    bad = np.flatnonzero((peak > MAGNITUDE_MAX) | ((peak > 0) & (peak < MAGNITUDE_MIN)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"y: sample {i} has magnitudes up to {peak[i]:.3g}, outside [{MAGNITUDE_MIN:g}, {MAGNITUDE_MAX:g}] where "
+            f"{method} squares y without overflow or loss of precision; divide y by a common scale"
+            + ("" if "noise" not in method else " and the noise power with it")
+        )
 
 
 def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
@@ -82,6 +111,7 @@ def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
             UserWarning,
             stacklevel=3,
         )
+    check_magnitudes(y, "this noise-unit method")
 
 
 def replace(params: Any, **changes: Any) -> Any:

@@ -88,12 +88,6 @@ def _check_A_y(A: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return A, y
 
 
-#: Magnitudes of ``y`` for which :func:`cost` is computed without overflow (squares of sums of up
-#: to N terms stay far below 1.8e308) or subnormal squares (above 2.2e-308 with 16 digits).
-_COST_MAX_ABS = 1e150
-_COST_MIN_ABS = 1e-145
-
-
 def cost(A: Any, y: Any) -> np.ndarray:
     """Single-snapshot DPD cost ``F_k = sum_m |a_mk^H y_m|^2 / ||a_mk||^2`` on a grid.
 
@@ -111,20 +105,14 @@ def cost(A: Any, y: Any) -> np.ndarray:
     Raises
     ------
     ValueError
-        When a sample's largest magnitude is above ``1e150`` or (non-zero and) below ``1e-145``:
-        the squares of the cost would overflow to inf or lose their precision in subnormal numbers,
-        and the argmax of such a map is an arbitrary cell.  Divide ``y`` by a common scale first
-        (every localiser here is invariant to it).
+        When a sample's largest magnitude is outside ``[1e-145, 1e150]``
+        (:func:`daun_lib.baselines._common.check_magnitudes`): the squares of the cost would
+        overflow to inf or lose their precision in subnormal numbers, and the argmax of such a map
+        is an arbitrary cell.  Divide ``y`` by a common scale first (the localisers are invariant
+        to it).
     """
     A, y = _check_A_y(A, y)
-    peak = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
-    bad = (peak > _COST_MAX_ABS) | ((peak > 0) & (peak < _COST_MIN_ABS))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"y: sample {i} has magnitudes up to {peak[i]:.3g}, outside [{_COST_MIN_ABS:g}, {_COST_MAX_ABS:g}] where "
-            f"the DPD cost |a^H y|^2 is computed without overflow or loss of precision; divide y by a common scale"
-        )
+    _common.check_magnitudes(y, "the DPD cost |a^H y|^2")
     norm2 = np.sum(np.abs(A) ** 2, axis=1)  # (M, K)
     norm2 = np.where(norm2 > 0, norm2, 1.0)
     out = np.zeros((y.shape[0], A.shape[2]))

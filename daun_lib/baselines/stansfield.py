@@ -121,7 +121,9 @@ def beamscan_aoa(scenario: Scenario, y: Any, params: StansfieldParams | None = N
 
 
 def _beamscan(scenario: Scenario, y: np.ndarray, params: StansfieldParams) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`beamscan_aoa` for validated inputs."""
+    """:func:`beamscan_aoa` for validated inputs (samples whose squares overflow or underflow raise,
+    :func:`daun_lib.baselines._common.check_magnitudes`)."""
+    _common.check_magnitudes(y, "the beamscan |a(u)^H y_m|^2")
     N = scenario.n_antennas
     k = _phase_k(scenario)
     step = 1.0 / (N * scenario.antenna_spacing * params.oversampling)
