@@ -42,19 +42,23 @@ STYLES: dict[str, tuple[str, str, str]] = {
     "DPD-SIC": ("C6", "h", "-"),
     "DPD-SIC-ML": ("C6", "h", ":"),
     "DPD-AP": ("C6", "h", "--"),
+    "DPD-peaks-APM": ("C1", "^", ":"),
     "OMP": ("C2", "v", "-"),
     "P-ADMM-peaks": ("C7", "+", "-"),
     "P-ADMM-peaks-S": ("C7", "+", "-."),
     "P-ADMM-peaks-AP": ("C7", "+", "--"),
+    "P-ADMM-peaks-APM": ("C7", "+", ":"),
     "DAUN-peaks": ("C0", "o", "-"),
     "DAUN-peaks-S": ("C0", "o", "-."),
     "DAUN-MU": ("C3", "s", "-"),
     "DAUN-MU-S": ("C3", "s", "-."),
     "DAUN-MU-AP": ("C3", "s", "--"),
+    "DAUN-MU-APM": ("C3", "s", ":"),
 }
 """Method -> (colour, marker, line style) of Fig. 2; the loss-(18) network dashed with open markers.
 Several users (notebook 08): one colour per map, solid for the grid pick, dash-dot for the sub-grid
-readout, dotted for the per-user ML, dashed for the joint ML ("-AP")."""
+readout, dotted for the per-user ML and the multi-start joint ML ("-APM"), dashed for the joint ML
+("-AP")."""
 
 
 def _check_ax(ax: Any) -> None:

@@ -34,6 +34,9 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
   contributes nothing to it).  Step 1 is the plain DPD cost.  Found users' neighbourhoods
   (``suppression_m``) are excluded as in :class:`PeaksLocalizer`: a grid pick is up to half a
   cell off the user, so the projection leaves a residue of that user next to its cell.
+* ``readout="ap-multi"`` (:class:`PeaksLocalizer`): the same joint ML from every U-subset of the
+  U + 1 best peaks, the best joint fit kept (a weaker user that the U strongest peaks miss gets a
+  start of its own).
 * ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources by
   alternating projection (Ziskind & Wax 1988) from the picks: each user in turn moves to the
   maximiser of the exact conditional likelihood given the *other users' refined* positions
@@ -51,24 +54,27 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
 
 Registry :data:`MULTI_REGISTRY` (name -> localiser):
 
-=============== =============================================== ==============================================
-name            entry                                           with ``n_users = 1`` equal to
-=============== =============================================== ==============================================
-DPD-peaks       ``PeaksLocalizer("dpd")``                       ``REGISTRY["DPD"]``
-DPD-SIC         ``SICLocalizer()``                              ``REGISTRY["DPD"]``
-OMP             ``OMPLocalizer()``                              ``REGISTRY["DPD"]``
-P-ADMM-peaks    ``PeaksLocalizer("p-admm")``                    ``REGISTRY["P-ADMM"]``
-DAUN-peaks      ``PeaksLocalizer("daun")``                      ``REGISTRY["DAUN"]`` (shipped single-user net)
-DPD-peaks-S     ``PeaksLocalizer("dpd", readout="subgrid")``    ``REGISTRY["DPD-S"]``
-DPD-SIC-ML      ``SICLocalizer(readout="ml")``                  ``REGISTRY["DPD-ML"]``
-DPD-AP          ``SICLocalizer(readout="ap")``                  ``REGISTRY["DPD-ML"]``
-P-ADMM-peaks-S  ``PeaksLocalizer("p-admm", readout="subgrid")`` P-ADMM with the sub-grid readout
-P-ADMM-peaks-AP ``PeaksLocalizer("p-admm", readout="ap")``      P-ADMM with the ``ml`` readout
-DAUN-peaks-S    ``PeaksLocalizer("daun", readout="subgrid")``   ``REGISTRY["DAUN-S"]``
-DAUN-MU         peaks of the multi-user DAUN variant            (when ``weights/daun_multi2.pt`` is shipped)
-DAUN-MU-S       the same with the sub-grid readout per user
-DAUN-MU-AP      the same with the joint ML readout ``"ap"``
-=============== =============================================== ==============================================
+================ ================================================ ==============================================
+name             entry                                            with ``n_users = 1`` equal to
+================ ================================================ ==============================================
+DPD-peaks        ``PeaksLocalizer("dpd")``                        ``REGISTRY["DPD"]``
+DPD-SIC          ``SICLocalizer()``                               ``REGISTRY["DPD"]``
+OMP              ``OMPLocalizer()``                               ``REGISTRY["DPD"]``
+P-ADMM-peaks     ``PeaksLocalizer("p-admm")``                     ``REGISTRY["P-ADMM"]``
+DAUN-peaks       ``PeaksLocalizer("daun")``                       ``REGISTRY["DAUN"]`` (shipped single-user net)
+DPD-peaks-S      ``PeaksLocalizer("dpd", readout="subgrid")``     ``REGISTRY["DPD-S"]``
+DPD-SIC-ML       ``SICLocalizer(readout="ml")``                   ``REGISTRY["DPD-ML"]``
+DPD-AP           ``SICLocalizer(readout="ap")``                   ``REGISTRY["DPD-ML"]``
+DPD-peaks-APM    ``PeaksLocalizer("dpd", readout="ap-multi")``    (two starts: a joint fit at least DPD-ML's)
+P-ADMM-peaks-S   ``PeaksLocalizer("p-admm", readout="subgrid")``  P-ADMM with the sub-grid readout
+P-ADMM-peaks-AP  ``PeaksLocalizer("p-admm", readout="ap")``       P-ADMM with the ``ml`` readout
+P-ADMM-peaks-APM ``PeaksLocalizer("p-admm", readout="ap-multi")`` (two starts)
+DAUN-peaks-S     ``PeaksLocalizer("daun", readout="subgrid")``    ``REGISTRY["DAUN-S"]``
+DAUN-MU          peaks of the multi-user DAUN variant             (when ``weights/daun_multi2.pt`` is shipped)
+DAUN-MU-S        the same with the sub-grid readout per user
+DAUN-MU-AP       the same with the joint ML readout ``"ap"``
+DAUN-MU-APM      the same with the multi-start ``"ap-multi"``
+================ ================================================ ==============================================
 
 The metrics of several users (optimal assignment, P(all users within r), per-user P and MSE)
 are in :mod:`daun_lib.metrics` (:func:`~daun_lib.metrics.assigned_errors`,
@@ -78,6 +84,7 @@ are in :mod:`daun_lib.metrics` (:func:`~daun_lib.metrics.assigned_errors`,
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -380,7 +387,38 @@ def _ap_per_user(scenario: Scenario, y: np.ndarray, start: np.ndarray, sweeps: i
     return pos
 
 
-_READOUTS = ("grid", "subgrid", "ml", "ap")
+#: Extra peaks of the ``"ap-multi"`` readout: ``U + AP_EXTRA_PEAKS`` peaks are picked and every
+#: U-subset of them starts an alternating projection (:func:`_ap_multistart`).
+AP_EXTRA_PEAKS = 1
+
+
+def _ap_multistart(
+    scenario: Scenario, y: np.ndarray, score: np.ndarray, cells: np.ndarray, n_users: int, suppression_m: float
+) -> np.ndarray:
+    """Multi-start joint ML: alternating projection from every U-subset of the ``U + 1`` best peaks.
+
+    The ``U + AP_EXTRA_PEAKS`` greedy peaks of ``score`` (n, K) (cell centres ``cells`` (K, 2),
+    suppression as :func:`greedy_peaks`) give ``C(U + 1, U) = U + 1`` start sets; each is refined by
+    :func:`_ap_per_user` and the one with the largest :func:`joint_fit` is kept per sample (ties:
+    the first, i.e. the subset of the U strongest peaks, which is the ``"ap"`` readout).  A weaker
+    user whose cell the single-start picks miss (a sidelobe or a cluster of the stronger one ranks
+    above it) gets a start of its own.  Costs ``U + 1`` times the ``"ap"`` readout.  -> (n, U, 2)
+    """
+    L = min(n_users + AP_EXTRA_PEAKS, score.shape[1])
+    k = greedy_peaks(score, cells, L, suppression_m)
+    best = fit = None
+    for subset in itertools.combinations(range(L), n_users):
+        p = _ap_per_user(scenario, y, cells[k[:, list(subset)]])
+        f = joint_fit(scenario, y, p)
+        if best is None:
+            best, fit = p, f
+        else:
+            up = f > fit
+            best[up], fit = p[up], np.where(up, f, fit)
+    return best
+
+
+_READOUTS = ("grid", "subgrid", "ml", "ap", "ap-multi")
 
 
 def _check_readout(readout: Any, allowed: tuple[str, ...] = _READOUTS) -> str:
@@ -448,11 +486,13 @@ class PeaksLocalizer(MultiLocalizer):
         not used; its ``cells`` give the pick positions, its ``block`` the chunking).
     suppression_m : float >= 0
         Radius around each pick excluded from later picks (3 m, issue 14).
-    readout : "grid", "subgrid", "ml" or "ap"
+    readout : "grid", "subgrid", "ml", "ap" or "ap-multi"
         The cell centre of each peak; :func:`daun_lib.refine.subgrid` around it on the
         (unsuppressed) map; the continuous ML per user after projecting off the other
-        users' atoms (:func:`_ml_per_user`); or the joint ML of all users by alternating
-        projection from the peaks (:func:`_ap_per_user`).
+        users' atoms (:func:`_ml_per_user`); the joint ML of all users by alternating
+        projection from the peaks (:func:`_ap_per_user`); or that from every U-subset of the
+        U + 1 best peaks, the best joint fit kept (:func:`_ap_multistart`; with U = 1 two
+        starts, so it need not equal the single-user ``ml`` readout).
 
     With ``n_users = 1`` the positions are those of the single-user pipeline: ``"grid"`` the
     estimator's argmax readout (``PeaksLocalizer("dpd")(s, y, 1)[:, 0]`` equals
@@ -490,6 +530,8 @@ class PeaksLocalizer(MultiLocalizer):
     def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         score = self._scores(scenario, y)
         cells = self.estimator.cells(scenario)
+        if self.readout == "ap-multi":
+            return _ap_multistart(scenario, y, score, np.asarray(cells, dtype=float), n_users, self.suppression_m)
         k = greedy_peaks(score, np.asarray(cells, dtype=float), n_users, self.suppression_m)
         pos = np.asarray(cells, dtype=float)[k]
         if self.readout == "subgrid":
@@ -676,6 +718,8 @@ MULTI_REGISTRY: dict[str, MultiLocalizer] = {
     "DPD-SIC-ML": SICLocalizer(readout="ml"),
     "DPD-AP": SICLocalizer(readout="ap"),
     "P-ADMM-peaks-AP": PeaksLocalizer("p-admm", readout="ap"),
+    "DPD-peaks-APM": PeaksLocalizer("dpd", readout="ap-multi"),
+    "P-ADMM-peaks-APM": PeaksLocalizer("p-admm", readout="ap-multi"),
     "P-ADMM-peaks-S": PeaksLocalizer("p-admm", readout="subgrid"),
     "DAUN-peaks-S": PeaksLocalizer("daun", readout="subgrid"),
 }
@@ -685,6 +729,7 @@ if _DAUN_MU_FILE.is_file():  # the weights are shipped (a tree without them has 
     MULTI_REGISTRY["DAUN-MU"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT))
     MULTI_REGISTRY["DAUN-MU-S"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="subgrid")
     MULTI_REGISTRY["DAUN-MU-AP"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="ap")
+    MULTI_REGISTRY["DAUN-MU-APM"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="ap-multi")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -221,9 +221,10 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
     """Per U and SNR: the best method by P(all users < 1 m), and the network against P-ADMM and SIC, from the rows.
 
     The network is compared with P-ADMM read out the same way (by the name's ending: ``DAUN-MU-S``
-    or ``DAUN-peaks-S`` with ``P-ADMM-peaks-S``, ``DAUN-MU-AP`` with ``P-ADMM-peaks-AP``, a name
-    without ``-S`` / ``-AP`` with ``P-ADMM-peaks``; accuracy and speed) and with the
-    three cancellation DPDs (``DPD-SIC``, ``DPD-SIC-ML``, ``DPD-AP``) where they are in the rows.
+    or ``DAUN-peaks-S`` with ``P-ADMM-peaks-S``, ``DAUN-MU-AP`` with ``P-ADMM-peaks-AP``,
+    ``DAUN-MU-APM`` with ``P-ADMM-peaks-APM``, a name without ``-S`` / ``-AP`` / ``-APM`` with
+    ``P-ADMM-peaks``; accuracy and speed) and with the classical pipelines ``DPD-SIC``,
+    ``DPD-SIC-ML``, ``DPD-AP`` and ``DPD-peaks-APM`` where they are in the rows.
 
     Parameters
     ----------
@@ -238,8 +239,8 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
         isinstance(r, Mapping) and {"method", "snr_db", "n_users", "p_all_submeter"} <= set(r) for r in rows
     ):
         raise ValueError("rows: expected the rows of accuracy_rows")
-    # P-ADMM with the network's readout, read from the name's ending ("-AP", "-S" or none)
-    padmm = "P-ADMM-peaks" + next((x for x in ("-AP", "-S") if network.endswith(x)), "")
+    # P-ADMM with the network's readout, read from the name's ending ("-APM", "-AP", "-S" or none)
+    padmm = "P-ADMM-peaks" + next((x for x in ("-APM", "-AP", "-S") if network.endswith(x)), "")
     val = {(r["method"], int(r["n_users"]), float(r["snr_db"])): r for r in rows}
     sec = {(t["method"], int(t["n_users"])): float(t["seconds_per_sample"]) for t in times}
     lines = []
@@ -252,7 +253,7 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
             best = here[0]
             text = f"U = {U}, {s:g} dB: best {best['method']} (P(all < 1 m) {best['p_all_submeter']:.3f})"
             net = val.get((network, U, s))
-            for ref in (padmm, "DPD-SIC", "DPD-SIC-ML", "DPD-AP"):
+            for ref in (padmm, "DPD-SIC", "DPD-SIC-ML", "DPD-AP", "DPD-peaks-APM"):
                 other = val.get((ref, U, s))
                 if net is not None and other is not None and ref != network:
                     text += f"; {network} {net['p_all_submeter'] - other['p_all_submeter']:+.3f} vs {ref}"

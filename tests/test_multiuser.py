@@ -135,6 +135,24 @@ def test_ap_readout_is_scale_free():
         np.testing.assert_allclose(mu._ap_per_user(SMALL, c * y, start), ref, atol=1e-6, err_msg=str(c))
 
 
+def test_multistart_ap_fits_at_least_as_well_as_single_start(single):
+    y = channel.simulate(SMALL, 10, 10.0, seed=12, n_users=2).y
+    one = mu.PeaksLocalizer("dpd", readout="ap")(SMALL, y, 2)
+    multi = mu.PeaksLocalizer("dpd", readout="ap-multi")(SMALL, y, 2)
+    f1, fm = mu.joint_fit(SMALL, y, one), mu.joint_fit(SMALL, y, multi)
+    assert (fm >= f1).all()  # the U strongest peaks are one of the starts
+    same = fm == f1  # where no other start fits better, the position is the single-start one
+    assert np.array_equal(multi[same], one[same])
+    # the kept start is the best of the U + 1 subsets of the three best peaks
+    score = mu.PeaksLocalizer("dpd").scores(SMALL, y)
+    k = mu.greedy_peaks(score, SMALL.grid, 3, 3.0)
+    fits = [
+        mu.joint_fit(SMALL, y, mu._ap_per_user(SMALL, y, SMALL.grid[k[:, list(c)]])) for c in ((0, 1), (0, 2), (1, 2))
+    ]
+    np.testing.assert_array_equal(fm, np.max(fits, axis=0))
+    assert mu.MULTI_REGISTRY["DPD-peaks-APM"] == mu.PeaksLocalizer("dpd", readout="ap-multi")
+
+
 def test_ap_readout_with_nothing_left_keeps_the_pick():
     y = _on_grid_users(SMALL, np.array([[9]]), np.full((1, 1, SMALL.n_bs), 5.0 + 0j))  # one user, asked for two
     p = mu.SICLocalizer(readout="ap")(SMALL, y, 2)

@@ -70,6 +70,12 @@ def test_count_rows_and_timing_and_verdict():
     ]
     assert "-0.050 vs P-ADMM-peaks-S" in multiuser_study.verdict(rows_s, t, network="DAUN-peaks-S")
     assert "vs DPD-AP" not in multiuser_study.verdict(rows_ap, t_ap, network="DPD-AP")
+    rows_apm = rows_ap + [
+        {"method": "DAUN-MU-APM", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.93},
+        {"method": "P-ADMM-peaks-APM", "snr_db": 10.0, "n_users": 2, "p_all_submeter": 0.92},
+    ]
+    text = multiuser_study.verdict(rows_apm, t_ap, network="DAUN-MU-APM")
+    assert "+0.010 vs P-ADMM-peaks-APM" in text and "vs P-ADMM-peaks-AP;" not in text
 
 
 def test_validation():
