@@ -391,12 +391,18 @@ def _unit_scale(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bit-identical, and at extreme ones (``y`` near 1e-150 or 1e150, weights near 1e-300) the squares
     neither overflow nor underflow.
     """
-    ymax = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
     wmax = w.max(axis=1)
-    ey = np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
     ew = np.frexp(np.where(wmax > 0, wmax, 1.0))[1] - 1
-    fy = np.ldexp(1.0, -ey)[:, None, None]  # exact powers of two (complex ldexp does not exist)
-    return y * fy, np.ldexp(w, -ew[:, None])
+    return unit_scale_y(y), np.ldexp(w, -ew[:, None])
+
+
+def unit_scale_y(y: np.ndarray) -> np.ndarray:
+    """``y`` (n, ...) complex divided per sample by the power of two that brings its largest magnitude
+    into [1, 2) (exact in floating point; an all-zero sample is left as it is)."""
+    ymax = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
+    ey = np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
+    fy = np.ldexp(1.0, -ey).reshape((-1,) + (1,) * (y.ndim - 1))  # exact powers of two (complex ldexp does not exist)
+    return y * fy
 
 
 def _grid_start(scenario: Scenario, y: np.ndarray, w: np.ndarray, cost: str) -> np.ndarray:

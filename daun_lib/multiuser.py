@@ -40,7 +40,7 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
 * ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources by
   alternating projection (Ziskind & Wax 1988) from the picks: each user in turn moves to the
   maximiser of the exact conditional likelihood given the *other users' refined* positions
-  (their steering vectors, :func:`steering_at`, projected off), :data:`AP_SWEEPS` sweeps.  ``DPD-AP`` (SIC picks, then this) is the
+  (their steering vectors, :meth:`Scenario.los_steering`, projected off), :data:`AP_SWEEPS` sweeps.  ``DPD-AP`` (SIC picks, then this) is the
   strongest classical pipeline of notebook 08.
 * :class:`OMPLocalizer`: simultaneous orthogonal matching pursuit on ``A`` (Tropp, Gilbert &
   Strauss 2006): the support is shared by the BSs (one grid cell = one atom per BS), each step
@@ -98,7 +98,7 @@ from ._validation import as_array, nonnegative
 from .baselines import dpd
 from .localizers import MapLocalizer, check_scenario, check_y, dictionaries
 from .refine import row_power, subgrid
-from .scenario import Scenario, array_phase
+from .scenario import Scenario
 
 __all__ = [
     "MULTI_REGISTRY",
@@ -109,7 +109,6 @@ __all__ = [
     "OMPLocalizer",
     "DAUNVariantLocalizer",
     "noise_threshold",
-    "steering_at",
     "joint_fit",
     "AP_SWEEPS",
     "estimate_n_users",
@@ -181,21 +180,29 @@ def greedy_peaks(score: np.ndarray, cells: np.ndarray, n_users: int, suppression
     if n_users > K:
         raise ValueError(f"n_users: expected at most K = {K} (one cell per user), got {n_users}")
     D = cell_distances(cells)
-    rows = np.arange(n)
     blocked = np.zeros((n, K), dtype=bool)
     picked = np.zeros((n, K), dtype=bool)
     out = np.empty((n, n_users), dtype=np.int64)
     for u in range(n_users):
-        s = np.where(blocked, -np.inf, score)
-        k = np.argmax(s, axis=1)
-        full = blocked.all(axis=1)
-        if full.any():
-            k[full] = np.argmax(np.where(picked[full], -np.inf, score[full]), axis=1)
-        out[:, u] = k
-        picked[rows, k] = True
-        blocked |= D[k] <= suppression_m
-        blocked |= picked
+        out[:, u] = _pick(score, D, suppression_m, blocked, picked)
     return out
+
+
+def _pick(
+    score: np.ndarray, D: np.ndarray, suppression_m: float, blocked: np.ndarray, picked: np.ndarray
+) -> np.ndarray:
+    """One greedy step: per sample the best cell of ``score`` (n, K) not ``blocked`` (the best not yet
+    ``picked`` when every cell is blocked) -> (n,) int; marks it picked and blocks the cells within
+    ``suppression_m`` of it (``D`` (K, K) cell distances) in place."""
+    rows = np.arange(score.shape[0])
+    k = np.argmax(np.where(blocked, -np.inf, score), axis=1)
+    full = blocked.all(axis=1)
+    if full.any():  # every cell suppressed: the best cell not yet picked
+        k[full] = np.argmax(np.where(picked[full], -np.inf, score[full]), axis=1)
+    picked[rows, k] = True
+    blocked |= D[k] <= suppression_m
+    blocked |= picked
+    return k
 
 
 def _score_of(m: Any) -> np.ndarray:
@@ -252,28 +259,28 @@ _AP_MAX_STEP_M = 1.0
 _AP_STILL_M = 1e-7
 
 
-def steering_at(scenario: Scenario, positions: np.ndarray) -> np.ndarray:
-    """LoS steering vectors at continuous positions: (n, 2) metres -> (n, M, N) complex, unit norm.
-
-    The column of ``A`` a user at ``positions`` would have (``exp(j array_phase(u)) / sqrt(N)`` of
-    the measured sine :meth:`Scenario.los_sines`, height-aware in ``"3d"``); on the grid equal to
-    the columns of :meth:`Scenario.dictionaries` up to float rounding.
-    """
-    u = scenario.los_sines(positions)  # (n, M)
-    return np.exp(1j * array_phase(u, scenario.n_antennas, scenario.antenna_spacing)) / np.sqrt(scenario.n_antennas)
-
-
 def joint_fit(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Concentrated likelihood of ``U`` LoS sources: ``sum_m ||Proj_m y_m||^2`` -> (n,).
 
     ``Proj_m`` projects onto the span of the users' LoS steering vectors ``a_m(p_1) .. a_m(p_U)``
-    at BS ``m`` (:func:`steering_at`), i.e. the energy of ``y`` explained by the best per-BS gains:
+    at BS ``m`` (:meth:`Scenario.los_steering`), i.e. the energy of ``y`` explained by the best per-BS gains:
     the deterministic ML criterion of U sources with unknown complex gains in white noise
     (Ziskind & Wax 1988).  y (n, M, N), positions (n, U, 2).
     """
-    V = np.stack([steering_at(scenario, positions[:, j]) for j in range(positions.shape[1])], axis=-1)
+    V = np.stack([scenario.los_steering(positions[:, j]) for j in range(positions.shape[1])], axis=-1)
     r = _project_out(y, _basis(V))
     return np.sum(np.abs(y) ** 2, axis=(1, 2)) - np.sum(np.abs(r) ** 2, axis=(1, 2))
+
+
+def _conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-BS ``|a_m^H r_m|^2`` and ``||P_m a_m||^2 = 1 - ||Q_m^H a_m||^2`` (unit-norm ``a_m``), (n, M) each.
+
+    a (n, M, N) steering vectors of the new source, r (n, M, N) the data projected off the found
+    sources, Q (n, M, N, u) their orthonormal basis (zero columns allowed).
+    """
+    num = np.abs(np.einsum("bmn,bmn->bm", a.conj(), r)) ** 2
+    den = 1.0 - np.sum(np.abs(np.einsum("bmnu,bmn->bmu", Q.conj(), a)) ** 2, axis=-1)
+    return num, den
 
 
 def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -287,9 +294,7 @@ def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.n
     below ``_SPAN_TOL`` contributes 0 (there the identity holds only up to that term, at most
     ``_SPAN_TOL``-relative: :func:`_basis` keeps directions down to 1e-6 in singular value).
     """
-    a = steering_at(scenario, p)  # (n, M, N)
-    num = np.abs(np.einsum("bmn,bmn->bm", a.conj(), r)) ** 2
-    den = 1.0 - np.sum(np.abs(np.einsum("bmnu,bmn->bmu", Q.conj(), a)) ** 2, axis=-1)
+    num, den = _conditional_terms(scenario.los_steering(p), r, Q)
     ok = den > _SPAN_TOL
     return np.sum(np.where(ok, num / np.where(ok, den, 1.0), 0.0), axis=1)
 
@@ -376,12 +381,10 @@ def _ap_per_user(scenario: Scenario, y: np.ndarray, start: np.ndarray, sweeps: i
     pos = np.array(start, dtype=float)
     if U == 1:
         return continuous.ml_localize(scenario, y, start=pos[:, 0], cost="dpd")[:, None, :]
-    ymax = np.abs(y).reshape(n, -1).max(axis=1)
-    e = np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
-    y = y * np.ldexp(1.0, -e)[:, None, None]  # exact powers of two
+    y = continuous.unit_scale_y(y)
     for _ in range(sweeps):
         for u in range(U):
-            V = np.stack([steering_at(scenario, pos[:, j]) for j in range(U) if j != u], axis=-1)
+            V = np.stack([scenario.los_steering(pos[:, j]) for j in range(U) if j != u], axis=-1)
             Q = _basis(V)
             pos[:, u] = _conditional_newton(scenario, _project_out(y, Q), Q, pos[:, u])
     return pos
@@ -644,14 +647,8 @@ def _sic_cells(scenario: Scenario, y: np.ndarray, n_users: int, suppression_m: f
             score = dpd.cost(A, y)
         else:
             score = conditional_cost(A, y, _basis(_found_atoms(A, k[:, :u])))
-        ku = np.argmax(np.where(blocked, -np.inf, score), axis=1)
-        full = blocked.all(axis=1)
-        if full.any():  # every cell suppressed: the best cell not yet picked
-            ku[full] = np.argmax(np.where(picked[full], -np.inf, score[full]), axis=1)
-        k[:, u] = ku
-        peak[:, u] = score[rows, ku]
-        picked[rows, ku] = True
-        blocked |= (D[ku] <= suppression_m) | picked
+        k[:, u] = _pick(score, D, suppression_m, blocked, picked)
+        peak[:, u] = score[rows, k[:, u]]
     return k, peak
 
 
@@ -793,9 +790,7 @@ def _per_bs_statistics(scenario: Scenario, y: np.ndarray, k: np.ndarray) -> np.n
         r = _project_out(y, Q)
         rank = np.count_nonzero(np.abs(Q).sum(axis=2) > 0, axis=-1)  # (n, M)
         sig2 = np.maximum((np.abs(r) ** 2).sum(axis=-1) / (N - rank), np.finfo(float).tiny)
-        a = np.transpose(A[:, :, k[:, u]], (2, 0, 1))  # (n, M, N)
-        num = np.abs(np.einsum("bmn,bmn->bm", a.conj(), r)) ** 2
-        den = 1.0 - (np.abs(np.einsum("bmnu,bmn->bmu", Q.conj(), a)) ** 2).sum(axis=-1)
+        num, den = _conditional_terms(np.transpose(A[:, :, k[:, u]], (2, 0, 1)), r, Q)  # a: (n, M, N)
         out[:, u] = np.where(den > _SPAN_TOL, num / np.maximum(den, _SPAN_TOL) / sig2, np.nan)
     return out
 

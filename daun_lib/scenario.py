@@ -593,6 +593,17 @@ class Scenario:
             dist2 = dist2 + ((self.bs_height_m - self.ut_height_m) ** 2 if dz is None else dz**2)
         return np.clip(along / np.sqrt(dist2), -1.0, 1.0)
 
+    def los_steering(self, positions: np.ndarray) -> np.ndarray:
+        """Unit-norm LoS steering vectors at continuous positions: (n, 2) metres -> (n, M, N) complex.
+
+        ``exp(j array_phase(u)) / sqrt(N)`` of the measured sine ``u`` (:meth:`los_sines`,
+        height-aware in ``"3d"``): the column of ``A`` a user at ``positions`` would have (in
+        ``"3d"`` exactly the columns of :meth:`dictionaries` on the grid; in ``"2d"`` equal to
+        them up to float rounding, ``A`` being built from the angles).
+        """
+        u = self.los_sines(positions)  # (n, M)
+        return np.exp(1j * array_phase(u, self.n_antennas, self.antenna_spacing)) / np.sqrt(self.n_antennas)
+
     def dictionaries(self) -> tuple[np.ndarray, np.ndarray]:
         """The sparse dictionaries of (2).
 
@@ -607,9 +618,7 @@ class Scenario:
             measured ``sin(theta)`` in both geometries).
         """
         if self.geometry == "3d":
-            u = self.los_sines(self.grid).T  # (M, K)
-            A = np.swapaxes(np.exp(1j * array_phase(u, self.n_antennas, self.antenna_spacing)), 1, 2)
-            A = A / np.sqrt(self.n_antennas)
+            A = np.transpose(self.los_steering(self.grid), (1, 2, 0))  # (K, M, N) -> (M, N, K)
         else:
             theta = self.los_angles(self.grid).T  # (M, K)
             A = np.swapaxes(steering(theta, self.n_antennas, self.antenna_spacing), 1, 2)

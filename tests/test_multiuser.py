@@ -70,10 +70,10 @@ def test_one_user_ap_equals_dpd_ml(single):
 
 
 @pytest.mark.parametrize("geometry", ["2d", "3d"])
-def test_steering_at_grid_equals_dictionary_columns(geometry):
+def test_los_steering_on_the_grid_equals_dictionary_columns(geometry):
     s = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16, geometry=geometry)
     A = s.dictionaries()[0]  # (M, N, K)
-    got = mu.steering_at(s, s.grid)  # (K, M, N)
+    got = s.los_steering(s.grid)  # (K, M, N)
     np.testing.assert_allclose(np.transpose(got, (1, 2, 0)), A, rtol=0, atol=1e-12)
 
 
@@ -107,7 +107,7 @@ def test_conditional_value_is_the_increase_of_the_joint_fit(geometry):
     y = rng.standard_normal((5, s.n_bs, 16)) + 1j * rng.standard_normal((5, s.n_bs, 16))
     others = rng.uniform(-15, 15, (5, 2, 2))
     p = rng.uniform(-15, 15, (5, 2))
-    Q = mu._basis(np.stack([mu.steering_at(s, others[:, j]) for j in range(2)], axis=-1))
+    Q = mu._basis(np.stack([s.los_steering(others[:, j]) for j in range(2)], axis=-1))
     gain = mu.joint_fit(s, y, np.concatenate([others, p[:, None]], axis=1)) - mu.joint_fit(s, y, others)
     np.testing.assert_allclose(mu._conditional_value(s, mu._project_out(y, Q), Q, p), gain, rtol=1e-9)
 

@@ -49,7 +49,7 @@ import numpy as np
 from .. import _validation
 from .._validation import as_array, positive
 from ..localizers import MapLocalizer
-from ..scenario import Scenario, _wrap, array_phase, steering
+from ..scenario import Scenario, _wrap, steering
 from . import _common
 
 
@@ -165,8 +165,7 @@ def cost_at(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndar
     """
     if scenario.geometry == "3d":  # the measured u of the LoS path (height-aware), as the columns of A
         n, P = positions.shape[:2]
-        u = scenario.los_sines(positions.reshape(-1, 2)).reshape(n, P, scenario.n_bs)
-        a = np.exp(1j * array_phase(u, scenario.n_antennas, scenario.antenna_spacing)) / np.sqrt(scenario.n_antennas)
+        a = scenario.los_steering(positions.reshape(-1, 2)).reshape(n, P, scenario.n_bs, scenario.n_antennas)
         return np.sum(np.abs(np.einsum("npmi,nmi->npm", a.conj(), y)) ** 2, axis=-1)
     bs = scenario.bs_array
     d = positions[:, :, None, :] - bs[None, None]  # (n, P, M, 2)
