@@ -40,8 +40,9 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
 * ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources by
   alternating projection (Ziskind & Wax 1988) from the picks: each user in turn moves to the
   maximiser of the exact conditional likelihood given the *other users' refined* positions
-  (their steering vectors, :meth:`Scenario.los_steering`, projected off), :data:`AP_SWEEPS` sweeps.  ``DPD-AP`` (SIC picks, then this) is the
-  strongest classical pipeline of notebook 08.
+  (their steering vectors, :meth:`Scenario.los_steering`, projected off), :data:`AP_SWEEPS`
+  sweeps (:mod:`daun_lib.joint_ml`: analytic derivatives, trust-region Newton).  ``DPD-AP``
+  (SIC picks, then this) is the strongest classical pipeline of notebook 08.
 * :class:`OMPLocalizer`: simultaneous orthogonal matching pursuit on ``A`` (Tropp, Gilbert &
   Strauss 2006): the support is shared by the BSs (one grid cell = one atom per BS), each step
   picks ``argmax_k sum_m |A_m[:, k]^H r_m|^2`` and refits the gains of all picked cells per BS by
@@ -84,7 +85,6 @@ are in :mod:`daun_lib.metrics` (:func:`~daun_lib.metrics.assigned_errors`,
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -93,9 +93,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import gamma
 
-from . import methods
+from . import joint_ml, methods
 from ._validation import as_array, nonnegative
 from .baselines import dpd
+from .joint_ml import AP_SWEEPS, _basis, _conditional_terms, _project_out, joint_fit
+from .joint_ml import SPAN_TOL as _SPAN_TOL
 from .localizers import MapLocalizer, check_scenario, check_y, dictionaries
 from .refine import row_power, subgrid
 from .scenario import Scenario
@@ -120,10 +122,6 @@ __all__ = [
 #: without importing torch).
 DAUN_MU_VARIANT = "multi2"
 _DAUN_MU_FILE = Path(__file__).resolve().parent / "weights" / "daun_multi2.pt"
-
-#: ``||P_m a_m(k)||^2`` below this: the cell's steering vector at BS m lies in the span of the
-#: found users' vectors (unit-norm atoms, so this is a fraction of the atom's energy).
-_SPAN_TOL = 1e-6
 
 
 def check_n_users(n_users: Any, name: str = "n_users") -> int:
@@ -245,151 +243,6 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
     return out
 
 
-#: Sweeps of the ``"ap"`` readout over the users (:func:`_ap_per_user`).  Chosen on prototype
-#: snapshots (400 two-user pairs per SNR, seeds 150000 + SNR, not those of notebook 08): from the
-#: SIC picks P(both < 1 m) was 0.848 / 0.897 / 0.897 after 2 sweeps and 0.850 / 0.912 / 0.905
-#: after 4 at 0 / 10 / 20 dB (the gain from 2 to 4 is within one standard error, about 0.015).
-AP_SWEEPS = 4
-#: Newton iterations of one user's update in a sweep, the finite-difference step (metres) of its
-#: derivatives and the largest step (metres) of one iteration.
-_AP_NEWTON_ITERATIONS = 10
-_AP_FD_STEP_M = 1e-3
-_AP_MAX_STEP_M = 1.0
-#: A sample whose Newton iteration moved it less than this (metres) has converged and stops.
-_AP_STILL_M = 1e-7
-
-
-def joint_fit(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Concentrated likelihood of ``U`` LoS sources: ``sum_m ||Proj_m y_m||^2`` -> (n,).
-
-    ``Proj_m`` projects onto the span of the users' LoS steering vectors ``a_m(p_1) .. a_m(p_U)``
-    at BS ``m`` (:meth:`Scenario.los_steering`), i.e. the energy of ``y`` explained by the best per-BS gains:
-    the deterministic ML criterion of U sources with unknown complex gains in white noise
-    (Ziskind & Wax 1988).  y (n, M, N), positions (n, U, 2).
-    """
-    V = np.stack([scenario.los_steering(positions[:, j]) for j in range(positions.shape[1])], axis=-1)
-    r = _project_out(y, _basis(V))
-    return np.sum(np.abs(y) ** 2, axis=(1, 2)) - np.sum(np.abs(r) ** 2, axis=(1, 2))
-
-
-def _conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-BS ``|a_m^H r_m|^2`` and ``||P_m a_m||^2 = 1 - ||Q_m^H a_m||^2`` (unit-norm ``a_m``), (n, M) each.
-
-    a (n, M, N) steering vectors of the new source, r (n, M, N) the data projected off the found
-    sources, Q (n, M, N, u) their orthonormal basis (zero columns allowed).
-    """
-    num = np.abs(np.einsum("bmn,bmn->bm", a.conj(), r)) ** 2
-    den = 1.0 - np.sum(np.abs(np.einsum("bmnu,bmn->bmu", Q.conj(), a)) ** 2, axis=-1)
-    return num, den
-
-
-def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Exact conditional cost of one more source at ``p`` (n, 2) given the others -> (n,).
-
-    ``sum_m |a_m^H r_m|^2 / ||P_m a_m||^2`` with ``r_m = P_m y_m`` (r (n, M, N)) the data projected
-    off the others (``P_m = I - Q_m Q_m^H``, Q (n, M, N, u) orthonormal columns or zero columns),
-    ``a_m = a_m(p)``: the increase of :func:`joint_fit` when the source is added (the projection
-    onto ``span(Q_m, a_m)`` is ``Q_m Q_m^H + b b^H / ||b||^2`` with ``b = P_m a_m``), so its maximiser
-    over ``p`` maximises the joint fit with the others fixed.  A BS whose ``||P_m a_m||^2`` is at or
-    below ``_SPAN_TOL`` contributes 0 (there the identity holds only up to that term, at most
-    ``_SPAN_TOL``-relative: :func:`_basis` keeps directions down to 1e-6 in singular value).
-    """
-    num, den = _conditional_terms(scenario.los_steering(p), r, Q)
-    ok = den > _SPAN_TOL
-    return np.sum(np.where(ok, num / np.where(ok, den, 1.0), 0.0), axis=1)
-
-
-def _conditional_newton(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p0: np.ndarray) -> np.ndarray:
-    """Maximise :func:`_conditional_value` from ``p0`` (n, 2): a safeguarded Newton ascent.
-
-    r (n, M, N) the data projected off the others, Q (n, M, N, u) their orthonormal basis (zero
-    columns allowed), p0 (n, 2) metres -> (n, 2).  Gradient and Hessian by central differences
-    (step ``_AP_FD_STEP_M``); the Newton step where the Hessian is negative definite, else a
-    gradient step of 0.1 m; steps capped at ``_AP_MAX_STEP_M`` and halved (the full step, then up to
-    11 halvings) until the cost increases, a sample whose cost does not increase keeps its point.
-    Points are clipped to the user area (a plain clip, not the projected Newton of
-    :mod:`daun_lib.continuous`: a point on the border may stop early).  The cost never decreases;
-    at most ``_AP_NEWTON_ITERATIONS`` iterations, a sample stops once an iteration moves it less
-    than ``_AP_STILL_M``.
-    """
-    h = _AP_FD_STEP_M
-    half = scenario.area_size / 2.0
-    p = np.clip(np.asarray(p0, dtype=float), -half, half)
-    active = np.arange(p.shape[0])  # samples still moving
-    ex, ey = np.array([h, 0.0]), np.array([0.0, h])
-    for _ in range(_AP_NEWTON_ITERATIONS):
-        if active.size == 0:
-            break
-        ra, Qa, pa = r[active], Q[active], p[active]
-
-        def f(q: np.ndarray, rows: Any = slice(None), ra: np.ndarray = ra, Qa: np.ndarray = Qa) -> np.ndarray:
-            return _conditional_value(scenario, ra[rows], Qa[rows], q)
-
-        f0 = f(pa)
-        fxp, fxm, fyp, fym = f(pa + ex), f(pa - ex), f(pa + ey), f(pa - ey)
-        fpp, fpm, fmp, fmm = f(pa + ex + ey), f(pa + ex - ey), f(pa - ex + ey), f(pa - ex - ey)
-        g = np.stack([fxp - fxm, fyp - fym], axis=-1) / (2.0 * h)
-        hxx, hyy = (fxp - 2.0 * f0 + fxm) / h**2, (fyp - 2.0 * f0 + fym) / h**2
-        hxy = (fpp - fpm - fmp + fmm) / (4.0 * h**2)
-        det = hxx * hyy - hxy**2
-        concave = (hxx < 0) & (det > 0)
-        newton = -np.stack([hyy * g[:, 0] - hxy * g[:, 1], hxx * g[:, 1] - hxy * g[:, 0]], axis=-1)
-        newton /= np.where(concave, det, 1.0)[:, None]
-        gnorm = np.maximum(np.linalg.norm(g, axis=1), np.finfo(float).tiny)
-        d = np.where(concave[:, None], newton, 0.1 * g / gnorm[:, None])
-        d = np.where(np.isfinite(d).all(axis=1, keepdims=True), d, 0.0)  # no usable derivative: stay
-        dnorm = np.maximum(np.linalg.norm(d, axis=1), np.finfo(float).tiny)
-        d *= np.minimum(1.0, _AP_MAX_STEP_M / dnorm)[:, None]
-        step = np.ones(active.size)
-        best, fbest = pa.copy(), f0.copy()
-        for _ in range(12):  # the full step, then 11 halvings
-            live = np.flatnonzero(step > 0)
-            if live.size == 0:
-                break
-            q = np.clip(pa[live] + step[live, None] * d[live], -half, half)
-            fq = f(q, live)
-            up = fq > fbest[live]
-            best[live[up]], fbest[live[up]] = q[up], fq[up]
-            step[live] = np.where(up, 0.0, 0.5 * step[live])
-        moved = np.linalg.norm(best - pa, axis=1)
-        p[active] = best
-        active = active[moved > _AP_STILL_M]
-    return p
-
-
-def _ap_per_user(scenario: Scenario, y: np.ndarray, start: np.ndarray, sweeps: int = AP_SWEEPS) -> np.ndarray:
-    """Joint deterministic ML of U LoS sources by alternating projection (Ziskind & Wax 1988).
-
-    One sweep updates every user in turn: with the others fixed, ``y_m`` is projected off their
-    LoS steering vectors at their current (continuous) positions and the user moves to the
-    maximiser of the exact conditional cost (:func:`_conditional_value`, Newton ascent
-    :func:`_conditional_newton` from its current position).  :func:`joint_fit` does not decrease
-    (up to the ``_SPAN_TOL`` caveat of :func:`_conditional_value`); ``sweeps``
-    (:data:`AP_SWEEPS`) sweeps from ``start``, which ascend towards a stationary point of the joint
-    likelihood but need not reach it (closely spaced users converge slowly).  Unlike
-    :func:`_ml_per_user` (one pass, the others cancelled at their grid cells, the DPD cost without
-    the normalisation by ``||P_m a_m||^2``) the cancellation follows the refined positions.  Each
-    sample is first divided by the power of two that brings its largest magnitude into [1, 2)
-    (exact: the positions do not change at ordinary scales, and the finite-difference Hessian
-    neither overflows nor underflows at extreme ones).  The model is LoS only: the users' NLoS
-    clusters are noise to it.  y (n, M, N), start (n, U, 2) -> (n, U, 2);
-    with U = 1 the ``ml`` readout (:func:`daun_lib.continuous.ml_localize` from ``start``).
-    """
-    from . import continuous  # lazy, as the readouts do
-
-    n, U, _ = start.shape
-    pos = np.array(start, dtype=float)
-    if U == 1:
-        return continuous.ml_localize(scenario, y, start=pos[:, 0], cost="dpd")[:, None, :]
-    y = continuous.unit_scale_y(y)
-    for _ in range(sweeps):
-        for u in range(U):
-            V = np.stack([scenario.los_steering(pos[:, j]) for j in range(U) if j != u], axis=-1)
-            Q = _basis(V)
-            pos[:, u] = _conditional_newton(scenario, _project_out(y, Q), Q, pos[:, u])
-    return pos
-
-
 #: Extra peaks of the ``"ap-multi"`` readout: ``U + AP_EXTRA_PEAKS`` peaks are picked and every
 #: U-subset of them starts an alternating projection (:func:`_ap_multistart`).
 AP_EXTRA_PEAKS = 1
@@ -401,24 +254,15 @@ def _ap_multistart(
     """Multi-start joint ML: alternating projection from every U-subset of the ``U + 1`` best peaks.
 
     The ``U + AP_EXTRA_PEAKS`` greedy peaks of ``score`` (n, K) (cell centres ``cells`` (K, 2),
-    suppression as :func:`greedy_peaks`) give ``C(U + 1, U) = U + 1`` start sets; each is refined by
-    :func:`_ap_per_user` and the one with the largest :func:`joint_fit` is kept per sample (ties:
-    the first, i.e. the subset of the U strongest peaks, which is the ``"ap"`` readout).  A weaker
-    user whose cell the single-start picks miss (a sidelobe or a cluster of the stronger one ranks
-    above it) gets a start of its own.  Costs ``U + 1`` times the ``"ap"`` readout.  -> (n, U, 2)
+    suppression as :func:`greedy_peaks`) give ``C(U + 1, U) = U + 1`` start sets;
+    :func:`daun_lib.joint_ml.multistart` refines each and keeps the largest joint fit per sample
+    (ties: the subset of the U strongest peaks, which is the ``"ap"`` readout).  A weaker user
+    whose cell the single-start picks miss (a sidelobe or a cluster of the stronger one ranks
+    above it) gets a start of its own.  Costs about ``U + 1`` times the ``"ap"`` readout.  -> (n, U, 2)
     """
     L = min(n_users + AP_EXTRA_PEAKS, score.shape[1])
     k = greedy_peaks(score, cells, L, suppression_m)
-    best = fit = None
-    for subset in itertools.combinations(range(L), n_users):
-        p = _ap_per_user(scenario, y, cells[k[:, list(subset)]])
-        f = joint_fit(scenario, y, p)
-        if best is None:
-            best, fit = p, f
-        else:
-            up = f > fit
-            best[up], fit = p[up], np.where(up, f, fit)
-    return best
+    return joint_ml._multistart(scenario, y, cells[k], n_users, joint_ml.AP_SWEEPS)
 
 
 _READOUTS = ("grid", "subgrid", "ml", "ap", "ap-multi")
@@ -493,9 +337,10 @@ class PeaksLocalizer(MultiLocalizer):
         The cell centre of each peak; :func:`daun_lib.refine.subgrid` around it on the
         (unsuppressed) map; the continuous ML per user after projecting off the other
         users' atoms (:func:`_ml_per_user`); the joint ML of all users by alternating
-        projection from the peaks (:func:`_ap_per_user`); or that from every U-subset of the
-        U + 1 best peaks, the best joint fit kept (:func:`_ap_multistart`; with U = 1 two
-        starts, so it need not equal the single-user ``ml`` readout).
+        projection from the peaks (:func:`daun_lib.joint_ml.alternating_projection`); or that
+        from every U-subset of the U + 1 best peaks, the best joint fit kept
+        (:func:`_ap_multistart`; with U = 1 two starts, so it need not equal the single-user
+        ``ml`` readout).
 
     With ``n_users = 1`` the positions are those of the single-user pipeline: ``"grid"`` the
     estimator's argmax readout (``PeaksLocalizer("dpd")(s, y, 1)[:, 0]`` equals
@@ -542,22 +387,8 @@ class PeaksLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return _ap_per_user(scenario, y, pos)
+            return joint_ml._alternating_projection(scenario, y, pos, AP_SWEEPS)
         return pos
-
-
-def _basis(V: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the span of the columns of V (n, M, N, u) -> (n, M, N, u), dropped
-    directions (rank deficiency) as zero columns."""
-    Q, s, _ = np.linalg.svd(V, full_matrices=False)
-    keep = s > _SPAN_TOL * np.maximum(s[..., :1], np.finfo(float).tiny)
-    return Q * keep[..., None, :]
-
-
-def _project_out(y: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """``(I - Q Q^H) y`` per sample and BS: y (n, M, N), Q (n, M, N, u) orthonormal (or zero) columns."""
-    c = np.einsum("bmnu,bmn->bmu", Q.conj(), y)
-    return y - np.einsum("bmnu,bmu->bmn", Q, c)
 
 
 def _found_atoms(A: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -604,7 +435,7 @@ class SICLocalizer(MultiLocalizer):
     readout : "grid", "ml" or "ap"
         The picked cells' centres; the continuous ML per user after projecting off the
         other users' atoms (:func:`_ml_per_user`); or the joint ML of all users by alternating
-        projection from the picks (:func:`_ap_per_user`).
+        projection from the picks (:func:`daun_lib.joint_ml.alternating_projection`).
     """
 
     suppression_m: float = 3.0
@@ -627,7 +458,7 @@ class SICLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return _ap_per_user(scenario, y, pos)
+            return joint_ml._alternating_projection(scenario, y, pos, AP_SWEEPS)
         return pos
 
 
