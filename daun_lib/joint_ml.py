@@ -43,11 +43,33 @@ else a step of :data:`_GRADIENT_STEP_M` along the gradient, inside a per-sample 
 (at most :data:`_MAX_STEP_M`, doubled after an accepted step, a quarter of the rejected step
 after a rejected one); a step is taken only when ``C`` increases, so ``C`` never decreases.  One
 evaluation (value, gradient and Hessian at once) per iteration.
+
+Joint Newton (:func:`joint_newton`, the readout of :mod:`daun_lib.multiuser`).  The alternating
+projection converges linearly where users are close (each sweep moves one user against the
+others' old positions); a Newton ascent on all ``2 U`` coordinates at once does not.  Per BS,
+with ``A = [a(u_1) .. a(u_U)]`` (N, U), ``G = A^H A``, ``b = A^H y``, the gains ``x = G^+ b``
+(pseudo-inverse: directions of ``G`` below ``SPAN_TOL^2`` of its largest eigenvalue dropped, as
+:func:`_basis` drops singular values below ``SPAN_TOL``), the residual ``e = y - A x`` and
+``D = [a'(u_1) .. a'(u_U)]`` (``a' = j k a``)::
+
+    J_m = b^H x,     dJ_m / du_i = 2 Re(conj(x_i) d_i^H e)                  (exact),
+    d2J_m / du_i du_j ~ -2 Re(M_ij conj(x_i) x_j),  M = D^H D - (A^H D)^H G^+ (A^H D)
+
+(Viberg, Ottersten & Kailath 1991: the Gauss-Newton curvature, exact where the fit is, ``e = 0``).
+The chain rule through every user's sines adds the exact curvature of the geometry,
+``sum_m dJ_m/du_i H_{m,i}`` on user i's diagonal block.  The step solves with ``-hess`` after
+replacing its eigenvalues by their magnitudes, floored at ``1e-8`` of the largest (the
+saddle-free Newton step of Dauphin et al. 2014: the Newton step where the cost is concave, an
+ascent direction where it is not; the Hessian can be ill-conditioned, 1e-4 to 1e-5 between its
+extreme eigenvalues with three users, so the floor must stay far below that), inside a
+per-sample trust radius on the largest user step (as :func:`_newton`); a step is taken only
+when ``J`` increases.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -57,7 +79,7 @@ from ._validation import as_array, integer_at_least
 from .localizers import check_scenario, check_y
 from .scenario import Scenario, element_wavenumbers
 
-__all__ = ["AP_SWEEPS", "SPAN_TOL", "alternating_projection", "joint_fit", "multistart"]
+__all__ = ["AP_SWEEPS", "SPAN_TOL", "alternating_projection", "joint_fit", "joint_newton", "multistart"]
 
 #: ``||P_m a_m||^2`` below this: the steering vector at BS m lies in the span of the other users'
 #: vectors (unit-norm vectors, so this is a fraction of the vector's energy).
@@ -78,6 +100,10 @@ _MAX_STEP_M = 1.0
 _GRADIENT_STEP_M = 0.1
 #: The ascent of a sample stops when its step or its trust radius is below this (metres).
 _STILL_M = 1e-4
+#: Iterations of the joint Newton ascent (:func:`joint_newton`).
+_JOINT_ITERATIONS = 15
+#: Floor of the eigenvalue magnitudes of ``-hess`` in the joint Newton step, relative to the largest.
+_EIGEN_FLOOR = 1e-8
 
 
 # ---------------------------------------------------------------- projections
@@ -125,13 +151,23 @@ def _quotient(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- the criterion
 
 
-def _check_positions(scenario: Scenario, y: np.ndarray, positions: Any, name: str) -> np.ndarray:
+def _check_positions(scenario: Scenario, y: np.ndarray, positions: Any, name: str, start: bool = False) -> np.ndarray:
+    """(n, U, 2) finite positions matching y's n; a ``start`` also inside the user area (the ascents
+    clip to it) with distinct points per sample (coincident users cannot separate: every BS sees
+    them in one direction)."""
     p = np.asarray(as_array(positions, name, 3, complex_ok=False), dtype=float)
     if p.shape[0] != y.shape[0] or p.shape[2] != 2 or p.shape[1] < 1:
         raise ValueError(
             f"{name}: expected a finite (n, U, 2) array with n = {y.shape[0]} (the samples of y) and U >= 1, "
             f"got shape {p.shape}"
         )
+    if start:
+        half = scenario.area_size / 2.0
+        if (np.abs(p) > half).any():
+            raise ValueError(f"{name}: expected points inside the user area [-{half:g}, {half:g}]^2 (metres)")
+        U = p.shape[1]
+        if U > 1 and any((p[:, i] == p[:, j]).all(axis=1).any() for i in range(U) for j in range(i + 1, U)):
+            raise ValueError(f"{name}: expected distinct points within each sample, got two equal ones")
     return p
 
 
@@ -139,17 +175,24 @@ def joint_fit(scenario: Scenario, y: Any, positions: Any) -> np.ndarray:
     """Concentrated likelihood of ``U`` LoS sources ``sum_m ||Proj_m y_m||^2`` (module docstring) -> (n,).
 
     The energy of ``y`` explained by the users' LoS steering vectors with the best gains per BS
-    and user.  y (n, M, N) or (M, N) complex, positions (n, U, 2) metres.
+    and user.  y (n, M, N) or (M, N) complex, positions (n, U, 2) metres.  Computed on ``y``
+    divided by a power of two per sample and scaled back (exact; ``inf`` where the energy itself
+    overflows, above about 1e154 in ``|y|``).
     """
+    from .continuous import unit_scale_y  # lazy, as the readouts do
+
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
-    return _joint_fit(scenario, y, _check_positions(scenario, y, positions, "positions"))
+    p = _check_positions(scenario, y, positions, "positions")
+    e = np.frexp(np.abs(y).reshape(y.shape[0], -1).max(axis=1))[1] - 1  # unit_scale_y divides by 2**e
+    return np.ldexp(_joint_fit(scenario, unit_scale_y(y), p), 2 * e)
 
 
 def _joint_fit(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``sum_m ||Q_m^H y_m||^2`` with ``Q_m`` an orthonormal basis of the users' steering vectors -> (n,)."""
     V = np.stack([scenario.los_steering(positions[:, j]) for j in range(positions.shape[1])], axis=-1)
-    r = _project_out(y, _basis(V))
-    return np.sum(np.abs(y) ** 2, axis=(1, 2)) - np.sum(np.abs(r) ** 2, axis=(1, 2))
+    c = np.einsum("bmnu,bmn->bmu", _basis(V).conj(), y)
+    return np.sum(c.real**2 + c.imag**2, axis=(1, 2))
 
 
 def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -310,12 +353,13 @@ def alternating_projection(scenario: Scenario, y: Any, start: Any, sweeps: int =
 
     Returns
     -------
-    (n, U, 2) float, metres, in the order of ``start``.  With ``U = 1``: the single-user
-    continuous ML (:func:`daun_lib.continuous.ml_localize` with the DPD cost from ``start``).
+    (n, U, 2) float, metres, in the order of ``start``.  With ``U = 1`` and ``sweeps >= 1``: the
+    single-user continuous ML (:func:`daun_lib.continuous.ml_localize` with the DPD cost from
+    ``start``).  ``start`` must lie inside the user area, its points distinct within a sample.
     """
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
-    start = _check_positions(scenario, y, start, "start")
+    start = _check_positions(scenario, y, start, "start", start=True)
     return _alternating_projection(scenario, y, start, _check_sweeps(sweeps))
 
 
@@ -324,7 +368,7 @@ def _alternating_projection(scenario: Scenario, y: np.ndarray, start: np.ndarray
 
     n, U, _ = start.shape
     pos = np.array(start, dtype=float)
-    if U == 1:
+    if U == 1 and sweeps > 0:
         return continuous.ml_localize(scenario, y, start=pos[:, 0], cost="dpd")[:, None, :]
     y = continuous.unit_scale_y(y)
     V = np.stack([_steering(scenario, pos[:, j]) for j in range(U)], axis=-1)  # (n, M, N, U)
@@ -344,37 +388,165 @@ def _alternating_projection(scenario: Scenario, y: np.ndarray, start: np.ndarray
     return pos
 
 
-def multistart(scenario: Scenario, y: Any, candidates: Any, n_users: int, sweeps: int = AP_SWEEPS) -> np.ndarray:
-    """Multi-start joint ML: :func:`alternating_projection` from every U-subset of the candidates -> (n, U, 2).
+# ---------------------------------------------------------------- the joint Newton ascent
 
-    Each of the ``C(L, U)`` subsets of the ``L`` candidate positions of a sample starts an
-    alternating projection; the result with the largest :func:`joint_fit` is kept (ties: the first
-    subset in :func:`itertools.combinations` order, i.e. the first U candidates).  All starts run
-    as one batch.
+
+def _joint_derivatives(scenario: Scenario, y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``J``, its gradient and its Gauss-Newton Hessian at ``p`` (n, U, 2) (module docstring).
+
+    y (n, M, N).  -> J (n,), grad (n, 2 U), hess (n, 2 U, 2 U); coordinates ordered
+    ``(x_1, y_1, x_2, y_2, ..)``.
+    """
+    from .continuous import _geometry  # the sines and their derivatives, shared with the continuous ML
+
+    n, U, _ = p.shape
+    M, N = scenario.n_bs, scenario.n_antennas
+    u, g, Hg = _geometry(scenario, p.reshape(-1, 2), hessian=True)  # (n U, M), (n U, M, 2), (n U, M, 2, 2)
+    A = np.conj(_conj_steering(scenario, u)).reshape(n, U, M, N).transpose(0, 2, 3, 1)  # (n, M, N, U)
+    k = _wavenumbers(N, scenario.antenna_spacing)[0]
+    D = (1j * k)[:, None] * A  # d a / du per column
+    Ah, Dh = np.conj(A).swapaxes(-1, -2), np.conj(D).swapaxes(-1, -2)
+    w, V = np.linalg.eigh(Ah @ A)  # G = A^H A, Hermitian PSD (n, M, U, U)
+    keep = w > SPAN_TOL**2 * np.maximum(w[..., -1:], np.finfo(float).tiny)
+    Gp = (V * np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)[..., None, :]) @ np.conj(V).swapaxes(-1, -2)
+    b = (Ah @ y[..., None])[..., 0]  # (n, M, U)
+    x = (Gp @ b[..., None])[..., 0]
+    J = np.sum(np.real(np.conj(b) * x), axis=(1, 2))
+    e = y - (A @ x[..., None])[..., 0]
+    gu = 2.0 * np.real(np.conj(x) * (Dh @ e[..., None])[..., 0])  # dJ_m / du_i, (n, M, U)
+    AhD = Ah @ D
+    Mm = Dh @ D - np.conj(AhD).swapaxes(-1, -2) @ Gp @ AhD
+    Hu = -2.0 * np.real(Mm * (np.conj(x)[..., :, None] * x[..., None, :]))  # (n, M, U, U)
+    g = g.reshape(n, U, M, 2)
+    grad = np.einsum("nmu,numi->nui", gu, g).reshape(n, 2 * U)
+    hess = np.einsum("nmuv,numi,nvmj->nuivj", Hu, g, g).reshape(n, 2 * U, 2 * U)
+    geo = np.einsum("nmu,numij->nuij", gu, Hg.reshape(n, U, M, 2, 2))  # curvature of the sines
+    for i in range(U):
+        hess[:, 2 * i : 2 * i + 2, 2 * i : 2 * i + 2] += geo[:, i]
+    return J, grad, hess
+
+
+def _joint_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
+    """``|-hess|^-1 grad`` (n, 2 U): the eigenvalues of ``-hess`` replaced by their magnitudes, floored
+    at ``_EIGEN_FLOOR`` of the largest (module docstring); zero where no finite step exists."""
+    w, V = np.linalg.eigh(-hess)
+    floor = _EIGEN_FLOOR * np.maximum(np.abs(w).max(axis=-1, keepdims=True), np.finfo(float).tiny)
+    d = np.einsum("nij,nj->ni", V, np.einsum("nji,nj->ni", V, grad) / np.maximum(np.abs(w), floor))
+    return np.where(np.isfinite(d).all(axis=1, keepdims=True), d, 0.0)
+
+
+def _joint_newton(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) -> (n, U, 2) (module docstring).
+
+    y (n, M, N) is first divided per sample by a power of two (exact).  At most
+    ``_JOINT_ITERATIONS`` evaluations after the first; a sample stops when its largest user step or
+    its radius falls below ``_STILL_M``.  Points are clipped to the user area.  ``J`` never
+    decreases.  With ``U = 1`` the single-user continuous ML (the DPD cost).
+    """
+    from . import continuous  # lazy, as the readouts do
+
+    n, U, _ = start.shape
+    if U == 1:
+        return continuous.ml_localize(scenario, y, start=start[:, 0], cost="dpd")[:, None, :]
+    y = continuous.unit_scale_y(y)
+    half = scenario.area_size / 2.0
+    p = np.clip(np.array(start, dtype=float), -half, half)
+    J, g, H = _joint_derivatives(scenario, y, p)
+    active = np.arange(n)  # samples still moving
+    rho = np.full(n, _MAX_STEP_M)
+    for _ in range(_JOINT_ITERATIONS):
+        pa = p[active]
+        d = _joint_direction(g, H).reshape(-1, U, 2)
+        d *= np.minimum(1.0, rho / np.maximum(np.linalg.norm(d, axis=-1).max(axis=1), np.finfo(float).tiny))[
+            :, None, None
+        ]
+        q = np.clip(pa + d, -half, half)
+        step = np.linalg.norm(q - pa, axis=-1).max(axis=1)
+        go = step >= _STILL_M
+        if not go.all():
+            active, q, step, J, g, H, rho = (v[go] for v in (active, q, step, J, g, H, rho))
+        if active.size == 0:
+            break
+        Jq, gq, Hq = _joint_derivatives(scenario, y[active], q)
+        up = Jq > J
+        p[active[up]] = q[up]
+        J = np.where(up, Jq, J)
+        g = np.where(up[:, None], gq, g)
+        H = np.where(up[:, None, None], Hq, H)
+        rho = np.where(up, np.minimum(2.0 * rho, _MAX_STEP_M), step / 4.0)
+        go = rho >= _STILL_M
+        if not go.all():
+            active, J, g, H, rho = (v[go] for v in (active, J, g, H, rho))
+        if active.size == 0:
+            break
+    return p
+
+
+def joint_newton(scenario: Scenario, y: Any, start: Any) -> np.ndarray:
+    """Joint ML positions of ``U`` LoS sources by a Newton ascent on all of them at once -> (n, U, 2).
+
+    The readout of :mod:`daun_lib.multiuser` (``readout="ap"``): a trust-region Newton ascent of
+    :func:`joint_fit` over the ``2 U`` coordinates (module docstring) from ``start``; the fit never
+    decreases.  Positions do not depend on the scale of ``y`` (a power of two per sample, exact).
 
     Parameters
     ----------
     scenario : Scenario
     y : (n, M, N) or (M, N) complex
-    candidates : (n, L, 2) float, metres, ``L >= n_users``
-        E.g. the L strongest peaks of a map, strongest first.
-    n_users : int >= 1
-    sweeps : int >= 0
+    start : (n, U, 2) float, metres
+        Initial positions inside the user area, distinct within a sample (e.g. grid peaks).
+
+    Returns
+    -------
+    (n, U, 2) float, metres, in the order of ``start``.  With ``U = 1``: the single-user
+    continuous ML (:func:`daun_lib.continuous.ml_localize` with the DPD cost from ``start``).
     """
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
-    cand = _check_positions(scenario, y, candidates, "candidates")
+    return _joint_newton(scenario, y, _check_positions(scenario, y, start, "start", start=True))
+
+
+#: Most start subsets :func:`multistart` runs per sample (``C(L, U)``; memory grows with it).
+MAX_SUBSETS = 64
+
+
+def multistart(scenario: Scenario, y: Any, candidates: Any, n_users: int) -> np.ndarray:
+    """Multi-start joint ML: :func:`joint_newton` from every U-subset of the candidates -> (n, U, 2).
+
+    Each of the ``C(L, U)`` subsets of the ``L`` candidate positions of a sample starts a joint
+    Newton ascent; the result with the largest :func:`joint_fit` is kept (ties: the earliest of
+    the tied subsets in :func:`itertools.combinations` order, whose first is the first U
+    candidates).  All starts run as one batch.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    y : (n, M, N) or (M, N) complex
+    candidates : (n, L, 2) float, metres, ``L >= n_users``, ``C(L, n_users) <= MAX_SUBSETS``
+        E.g. the L strongest peaks of a map, strongest first; inside the user area, distinct
+        within a sample.
+    n_users : int >= 1
+    """
+    scenario = check_scenario(scenario)
+    y = check_y(scenario, y)
+    cand = _check_positions(scenario, y, candidates, "candidates", start=True)
     n_users = integer_at_least(n_users, "n_users", 1)
     if n_users > cand.shape[1]:
         raise ValueError(f"n_users: expected at most the L = {cand.shape[1]} candidates, got {n_users}")
-    return _multistart(scenario, y, cand, n_users, _check_sweeps(sweeps))
+    if math.comb(cand.shape[1], n_users) > MAX_SUBSETS:
+        raise ValueError(
+            f"candidates: C(L, n_users) = C({cand.shape[1]}, {n_users}) start subsets exceed MAX_SUBSETS = {MAX_SUBSETS}"
+        )
+    return _multistart(scenario, y, cand, n_users)
 
 
-def _multistart(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: int, sweeps: int) -> np.ndarray:
+def _multistart(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: int) -> np.ndarray:
+    from .continuous import unit_scale_y  # lazy, as the readouts do
+
     n, L, _ = cand.shape
     subsets = [list(c) for c in itertools.combinations(range(L), n_users)]
     starts = np.concatenate([cand[:, c] for c in subsets])  # (S n, U, 2), subset-major
-    ys = np.concatenate([y] * len(subsets))
-    p = _alternating_projection(scenario, ys, starts, sweeps).reshape(len(subsets), n, n_users, 2)
+    ys = np.concatenate([unit_scale_y(y)] * len(subsets))  # fits compared within a sample: exact, no overflow
+    p = _joint_newton(scenario, ys, starts).reshape(len(subsets), n, n_users, 2)
     fit = _joint_fit(scenario, ys, p.reshape(-1, n_users, 2)).reshape(len(subsets), n)
     return p[np.argmax(fit, axis=0), np.arange(n)]

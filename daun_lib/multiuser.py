@@ -37,12 +37,14 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
 * ``readout="ap-multi"`` (:class:`PeaksLocalizer`): the same joint ML from every U-subset of the
   U + 1 best peaks, the best joint fit kept (a weaker user that the U strongest peaks miss gets a
   start of its own).
-* ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources by
-  alternating projection (Ziskind & Wax 1988) from the picks: each user in turn moves to the
-  maximiser of the exact conditional likelihood given the *other users' refined* positions
-  (their steering vectors, :meth:`Scenario.los_steering`, projected off), :data:`AP_SWEEPS`
-  sweeps (:mod:`daun_lib.joint_ml`: analytic derivatives, trust-region Newton).  ``DPD-AP``
-  (SIC picks, then this) is the strongest classical pipeline of notebook 08.
+* ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources
+  (Ziskind & Wax 1988) from the picks, every user's position refined with the others' at
+  once (:func:`daun_lib.joint_ml.joint_newton`: a trust-region Newton ascent on all ``2 U``
+  coordinates of the concentrated likelihood).  The name is that of the alternating projection
+  the readout first used (:func:`daun_lib.joint_ml.alternating_projection`, still available):
+  the joint ascent reaches the same or a better fit, about twice as fast (``docs/design.md``
+  section 10).  ``DPD-AP`` (SIC picks, then this) is the strongest classical pipeline of
+  notebook 08.
 * :class:`OMPLocalizer`: simultaneous orthogonal matching pursuit on ``A`` (Tropp, Gilbert &
   Strauss 2006): the support is shared by the BSs (one grid cell = one atom per BS), each step
   picks ``argmax_k sum_m |A_m[:, k]^H r_m|^2`` and refits the gains of all picked cells per BS by
@@ -96,8 +98,8 @@ from scipy.stats import gamma
 from . import joint_ml, methods
 from ._validation import as_array, nonnegative
 from .baselines import dpd
-from .joint_ml import AP_SWEEPS, _basis, _conditional_terms, _project_out, joint_fit
 from .joint_ml import SPAN_TOL as _SPAN_TOL
+from .joint_ml import _basis, _conditional_terms, _project_out, joint_fit
 from .localizers import MapLocalizer, check_scenario, check_y, dictionaries
 from .refine import row_power, subgrid
 from .scenario import Scenario
@@ -112,7 +114,6 @@ __all__ = [
     "DAUNVariantLocalizer",
     "noise_threshold",
     "joint_fit",
-    "AP_SWEEPS",
     "estimate_n_users",
 ]
 
@@ -244,14 +245,14 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
 
 
 #: Extra peaks of the ``"ap-multi"`` readout: ``U + AP_EXTRA_PEAKS`` peaks are picked and every
-#: U-subset of them starts an alternating projection (:func:`_ap_multistart`).
+#: U-subset of them starts a joint Newton ascent (:func:`_ap_multistart`).
 AP_EXTRA_PEAKS = 1
 
 
 def _ap_multistart(
     scenario: Scenario, y: np.ndarray, score: np.ndarray, cells: np.ndarray, n_users: int, suppression_m: float
 ) -> np.ndarray:
-    """Multi-start joint ML: alternating projection from every U-subset of the ``U + 1`` best peaks.
+    """Multi-start joint ML: the joint Newton ascent from every U-subset of the ``U + 1`` best peaks.
 
     The ``U + AP_EXTRA_PEAKS`` greedy peaks of ``score`` (n, K) (cell centres ``cells`` (K, 2),
     suppression as :func:`greedy_peaks`) give ``C(U + 1, U) = U + 1`` start sets;
@@ -262,7 +263,7 @@ def _ap_multistart(
     """
     L = min(n_users + AP_EXTRA_PEAKS, score.shape[1])
     k = greedy_peaks(score, cells, L, suppression_m)
-    return joint_ml._multistart(scenario, y, cells[k], n_users, joint_ml.AP_SWEEPS)
+    return joint_ml._multistart(scenario, y, cells[k], n_users)
 
 
 _READOUTS = ("grid", "subgrid", "ml", "ap", "ap-multi")
@@ -336,9 +337,8 @@ class PeaksLocalizer(MultiLocalizer):
     readout : "grid", "subgrid", "ml", "ap" or "ap-multi"
         The cell centre of each peak; :func:`daun_lib.refine.subgrid` around it on the
         (unsuppressed) map; the continuous ML per user after projecting off the other
-        users' atoms (:func:`_ml_per_user`); the joint ML of all users by alternating
-        projection from the peaks (:func:`daun_lib.joint_ml.alternating_projection`); or that
-        from every U-subset of the U + 1 best peaks, the best joint fit kept
+        users' atoms (:func:`_ml_per_user`); the joint ML of all users from the peaks
+        (:func:`daun_lib.joint_ml.joint_newton`); or that from every U-subset of the U + 1 best peaks, the best joint fit kept
         (:func:`_ap_multistart`; with U = 1 two starts, so it need not equal the single-user
         ``ml`` readout).
 
@@ -387,7 +387,7 @@ class PeaksLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return joint_ml._alternating_projection(scenario, y, pos, AP_SWEEPS)
+            return joint_ml._joint_newton(scenario, y, pos)
         return pos
 
 
@@ -434,8 +434,8 @@ class SICLocalizer(MultiLocalizer):
         Cells within this distance of a found user are not picked again (3 m, as the peaks).
     readout : "grid", "ml" or "ap"
         The picked cells' centres; the continuous ML per user after projecting off the
-        other users' atoms (:func:`_ml_per_user`); or the joint ML of all users by alternating
-        projection from the picks (:func:`daun_lib.joint_ml.alternating_projection`).
+        other users' atoms (:func:`_ml_per_user`); or the joint ML of all users from the picks
+        (:func:`daun_lib.joint_ml.joint_newton`).
     """
 
     suppression_m: float = 3.0
@@ -458,7 +458,7 @@ class SICLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return joint_ml._alternating_projection(scenario, y, pos, AP_SWEEPS)
+            return joint_ml._joint_newton(scenario, y, pos)
         return pos
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from daun_lib import Scenario, channel
 from daun_lib import joint_ml as jml
+from daun_lib.continuous import unit_scale_y
 
 SMALL = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16)
 
@@ -76,26 +77,140 @@ def test_multistart_keeps_the_best_start():
     y = channel.simulate(SMALL, 6, 10.0, seed=3, n_users=2).y
     cand = np.random.default_rng(1).uniform(-18, 18, (6, 3, 2))
     got = jml.multistart(SMALL, y, cand, 2)
-    runs = [jml.alternating_projection(SMALL, y, cand[:, list(c)]) for c in ((0, 1), (0, 2), (1, 2))]
+    runs = [jml.joint_newton(SMALL, y, cand[:, list(c)]) for c in ((0, 1), (0, 2), (1, 2))]
     fits = np.stack([jml.joint_fit(SMALL, y, p) for p in runs])
     best = np.argmax(fits, axis=0)
     np.testing.assert_array_equal(got, np.stack(runs)[best, np.arange(6)])
+    assert len(set(best.tolist())) > 1  # the case is not trivial: different starts win
+
+
+def _two_sources(s, n, seed, n_users=2, noise=0.0):
+    """``n_users`` LoS sources with random gains per BS (well apart), plus optional white noise."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(-15, 15, (n, n_users, 2))
+    for i in range(1, n_users):  # keep them apart: a clear joint maximum at the truth
+        while True:
+            close = (np.linalg.norm(p[:, i, None] - p[:, :i], axis=-1) < 5.0).any(axis=1)
+            if not close.any():
+                break
+            p[close, i] = rng.uniform(-15, 15, (close.sum(), 2))
+    gains = rng.standard_normal((n_users, n, s.n_bs, 1)) + 1j * rng.standard_normal((n_users, n, s.n_bs, 1))
+    y = sum(gains[u] * s.los_steering(p[:, u]) for u in range(n_users))
+    y = y + noise * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
+    return y, p
+
+
+@pytest.mark.parametrize("geometry", ["2d", "3d"])
+@pytest.mark.parametrize("n_users", [2, 3])
+def test_joint_derivatives_match_the_joint_fit(geometry, n_users):
+    s = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16, geometry=geometry)
+    y, truth = _two_sources(s, 6, 20 + n_users, n_users, noise=0.3)
+    p = truth + np.random.default_rng(5).normal(0.0, 0.5, truth.shape)
+    J, g, H = jml._joint_derivatives(s, y, p)
+    np.testing.assert_allclose(J, jml._joint_fit(s, y, p), rtol=1e-10)
+    assert np.allclose(H, np.swapaxes(H, 1, 2), rtol=1e-10, atol=1e-12 * np.abs(H).max())
+    h = 1e-5
+    for i in range(2 * n_users):
+        e = np.zeros(2 * n_users)
+        e[i] = h
+        e = e.reshape(n_users, 2)
+        fd = (jml._joint_fit(s, y, p + e) - jml._joint_fit(s, y, p - e)) / (2 * h)
+        np.testing.assert_allclose(g[:, i], fd, rtol=1e-6, atol=1e-7 * np.abs(g).max())
+    # at a noiseless exact fit the Gauss-Newton curvature is the exact Hessian (the residual is 0)
+    y0, t0 = _two_sources(s, 6, 30 + n_users, n_users)
+    J0, g0, H0 = jml._joint_derivatives(s, y0, t0)
+    assert np.abs(g0).max() < 1e-8 * np.abs(H0).max()
+    for i in range(2 * n_users):
+        e = np.zeros(2 * n_users)
+        e[i] = h
+        e = e.reshape(n_users, 2)
+        fd = (jml._joint_derivatives(s, y0, t0 + e)[1] - jml._joint_derivatives(s, y0, t0 - e)[1]) / (2 * h)
+        np.testing.assert_allclose(H0[:, i], fd, rtol=1e-5, atol=1e-6 * np.abs(H0).max())
+
+
+@pytest.mark.parametrize("geometry", ["2d", "3d"])
+@pytest.mark.parametrize("n_users", [2, 3])
+def test_joint_newton_reaches_noiseless_sources(geometry, n_users):
+    s = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16, geometry=geometry)
+    y, truth = _two_sources(s, 8, 40 + n_users, n_users)
+    start = truth + 0.3 * np.random.default_rng(2).uniform(-1, 1, truth.shape)
+    np.testing.assert_allclose(jml.joint_newton(s, y, start), truth, atol=1e-3)
+
+
+@pytest.mark.parametrize("ascent", ["joint_newton", "alternating_projection"])
+def test_ascents_never_decrease_the_joint_fit(ascent):
+    # noise only (a rugged cost, many rejected steps): the fit after is never below the fit before
+    rng = np.random.default_rng(8)
+    y = rng.standard_normal((400, SMALL.n_bs, 16)) + 1j * rng.standard_normal((400, SMALL.n_bs, 16))
+    start = rng.uniform(-19, 19, (400, 2, 2))
+    p = getattr(jml, ascent)(SMALL, y, start)
+    before, after = jml.joint_fit(SMALL, y, start), jml.joint_fit(SMALL, y, p)
+    assert (after >= before * (1 - 1e-12)).all()
+    assert (after > before * (1 + 1e-3)).mean() > 0.9  # and they do move uphill
 
 
 def test_public_functions_check_their_arguments():
     y = channel.simulate(SMALL, 4, 10.0, seed=2, n_users=2).y
-    start = np.zeros((4, 2, 2))
-    with pytest.raises(ValueError, match="positions"):
+    start = np.random.default_rng(0).uniform(-15, 15, (4, 2, 2))
+    with pytest.raises(ValueError, match="^positions:"):
         jml.joint_fit(SMALL, y, np.zeros((3, 2, 2)))
-    with pytest.raises(ValueError, match="start"):
-        jml.alternating_projection(SMALL, y, np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="start"):
-        jml.alternating_projection(SMALL, y, np.full((4, 2, 2), np.nan))
-    with pytest.raises(ValueError, match="sweeps"):
+    for fn in (jml.alternating_projection, jml.joint_newton):
+        with pytest.raises(ValueError, match="^start:"):
+            fn(SMALL, y, np.zeros((4, 2)))
+        with pytest.raises(ValueError, match="^start:"):
+            fn(SMALL, y, np.full((4, 2, 2), np.nan))
+        with pytest.raises(ValueError, match="^start: expected points inside the user area"):
+            fn(SMALL, y, start + 10.0)
+        with pytest.raises(ValueError, match="^start: expected distinct points"):
+            fn(SMALL, y, np.repeat(start[:, :1], 2, axis=1))
+    with pytest.raises(ValueError, match="^sweeps:"):
         jml.alternating_projection(SMALL, y, start, sweeps=-1)
-    with pytest.raises(ValueError, match="n_users"):
+    with pytest.raises(ValueError, match="^n_users:"):
         jml.multistart(SMALL, y, start, 3)
-    with pytest.raises(ValueError, match="scenario"):
+    with pytest.raises(ValueError, match="^candidates: C"):
+        jml.multistart(SMALL, y, np.random.default_rng(1).uniform(-15, 15, (4, 12, 2)), 4)
+    with pytest.raises(ValueError, match="^scenario:"):
         jml.joint_fit("scenario", y, start)
-    with pytest.raises(ValueError, match="y"):
+    with pytest.raises(ValueError, match="^y:"):
         jml.joint_fit(SMALL, y[..., :3], start)
+    # one user and no sweep: the start, as for two users
+    assert np.array_equal(jml.alternating_projection(SMALL, y, start[:, :1], sweeps=0), start[:, :1])
+
+
+def _recorded(monkeypatch, name):
+    """Record every value the evaluation ``jml.<name>`` returns (it returns value, gradient, Hessian)."""
+    seen = []
+    inner = getattr(jml, name)
+
+    def spy(*args):
+        out = inner(*args)
+        seen.extend(out[0].tolist())
+        return out
+
+    monkeypatch.setattr(jml, name, spy)
+    return seen
+
+
+def test_joint_newton_keeps_the_best_point_it_evaluated(monkeypatch):
+    # one sample at a time: only increases are accepted, so the point returned is the best evaluated
+    rng = np.random.default_rng(9)
+    for _ in range(40):
+        y = rng.standard_normal((1, SMALL.n_bs, 16)) + 1j * rng.standard_normal((1, SMALL.n_bs, 16))
+        start = rng.uniform(-19, 19, (1, 2, 2))
+        seen = _recorded(monkeypatch, "_joint_derivatives")
+        p = jml._joint_newton(SMALL, y, start)
+        monkeypatch.undo()
+        assert len(seen) > 2
+        assert jml._joint_derivatives(SMALL, unit_scale_y(y), p)[0][0] == max(seen)  # the ascent's own scaling
+
+
+def test_one_user_ascent_keeps_the_best_point_it_evaluated(monkeypatch):
+    rng = np.random.default_rng(10)
+    for i in range(60):
+        r, Q, _ = _case(SMALL, 1, 100 + i)
+        W = jml._moments(SMALL, r[:1], Q[:1])
+        seen = _recorded(monkeypatch, "_conditional_derivatives")
+        q = jml._newton(SMALL, W, rng.uniform(-19, 19, (1, 2)))
+        monkeypatch.undo()
+        assert len(seen) > 2
+        assert jml._conditional_derivatives(SMALL, W, q)[0][0] == max(seen)

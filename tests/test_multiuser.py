@@ -99,7 +99,11 @@ def test_ap_readout_reaches_the_joint_ml_of_off_grid_users():
     # the joint fit never decreases along the sweeps
     fits = [mu.joint_fit(s, y, jml.alternating_projection(s, y, start, sweeps=k)) for k in (0, 1, 2, 4)]
     assert all((b >= a - 1e-9 * energy).all() for a, b in zip(fits[:-1], fits[1:], strict=True))
-    assert np.array_equal(mu.SICLocalizer(readout="ap")(s, y, 2), jml.alternating_projection(s, y, start))
+    # the readout is the joint Newton ascent: it reaches the truth where the sweeps do, to 0.1 mm
+    joint = jml.joint_newton(s, y, start)
+    assert np.array_equal(mu.SICLocalizer(readout="ap")(s, y, 2), joint)
+    np.testing.assert_allclose(joint[at_truth], p[at_truth], atol=1e-3)
+    assert (mu.joint_fit(s, y, joint) >= mu.joint_fit(s, y, start)).all()
 
 
 @pytest.mark.parametrize("geometry", ["2d", "3d"])
@@ -127,14 +131,24 @@ def test_ap_readout_in_3d_and_at_the_shipped_sweeps():
     assert np.median(metrics.assigned_errors(ap, truth)) < np.median(metrics.assigned_errors(ml, truth))
 
 
-def test_ap_readout_is_scale_free():
-    # the alternating projection itself, from fixed picks (the SIC picks square y in the DPD cost)
+@pytest.mark.parametrize("ascent", ["alternating_projection", "joint_newton", "multistart"])
+def test_ap_readout_is_scale_free(ascent):
+    # the ascents themselves, from fixed picks (the SIC picks square y in the DPD cost)
     y = channel.simulate(SMALL, 8, 10.0, seed=9, n_users=2).y
-    start = SMALL.grid[mu._sic_cells(SMALL, y, 2, 3.0)[0]]
-    ref = jml.alternating_projection(SMALL, y, start)
-    assert np.array_equal(jml.alternating_projection(SMALL, 2.0**40 * y, start), ref)  # powers of two: exact
-    for c in (1e-150, 1e-60, 1e100, 1e170):
-        np.testing.assert_allclose(jml.alternating_projection(SMALL, c * y, start), ref, atol=1e-6, err_msg=str(c))
+    k = mu._sic_cells(SMALL, y, 3, 3.0)[0]
+    if ascent == "multistart":
+
+        def run(yy):
+            return jml.multistart(SMALL, yy, SMALL.grid[k], 2)
+    else:
+
+        def run(yy):
+            return getattr(jml, ascent)(SMALL, yy, SMALL.grid[k[:, :2]])
+
+    ref = run(y)
+    assert np.array_equal(run(2.0**40 * y), ref)  # powers of two: exact
+    for c in (1e-170, 1e-150, 1e-60, 1e100, 1e160, 1e170):
+        np.testing.assert_allclose(run(c * y), ref, atol=1e-6, err_msg=str(c))
 
 
 def test_multistart_ap_fits_at_least_as_well_as_single_start(single):
@@ -149,8 +163,7 @@ def test_multistart_ap_fits_at_least_as_well_as_single_start(single):
     score = mu.PeaksLocalizer("dpd").scores(SMALL, y)
     k = mu.greedy_peaks(score, SMALL.grid, 3, 3.0)
     fits = [
-        mu.joint_fit(SMALL, y, jml.alternating_projection(SMALL, y, SMALL.grid[k[:, list(c)]]))
-        for c in ((0, 1), (0, 2), (1, 2))
+        mu.joint_fit(SMALL, y, jml.joint_newton(SMALL, y, SMALL.grid[k[:, list(c)]])) for c in ((0, 1), (0, 2), (1, 2))
     ]
     np.testing.assert_array_equal(fm, np.max(fits, axis=0))
     assert mu.MULTI_REGISTRY["DPD-peaks-APM"] == mu.PeaksLocalizer("dpd", readout="ap-multi")
