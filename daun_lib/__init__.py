@@ -18,6 +18,7 @@ posterior       the Bayesian posterior of the position: posterior mean, disk MAP
 blockage        blockage-robust localisers (joint MAP of position and LoS states; mixture posterior mean)
 limits          the limits on a sweep's users (CRB, noiseless floor, LoS oracle); distance-to-the-limit table
 multiuser       several users in one snapshot: MULTI_REGISTRY (DPD peaks, cancellation, OMP, P-ADMM / DAUN rows)
+joint_ml        the joint ML of several LoS sources: joint fit, joint Newton, alternating projection, multi-start
 multiuser_study notebook 08: multi-user rows, the unknown-U rule, timing, verdict
 metrics         position errors, MSE, P(error < r), their standard errors, NMSE
 experiments     cached, seeded, checked Monte Carlo engine (plan / run / aggregate); CSV + JSON; timing

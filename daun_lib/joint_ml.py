@@ -406,15 +406,15 @@ def _joint_derivatives(scenario: Scenario, y: np.ndarray, p: np.ndarray) -> tupl
     k = _wavenumbers(N, scenario.antenna_spacing)[0]
     D = (1j * k)[:, None] * A  # d a / du per column
     Ah, Dh = np.conj(A).swapaxes(-1, -2), np.conj(D).swapaxes(-1, -2)
-    w, V = np.linalg.eigh(Ah @ A)  # G = A^H A, Hermitian PSD (n, M, U, U)
+    AhX = Ah @ np.concatenate([A, D, y[..., None]], axis=-1)  # [G, A^H D, b]: one product, (n, M, U, 2 U + 1)
+    AhD, b = AhX[..., U : 2 * U], AhX[..., 2 * U]
+    w, V = np.linalg.eigh(AhX[..., :U])  # G = A^H A, Hermitian PSD (n, M, U, U)
     keep = w > SPAN_TOL**2 * np.maximum(w[..., -1:], np.finfo(float).tiny)
     Gp = (V * np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)[..., None, :]) @ np.conj(V).swapaxes(-1, -2)
-    b = (Ah @ y[..., None])[..., 0]  # (n, M, U)
-    x = (Gp @ b[..., None])[..., 0]
+    x = (Gp @ b[..., None])[..., 0]  # the least-squares gains (n, M, U)
     J = np.sum(np.real(np.conj(b) * x), axis=(1, 2))
     e = y - (A @ x[..., None])[..., 0]
     gu = 2.0 * np.real(np.conj(x) * (Dh @ e[..., None])[..., 0])  # dJ_m / du_i, (n, M, U)
-    AhD = Ah @ D
     Mm = Dh @ D - np.conj(AhD).swapaxes(-1, -2) @ Gp @ AhD
     Hu = -2.0 * np.real(Mm * (np.conj(x)[..., :, None] * x[..., None, :]))  # (n, M, U, U)
     g = g.reshape(n, U, M, 2)
@@ -436,22 +436,30 @@ def _joint_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
 
 
 def _joint_newton(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) -> (n, U, 2) (module docstring).
+    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) -> (n, U, 2): :func:`_joint_ascent`."""
+    return _joint_ascent(scenario, y, start)[0]
+
+
+def _joint_ascent(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) (module docstring).
 
     y (n, M, N) is first divided per sample by a power of two (exact).  At most
     ``_JOINT_ITERATIONS`` evaluations after the first; a sample stops when its largest user step or
     its radius falls below ``_STILL_M``.  Points are clipped to the user area.  ``J`` never
-    decreases.  With ``U = 1`` the single-user continuous ML (the DPD cost).
+    decreases.  With ``U = 1`` the single-user continuous ML (the DPD cost).  -> positions
+    (n, U, 2) and their ``J`` (n,) on the scaled ``y``.
     """
     from . import continuous  # lazy, as the readouts do
 
     n, U, _ = start.shape
-    if U == 1:
-        return continuous.ml_localize(scenario, y, start=start[:, 0], cost="dpd")[:, None, :]
     y = continuous.unit_scale_y(y)
+    if U == 1:
+        p = continuous.ml_localize(scenario, y, start=start[:, 0], cost="dpd")[:, None, :]
+        return p, _joint_fit(scenario, y, p)
     half = scenario.area_size / 2.0
     p = np.clip(np.array(start, dtype=float), -half, half)
     J, g, H = _joint_derivatives(scenario, y, p)
+    fit = J.copy()  # J at p, every sample
     active = np.arange(n)  # samples still moving
     rho = np.full(n, _MAX_STEP_M)
     for _ in range(_JOINT_ITERATIONS):
@@ -470,6 +478,7 @@ def _joint_newton(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> np.nd
         Jq, gq, Hq = _joint_derivatives(scenario, y[active], q)
         up = Jq > J
         p[active[up]] = q[up]
+        fit[active[up]] = Jq[up]
         J = np.where(up, Jq, J)
         g = np.where(up[:, None], gq, g)
         H = np.where(up[:, None, None], Hq, H)
@@ -479,7 +488,7 @@ def _joint_newton(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> np.nd
             active, J, g, H, rho = (v[go] for v in (active, J, g, H, rho))
         if active.size == 0:
             break
-    return p
+    return p, fit
 
 
 def joint_newton(scenario: Scenario, y: Any, start: Any) -> np.ndarray:
@@ -514,7 +523,8 @@ def multistart(scenario: Scenario, y: Any, candidates: Any, n_users: int) -> np.
     """Multi-start joint ML: :func:`joint_newton` from every U-subset of the candidates -> (n, U, 2).
 
     Each of the ``C(L, U)`` subsets of the ``L`` candidate positions of a sample starts a joint
-    Newton ascent; the result with the largest :func:`joint_fit` is kept (ties: the earliest of
+    Newton ascent; the result with the largest joint fit (:func:`joint_fit`, as the ascent
+    computes it: equal up to round-off) is kept (ties: the earliest of
     the tied subsets in :func:`itertools.combinations` order, whose first is the first U
     candidates).  All starts run as one batch.
 
@@ -547,6 +557,6 @@ def _multistart(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: in
     subsets = [list(c) for c in itertools.combinations(range(L), n_users)]
     starts = np.concatenate([cand[:, c] for c in subsets])  # (S n, U, 2), subset-major
     ys = np.concatenate([unit_scale_y(y)] * len(subsets))  # fits compared within a sample: exact, no overflow
-    p = _joint_newton(scenario, ys, starts).reshape(len(subsets), n, n_users, 2)
-    fit = _joint_fit(scenario, ys, p.reshape(-1, n_users, 2)).reshape(len(subsets), n)
+    p, fit = _joint_ascent(scenario, ys, starts)
+    p, fit = p.reshape(len(subsets), n, n_users, 2), fit.reshape(len(subsets), n)
     return p[np.argmax(fit, axis=0), np.arange(n)]
