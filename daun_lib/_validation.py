@@ -40,6 +40,8 @@ def as_array(x: Any, name: str, ndim: int | tuple[int, ...], *, complex_ok: bool
         arr = x
         if not (arr.is_floating_point() or arr.is_complex()):
             raise ValueError(f"{name}: expected a floating or complex tensor, got dtype {arr.dtype}")
+        if not complex_ok and arr.is_complex():  # np.asarray(...).astype(float) would drop the imaginary part
+            raise ValueError(f"{name}: expected a real array, got dtype {arr.dtype}")
         finite = bool(torch.isfinite(arr).all()) if arr.numel() else True
     else:
         try:

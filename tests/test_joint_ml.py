@@ -214,3 +214,15 @@ def test_one_user_ascent_keeps_the_best_point_it_evaluated(monkeypatch):
         monkeypatch.undo()
         assert len(seen) > 2
         assert jml._conditional_derivatives(SMALL, W, q)[0][0] == max(seen)
+
+
+def test_complex_tensor_positions_are_refused():
+    # a complex tensor would lose its imaginary part in the float conversion: refused like a complex array
+    torch = pytest.importorskip("torch")
+    y = channel.simulate(SMALL, 2, 10.0, seed=2, n_users=2).y
+    start = np.random.default_rng(0).uniform(-15, 15, (2, 2, 2))
+    with pytest.raises(ValueError, match="^start: expected a real array"):
+        jml.joint_newton(SMALL, y, torch.tensor(start + 1j))
+    with pytest.raises(ValueError, match="^start: expected a real array"):
+        jml.joint_newton(SMALL, y, start + 1j)
+    np.testing.assert_array_equal(jml.joint_newton(SMALL, y, torch.tensor(start)), jml.joint_newton(SMALL, y, start))
