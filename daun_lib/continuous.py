@@ -396,13 +396,18 @@ def _unit_scale(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unit_scale_y(y), np.ldexp(w, -ew[:, None])
 
 
+def unit_scale_exponent(y: np.ndarray) -> np.ndarray:
+    """Per sample of ``y`` (n, ...) the ``e`` (n,) int with ``2**e <= max |y| < 2**(e + 1)`` (0 for an
+    all-zero sample): :func:`unit_scale_y` divides by ``2**e``."""
+    ymax = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
+    return np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
+
+
 def unit_scale_y(y: np.ndarray) -> np.ndarray:
     """``y`` (n, ...) complex divided per sample by the power of two that brings its largest magnitude
-    into [1, 2) (exact in floating point; an all-zero sample is left as it is)."""
-    ymax = np.abs(y).reshape(y.shape[0], -1).max(axis=1)
-    ey = np.frexp(np.where(ymax > 0, ymax, 1.0))[1] - 1
-    fy = np.ldexp(1.0, -ey).reshape((-1,) + (1,) * (y.ndim - 1))  # exact powers of two (complex ldexp does not exist)
-    return y * fy
+    into [1, 2) (:func:`unit_scale_exponent`; exact in floating point; an all-zero sample is left as it is)."""
+    fy = np.ldexp(1.0, -unit_scale_exponent(y)).reshape((-1,) + (1,) * (y.ndim - 1))  # exact powers of two
+    return y * fy  # (complex ldexp does not exist)
 
 
 def _grid_start(scenario: Scenario, y: np.ndarray, w: np.ndarray, cost: str) -> np.ndarray:

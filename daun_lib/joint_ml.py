@@ -62,7 +62,8 @@ replacing its eigenvalues by their magnitudes, floored at ``1e-8`` of the larges
 saddle-free Newton step of Dauphin et al. 2014: the Newton step where the cost is concave, an
 ascent direction where it is not; the Hessian can be ill-conditioned, down to about 1e-4
 between its extreme eigenvalues with three users, so the floor must stay far below that),
-inside a per-sample trust radius on the largest user step (as :func:`_newton`); a step is taken
+inside a per-sample trust radius on the largest user step (:func:`_trust_region_ascent`, shared
+with :func:`_newton`); a step is taken
 only when ``J`` increases.  At most :data:`_JOINT_ITERATIONS` iterations: enough for two users
 (40 give the same P(all < 1 m) on prototype snapshots), while with three users about 5 % of
 samples are still moving there (40 iterations: +0.005 to +0.023 in P(all < 1 m), 1.5 times the
@@ -128,14 +129,6 @@ def _project_out(y: np.ndarray, Q: np.ndarray) -> np.ndarray:
     return y - np.einsum("bmnu,bmu->bmn", Q, c)
 
 
-def _others_basis(V: np.ndarray) -> np.ndarray:
-    """:func:`_basis` of V (n, M, N, u); one column (two users) by normalisation instead of an SVD."""
-    if V.shape[-1] != 1:
-        return _basis(V)
-    norm = np.linalg.norm(V, axis=-2, keepdims=True)
-    return np.where(norm > 0, V / np.where(norm > 0, norm, 1.0), 0.0)
-
-
 def _conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-BS ``|a_m^H r_m|^2`` and ``||P_m a_m||^2 = 1 - ||Q_m^H a_m||^2`` (unit-norm ``a_m``), (n, M) each.
 
@@ -145,12 +138,6 @@ def _conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.
     num = np.abs(np.einsum("bmn,bmn->bm", a.conj(), r)) ** 2
     den = 1.0 - np.sum(np.abs(np.einsum("bmnu,bmn->bmu", Q.conj(), a)) ** 2, axis=-1)
     return num, den
-
-
-def _quotient(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` where ``den > SPAN_TOL``, else 0."""
-    ok = den > SPAN_TOL
-    return np.where(ok, num / np.where(ok, den, 1.0), 0.0)
 
 
 # ---------------------------------------------------------------- the criterion
@@ -184,13 +171,12 @@ def joint_fit(scenario: Scenario, y: Any, positions: Any) -> np.ndarray:
     divided by a power of two per sample and scaled back (exact; ``inf`` where the energy itself
     overflows, above about 1e154 in ``|y|``).
     """
-    from .continuous import unit_scale_y  # lazy, as the readouts do
+    from .continuous import unit_scale_exponent, unit_scale_y  # lazy, as the readouts do
 
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
     p = _check_positions(scenario, y, positions, "positions")
-    e = np.frexp(np.abs(y).reshape(y.shape[0], -1).max(axis=1))[1] - 1  # unit_scale_y divides by 2**e
-    return np.ldexp(_joint_fit(scenario, unit_scale_y(y), p), 2 * e)
+    return np.ldexp(_joint_fit(scenario, unit_scale_y(y), p), 2 * unit_scale_exponent(y))
 
 
 def _joint_fit(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -208,7 +194,8 @@ def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.n
     :func:`_conditional_derivatives`, which computes the same value.
     """
     num, den = _conditional_terms(scenario.los_steering(p), r, Q)
-    return np.sum(_quotient(num, den), axis=1)
+    ok = den > SPAN_TOL
+    return np.sum(np.where(ok, num / np.where(ok, den, 1.0), 0.0), axis=1)
 
 
 @lru_cache(maxsize=8)
@@ -227,11 +214,6 @@ def _conj_steering(scenario: Scenario, u: np.ndarray) -> np.ndarray:
     e1 = np.exp(-1j * (u[..., None] * ka)) / np.sqrt(k.size)
     e2 = np.exp(-1j * (u[..., None] * kb))
     return (e1[..., :, None] * e2[..., None, :]).reshape(u.shape + (k.size,))
-
-
-def _steering(scenario: Scenario, p: np.ndarray) -> np.ndarray:
-    """:meth:`Scenario.los_steering` at ``p`` (n, 2) -> (n, M, N) by the phase product of :func:`_conj_steering`."""
-    return _conj_steering(scenario, scenario.los_sines(p)).conj()
 
 
 def _moments(scenario: Scenario, r: np.ndarray, Q: np.ndarray) -> np.ndarray:
@@ -295,42 +277,71 @@ def _direction(g: np.ndarray, H: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(d).all(axis=1, keepdims=True), d, 0.0)
 
 
-def _newton(scenario: Scenario, W: np.ndarray, p0: np.ndarray) -> np.ndarray:
-    """Maximise the conditional cost of the moments W (n, M, 3 C, N) from ``p0`` (n, 2) -> (n, 2).
+def _trust_region_ascent(
+    half: float,
+    p0: np.ndarray,
+    evaluate: Any,
+    direction: Any,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The trust-region ascent shared by :func:`_newton` and :func:`_joint_ascent` (module docstring).
 
-    Trust-region ascent (module docstring): at most ``_NEWTON_ITERATIONS`` evaluations after the
-    first; a sample stops when its step or its radius falls below ``_STILL_M``.  Points are
-    clipped to the user area (a point on the border may stop early).  ``C`` never decreases.
+    p0 (n, U, 2) start, clipped to the area ``[-half, half]^2``; ``evaluate(rows, p)`` -> value (r,),
+    gradient (r, 2 U), Hessian (r, 2 U, 2 U) of the samples ``rows`` (int array) at ``p`` (r, U, 2);
+    ``direction(g, H)`` -> step (r, 2 U).  The step is scaled so that no user moves more than the
+    sample's radius (at most ``_MAX_STEP_M``, doubled after an accepted step, a quarter of a rejected
+    one) and taken only when the value increases.  At most ``iterations`` evaluations after the
+    first; a sample stops when its largest user step or its radius falls below ``_STILL_M``.
+    -> positions (n, U, 2) and their values (n,).
     """
-    half = scenario.area_size / 2.0
-    p = np.clip(np.asarray(p0, dtype=float), -half, half)
-    F, g, H = _conditional_derivatives(scenario, W, p)
-    active = np.arange(p.shape[0])  # samples still moving
-    rho = np.full(p.shape[0], _MAX_STEP_M)
-    for _ in range(_NEWTON_ITERATIONS):
+    n, U, _ = p0.shape
+    p = np.clip(np.array(p0, dtype=float), -half, half)
+    active = np.arange(n)  # samples still moving
+    F, g, H = evaluate(active, p)
+    fit = F.copy()  # the value at p, every sample
+    rho = np.full(n, _MAX_STEP_M)
+    for _ in range(iterations):
         pa = p[active]
-        d = _direction(g, H)
-        d *= np.minimum(1.0, rho / np.maximum(np.linalg.norm(d, axis=1), np.finfo(float).tiny))[:, None]
+        d = direction(g, H).reshape(-1, U, 2)
+        d *= np.minimum(1.0, rho / np.maximum(np.linalg.norm(d, axis=-1).max(axis=1), np.finfo(float).tiny))[
+            :, None, None
+        ]
         q = np.clip(pa + d, -half, half)
-        step = np.linalg.norm(q - pa, axis=1)
+        step = np.linalg.norm(q - pa, axis=-1).max(axis=1)
         go = step >= _STILL_M
         if not go.all():
-            active, pa, q, step, F, g, H, W, rho = (x[go] for x in (active, pa, q, step, F, g, H, W, rho))
+            active, q, step, F, g, H, rho = (v[go] for v in (active, q, step, F, g, H, rho))
         if active.size == 0:
             break
-        Fq, gq, Hq = _conditional_derivatives(scenario, W, q)
+        Fq, gq, Hq = evaluate(active, q)
         up = Fq > F
         p[active[up]] = q[up]
+        fit[active[up]] = Fq[up]
         F = np.where(up, Fq, F)
         g = np.where(up[:, None], gq, g)
         H = np.where(up[:, None, None], Hq, H)
         rho = np.where(up, np.minimum(2.0 * rho, _MAX_STEP_M), step / 4.0)
         go = rho >= _STILL_M
         if not go.all():
-            active, F, g, H, W, rho = (x[go] for x in (active, F, g, H, W, rho))
+            active, F, g, H, rho = (v[go] for v in (active, F, g, H, rho))
         if active.size == 0:
             break
-    return p
+    return p, fit
+
+
+def _newton(scenario: Scenario, W: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """Maximise the conditional cost of the moments W (n, M, 3 C, N) from ``p0`` (n, 2) -> (n, 2).
+
+    :func:`_trust_region_ascent` with :func:`_conditional_derivatives` and :func:`_direction`, at
+    most ``_NEWTON_ITERATIONS`` iterations.  Points are clipped to the user area (a point on the
+    border may stop early).  ``C`` never decreases.
+    """
+
+    def evaluate(rows: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _conditional_derivatives(scenario, W[rows], p[:, 0])
+
+    half = scenario.area_size / 2.0
+    return _trust_region_ascent(half, p0[:, None, :], evaluate, _direction, _NEWTON_ITERATIONS)[0][:, 0]
 
 
 def _check_sweeps(sweeps: Any) -> int:
@@ -376,16 +387,16 @@ def _alternating_projection(scenario: Scenario, y: np.ndarray, start: np.ndarray
     if U == 1 and sweeps > 0:
         return continuous.ml_localize(scenario, y, start=pos[:, 0], cost="dpd")[:, None, :]
     y = continuous.unit_scale_y(y)
-    V = np.stack([_steering(scenario, pos[:, j]) for j in range(U)], axis=-1)  # (n, M, N, U)
+    V = np.stack([scenario.los_steering(pos[:, j]) for j in range(U)], axis=-1)  # (n, M, N, U)
     active = np.arange(n)
     for _ in range(sweeps):
         before = pos[active]
         ya = y[active]
         for u in range(U):
-            Q = _others_basis(V[active][..., [j for j in range(U) if j != u]])
+            Q = _basis(V[active][..., [j for j in range(U) if j != u]])
             W = _moments(scenario, _project_out(ya, Q), Q)
             pos[active, u] = _newton(scenario, W, pos[active, u])
-            V[active, ..., u] = _steering(scenario, pos[active, u])
+            V[active, ..., u] = scenario.los_steering(pos[active, u])
         moved = np.linalg.norm(pos[active] - before, axis=-1).max(axis=1)
         active = active[moved > _SWEEP_STILL_M]
         if active.size == 0:
@@ -440,60 +451,26 @@ def _joint_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(d).all(axis=1, keepdims=True), d, 0.0)
 
 
-def _joint_newton(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) -> (n, U, 2): :func:`_joint_ascent`."""
-    return _joint_ascent(scenario, y, start)[0]
-
-
 def _joint_ascent(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) (module docstring).
 
-    y (n, M, N) is first divided per sample by a power of two (exact).  At most
-    ``_JOINT_ITERATIONS`` evaluations after the first; a sample stops when its largest user step or
-    its radius falls below ``_STILL_M``.  Points are clipped to the user area.  ``J`` never
-    decreases.  With ``U = 1`` the single-user continuous ML (the DPD cost).  -> positions
-    (n, U, 2) and their ``J`` (n,) on the scaled ``y``.
+    y (n, M, N) is first divided per sample by a power of two (exact).
+    :func:`_trust_region_ascent` with :func:`_joint_derivatives` and :func:`_joint_direction`, at
+    most ``_JOINT_ITERATIONS`` iterations.  ``J`` never decreases.  With ``U = 1`` the single-user
+    continuous ML (the DPD cost).  -> positions (n, U, 2) and their ``J`` (n,) on the scaled ``y``.
     """
     from . import continuous  # lazy, as the readouts do
 
-    n, U, _ = start.shape
     y = continuous.unit_scale_y(y)
-    if U == 1:
+    if start.shape[1] == 1:
         p = continuous.ml_localize(scenario, y, start=start[:, 0], cost="dpd")[:, None, :]
         return p, _joint_fit(scenario, y, p)
+
+    def evaluate(rows: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _joint_derivatives(scenario, y[rows], p)
+
     half = scenario.area_size / 2.0
-    p = np.clip(np.array(start, dtype=float), -half, half)
-    J, g, H = _joint_derivatives(scenario, y, p)
-    fit = J.copy()  # J at p, every sample
-    active = np.arange(n)  # samples still moving
-    rho = np.full(n, _MAX_STEP_M)
-    for _ in range(_JOINT_ITERATIONS):
-        pa = p[active]
-        d = _joint_direction(g, H).reshape(-1, U, 2)
-        d *= np.minimum(1.0, rho / np.maximum(np.linalg.norm(d, axis=-1).max(axis=1), np.finfo(float).tiny))[
-            :, None, None
-        ]
-        q = np.clip(pa + d, -half, half)
-        step = np.linalg.norm(q - pa, axis=-1).max(axis=1)
-        go = step >= _STILL_M
-        if not go.all():
-            active, q, step, J, g, H, rho = (v[go] for v in (active, q, step, J, g, H, rho))
-        if active.size == 0:
-            break
-        Jq, gq, Hq = _joint_derivatives(scenario, y[active], q)
-        up = Jq > J
-        p[active[up]] = q[up]
-        fit[active[up]] = Jq[up]
-        J = np.where(up, Jq, J)
-        g = np.where(up[:, None], gq, g)
-        H = np.where(up[:, None, None], Hq, H)
-        rho = np.where(up, np.minimum(2.0 * rho, _MAX_STEP_M), step / 4.0)
-        go = rho >= _STILL_M
-        if not go.all():
-            active, J, g, H, rho = (v[go] for v in (active, J, g, H, rho))
-        if active.size == 0:
-            break
-    return p, fit
+    return _trust_region_ascent(half, start, evaluate, _joint_direction, _JOINT_ITERATIONS)
 
 
 def joint_newton(scenario: Scenario, y: Any, start: Any) -> np.ndarray:
@@ -517,7 +494,7 @@ def joint_newton(scenario: Scenario, y: Any, start: Any) -> np.ndarray:
     """
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
-    return _joint_newton(scenario, y, _check_positions(scenario, y, start, "start", start=True))
+    return _joint_ascent(scenario, y, _check_positions(scenario, y, start, "start", start=True))[0]
 
 
 #: Most start subsets :func:`multistart` runs per sample (``C(L, U)``; memory grows with it).
@@ -556,12 +533,10 @@ def multistart(scenario: Scenario, y: Any, candidates: Any, n_users: int) -> np.
 
 
 def _multistart(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: int) -> np.ndarray:
-    from .continuous import unit_scale_y  # lazy, as the readouts do
-
     n, L, _ = cand.shape
     subsets = [list(c) for c in itertools.combinations(range(L), n_users)]
     starts = np.concatenate([cand[:, c] for c in subsets])  # (S n, U, 2), subset-major
-    ys = np.concatenate([unit_scale_y(y)] * len(subsets))  # fits compared within a sample: exact, no overflow
-    p, fit = _joint_ascent(scenario, ys, starts)
+    # every copy of a sample is scaled by the same power of two: fits compared within a sample, no overflow
+    p, fit = _joint_ascent(scenario, np.concatenate([y] * len(subsets)), starts)
     p, fit = p.reshape(len(subsets), n, n_users, 2), fit.reshape(len(subsets), n)
     return p[np.argmax(fit, axis=0), np.arange(n)]

@@ -389,7 +389,7 @@ class PeaksLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return joint_ml._joint_newton(scenario, y, pos)
+            return joint_ml._joint_ascent(scenario, y, pos)[0]
         return pos
 
 
@@ -460,7 +460,7 @@ class SICLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return joint_ml._joint_newton(scenario, y, pos)
+            return joint_ml._joint_ascent(scenario, y, pos)[0]
         return pos
 
 

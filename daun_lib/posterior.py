@@ -130,7 +130,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -372,30 +371,18 @@ def _log_posterior_blocks(scenario: Scenario, y: np.ndarray, params: PosteriorPa
 
 def _prepare(scenario: Any, y: Any, params: Any) -> tuple[Scenario, np.ndarray, PosteriorParams]:
     # imported here: daun_lib.readouts (imported by daun_lib.localizers) imports this module's PosteriorParams
-    from .baselines._common import NOISE_CEILING, NOISE_FLOOR, check_magnitudes
+    from .baselines._common import check_noise_floor
     from .localizers import check_params, check_y
 
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
     params = check_params(params, PosteriorParams)
-    power = (y.real**2 + y.imag**2).mean(axis=(1, 2))
-    low = np.flatnonzero(power < NOISE_FLOOR)
-    if low.size:
-        raise ValueError(
-            f"y: sample(s) {low[:10].tolist()} have a mean power per antenna of {power[low[0]]:.3g}, far below the "
-            f"unit noise power of the package's model (1) that the posterior assumes; pass y in units of the noise "
-            f"power"
-        )
-    high = np.flatnonzero(power > NOISE_CEILING)
-    if high.size:  # legal (a very high SNR) but far beyond the modelled links: say how it is read
-        warnings.warn(
-            f"y: sample(s) {high[:10].tolist()} have a mean power per antenna of {power[high[0]]:.3g}, "
-            f"{10 * np.log10(power[high[0]]):.0f} dB above the unit noise power that the posterior assumes; it "
-            f"treats that as the SNR. If y is in other units, divide it by the noise amplitude",
-            UserWarning,
-            stacklevel=3,
-        )
-    check_magnitudes(y, "the noise-unit posterior")
+    check_noise_floor(
+        y,
+        1.0,
+        "the unit noise power of the package's model (1) that the posterior assumes",
+        "divide y by the noise amplitude",
+    )
     return scenario, y, params
 
 

@@ -249,11 +249,18 @@ def test_squaring_methods_refuse_scales_float64_cannot_square(paper, name, c):
 def test_noise_unit_posteriors_warn_at_very_high_snr_and_refuse_overflow(paper, name):
     # Mixture-MMSE returned NaN at 1e170 and Subset-MAP a different position, both silently
     sc, _, _, y = paper
-    with pytest.warns(UserWarning, match="dB above the unit noise power"):
+    with pytest.warns(UserWarning, match=r"dB above the assumed noise power 1 \(the unit noise power .*divide y"):
         methods.REGISTRY[name](sc, y[:2] * 1e10)
     with pytest.raises(ValueError, match="^y: sample 0 has magnitudes"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         methods.REGISTRY[name](sc, y[:2] * 1e170)
+
+
+@pytest.mark.parametrize("name", ["DPD-MMSE", "Subset-MAP"])
+def test_noise_unit_posteriors_reject_y_far_below_the_noise(paper, name):
+    sc, _, _, y = paper
+    with pytest.raises(ValueError, match=r"^y: sample\(s\) \[0, 1\] have a mean power .* far below .*divide y"):
+        methods.REGISTRY[name](sc, y[:2] * 1e-10)
 
 
 @pytest.mark.parametrize("name", NOISE_UNITS)

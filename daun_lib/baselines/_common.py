@@ -74,7 +74,7 @@ def check_magnitudes(y: np.ndarray, method: str) -> None:
         )
 
 
-def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
+def check_noise_floor(y: np.ndarray, noise_var: float, what: str, fix: str | None = None) -> None:
     """Reject samples far below the noise power that a method assumes; warn for samples far above it.
 
     VB, MM and SRL model ``y`` as signal plus noise of a known power
@@ -92,22 +92,25 @@ def check_noise_floor(y: np.ndarray, noise_var: float, what: str) -> None:
     noise_var : float > 0
     what : str
         The parameter that sets the noise power, for the message.
+    fix : str or None
+        What the user should do when ``y`` is in other units, for the messages; ``None``: set
+        ``what`` to the noise power of ``y`` in its units.
     """
+    fix = f"set {what} to the noise power of y in its units" if fix is None else fix
     power = np.mean(np.abs(y) ** 2, axis=tuple(range(1, y.ndim)))
     low = np.flatnonzero(power < NOISE_FLOOR * noise_var)
     if low.size:
         raise ValueError(
             f"y: sample(s) {low[:10].tolist()} have a mean power per antenna of {power[low[0]]:.3g}, "
             f"far below the assumed noise power {noise_var:g} ({what}); this method needs y in the units of "
-            f"its noise model (set {what} to the noise power of y in its units)"
+            f"its noise model ({fix})"
         )
     high = np.flatnonzero(power > NOISE_CEILING * noise_var)
     if high.size:
         warnings.warn(
             f"y: sample(s) {high[:10].tolist()} have a mean power per antenna of {power[high[0]]:.3g}, "
             f"{10 * np.log10(power[high[0]] / noise_var):.0f} dB above the assumed noise power {noise_var:g} "
-            f"({what}); this method treats that as the SNR. If y is in other units, set {what} to the noise "
-            f"power of y in its units",
+            f"({what}); this method treats that as the SNR. If y is in other units, {fix}",
             UserWarning,
             stacklevel=3,
         )
