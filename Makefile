@@ -46,10 +46,10 @@ format: install
 
 reproduce: install
 	$(PY) -c "import sionna.phy" 2>/dev/null || $(PY) -m pip install -q -e ".[sionna]"
-	$(PY) -m daun_lib.run_notebooks --out $(BUILD) $(NOTEBOOKS)
+	$(PY) -m daun_lib.studies.run_notebooks --out $(BUILD) $(NOTEBOOKS)
 
 quick: install
-	$(PY) -m daun_lib.run_notebooks --quick --out $(BUILD)-quick $(NOTEBOOKS)
+	$(PY) -m daun_lib.studies.run_notebooks --quick --out $(BUILD)-quick $(NOTEBOOKS)
 
 bench: install
 	$(PY) benchmarks/run_benchmarks.py

@@ -737,7 +737,7 @@ def figure_interrupt(tmp: Path) -> tuple[str, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from daun_lib import plotting
+    from daun_lib.studies import plotting
 
     fig, ax = plt.subplots()
     ax.plot([0, 1])
@@ -827,7 +827,7 @@ def out_file(tmp: Path) -> tuple[str, str]:
         [
             sys.executable,
             "-m",
-            "daun_lib.run_notebooks",
+            "daun_lib.studies.run_notebooks",
             "--out",
             str(f),
             str(root / "notebooks" / "01_scenario_and_channel.ipynb"),

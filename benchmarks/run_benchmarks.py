@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from daun_lib import Scenario, admm, channel, daun, experiments, reference  # noqa: E402
 from daun_lib.methods import PADMM_ITERATIONS, REGISTRY  # noqa: E402
-from daun_lib.plotting import save_figure, style  # noqa: E402
+from daun_lib.studies.plotting import save_figure, style  # noqa: E402
 
 SEED = 4242
 PAPER_SECONDS = {"DAUN": 0.017, "P-ADMM": 0.102, "reference (cvxpy)": 4.27, "MM": 3.81, "VB": 1.36, "DPD": 2.15}

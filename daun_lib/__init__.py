@@ -37,7 +37,10 @@ run_notebooks   executes the notebooks with papermill (make reproduce / make qui
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import _compat
 from .scenario import Scenario
+
+_compat.install()
 
 
 def _source_version() -> str:

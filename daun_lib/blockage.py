@@ -32,7 +32,7 @@ with the standard's K-factor, or a diffuse NLoS one; prior LoS probability
 Both take the LoS prior from their own field ``los_prior`` (default
 ``"3gpp"``), not from the scenario they are called with: a localiser assumes
 a propagation model, and the experiment code calls every method with the
-all-LoS twin of the scenario (:func:`daun_lib.accuracy.on_dictionaries`).
+all-LoS twin of the scenario (:func:`daun_lib.studies.accuracy.on_dictionaries`).
 Like the Bayesian readouts they are in units of the noise power (the SNR is
 estimated from ``||y||^2`` with the model's unit noise; samples far below it
 raise ``ValueError``).  In ``geometry="3d"`` the users are taken at

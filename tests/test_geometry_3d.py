@@ -251,7 +251,7 @@ def test_localisers_with_per_user_heights():
 
 def test_sionna_adapter_refuses_per_user_heights_before_importing_sionna():
     from daun_lib import Scenario
-    from daun_lib.sionna_data import simulate_sionna
+    from daun_lib.channel.sionna import simulate_sionna
 
     with pytest.raises(ValueError, match="ut_height_range_m"):
         simulate_sionna(Scenario(geometry="3d", ut_height_range_m=(1.5, 10.0)), 2, 10.0, seed=0)
@@ -275,7 +275,8 @@ def test_clusters_and_scenario_must_agree_on_the_geometry():
 
 
 def test_the_2d_model_uses_the_layout_of_the_sweeps_scenario():
-    from daun_lib import accuracy, channel, daun, geometry_study, methods
+    from daun_lib.studies import accuracy, geometry_study
+    from daun_lib import channel, daun, methods
 
     moved = ((-60.0, -50.0), (-50.0, 60.0), (50.0, 50.0), (50.0, -50.0))
     s3 = Scenario(geometry="3d", bs_positions=moved)

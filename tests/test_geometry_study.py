@@ -1,4 +1,4 @@
-"""daun_lib.geometry_study (notebook 06): input checks, the rows of both dictionary kinds, the figure."""
+"""daun_lib.studies.geometry_study (notebook 06): input checks, the rows of both dictionary kinds, the figure."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from daun_lib import Scenario, geometry_study  # noqa: E402
+from daun_lib import Scenario
+from daun_lib.studies import geometry_study  # noqa: E402
 from daun_lib.methods import REGISTRY  # noqa: E402
 
 

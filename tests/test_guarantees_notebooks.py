@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 
 pm = pytest.importorskip("papermill")
 
-from daun_lib import notebook_params, plotting, run_notebooks  # noqa: E402
+from daun_lib.studies import notebook_params, plotting, run_notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -1,11 +1,12 @@
-"""The limits of a sweep (CRB, noiseless floor, LoS oracle) and the distance-to-the-limit table (daun_lib.limits)."""
+"""The limits of a sweep (CRB, noiseless floor, LoS oracle) and the distance-to-the-limit table (daun_lib.studies.limits)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from daun_lib import Scenario, bounds, continuous, limits
+from daun_lib import Scenario, bounds, continuous
+from daun_lib.studies import limits
 from daun_lib.baselines import dpd
 from daun_lib.experiments import accuracy_sweep
 from daun_lib.metrics import position_errors

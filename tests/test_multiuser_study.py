@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from daun_lib import Scenario, channel, experiments, metrics, multiuser, multiuser_study
+from daun_lib import Scenario, channel, experiments, metrics, multiuser
+from daun_lib.studies import multiuser_study
 
 SC = Scenario()
 

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from daun_lib import Scenario, accuracy, claims, convergence, experiments, figures, metrics, tables  # noqa: E402
+from daun_lib import Scenario, experiments, metrics
+from daun_lib.studies import accuracy, claims, convergence, figures, tables  # noqa: E402
 
 SNR = [0.0, 20.0]
 
@@ -219,7 +220,7 @@ def test_bind_scenario_and_machine_description():
 # channel statistics (notebook 01)
 # ---------------------------------------------------------------------------
 def test_channel_statistics_rows():
-    from daun_lib import channel_stats
+    from daun_lib.studies import channel_stats
 
     stats = channel_stats.channel_statistics(30, 0)
     assert stats.links.positions.shape == (30, 2)

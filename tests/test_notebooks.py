@@ -10,7 +10,7 @@ import pytest
 
 pm = pytest.importorskip("papermill")
 
-from daun_lib import run_notebooks  # noqa: E402
+from daun_lib.studies import run_notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

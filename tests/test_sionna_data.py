@@ -1,4 +1,4 @@
-"""Sionna as a data source (daun_lib.sionna_data); skipped when the optional extra 'sionna' is absent."""
+"""Sionna as a data source (daun_lib.channel.sionna); skipped when the optional extra 'sionna' is absent."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from daun_lib.scenario import Scenario, steering
 
 pytest.importorskip("sionna.phy.channel.tr38901")
 
-from daun_lib.sionna_data import simulate_sionna  # noqa: E402
+from daun_lib.channel.sionna import simulate_sionna  # noqa: E402
 
 N_USERS = 40
 

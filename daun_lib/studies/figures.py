@@ -1,7 +1,7 @@
 """The plots of Fig. 2 and Fig. 3, drawn from the rows of ``results/fig2*.csv`` and ``results/fig3.csv``.
 
 Each function draws on a given matplotlib axis and returns nothing; the
-notebooks create the figures and save them with :func:`daun_lib.plotting.save_figure`.
+notebooks create the figures and save them with :func:`daun_lib.studies.plotting.save_figure`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: b
     ax : matplotlib Axes
     table : list of dict
         Rows with ``method``, ``snr_db``, ``key`` and ``key + "_stderr"``
-        (:func:`daun_lib.accuracy.accuracy_rows`, read back with :func:`daun_lib.experiments.read_csv`).
+        (:func:`daun_lib.studies.accuracy.accuracy_rows`, read back with :func:`daun_lib.experiments.read_csv`).
     key : "mse", "p_submeter" or "p_all_submeter" (several users: P(every user within 1 m))
     logy : bool
         Logarithmic y axis (the lower bar is then capped at 0.9 of the value).
@@ -113,13 +113,13 @@ def plot_accuracy(ax: Any, table: Sequence[Mapping[str, Any]], key: str, logy: b
 
 
 def plot_limits(ax: Any, limits: Sequence[Mapping[str, Any]], key: str = "mse") -> None:
-    """Reference curves (:func:`daun_lib.limits.reference_rows`): black lines without markers, one per reference.
+    """Reference curves (:func:`daun_lib.studies.limits.reference_rows`): black lines without markers, one per reference.
 
     Parameters
     ----------
     ax : matplotlib Axes
     limits : list of dict
-        Rows with ``method`` (a label of :data:`daun_lib.limits.REFERENCE_LABELS`), ``snr_db`` and ``key``;
+        Rows with ``method`` (a label of :data:`daun_lib.studies.limits.REFERENCE_LABELS`), ``snr_db`` and ``key``;
         rows whose ``key`` is empty (the CRB has no sub-metre probability) are skipped.
     key : "mse" or "p_submeter"
     """
@@ -137,7 +137,7 @@ def plot_limits(ax: Any, limits: Sequence[Mapping[str, Any]], key: str = "mse") 
 
 
 def plot_ratio(ax: Any, rows: Sequence[Mapping[str, Any]], key: str, xticks: Sequence[float]) -> None:
-    """A ratio of :func:`daun_lib.limits.distance_rows` (e.g. ``"mse_over_crb"``) against the SNR, log axis.
+    """A ratio of :func:`daun_lib.studies.limits.distance_rows` (e.g. ``"mse_over_crb"``) against the SNR, log axis.
 
     Parameters
     ----------
@@ -176,7 +176,7 @@ def plot_convergence(ax: Any, curves: Mapping[str, np.ndarray], default_variant:
     ----------
     ax : matplotlib Axes
     curves : dict method -> (n, 2) array of (iteration, NMSE)
-        :func:`daun_lib.convergence.convergence_curves`; must hold "P-ADMM".
+        :func:`daun_lib.studies.convergence.convergence_curves`; must hold "P-ADMM".
     default_variant : str or None
         The default DAUN variant, marked "(default)" in the legend.
     """

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_scenario, positive, rng_from_seed
-from .channel.signals import ChannelBatch, _check_snr
-from .scenario import Scenario
+from .._validation import check_scenario, positive, rng_from_seed
+from .signals import ChannelBatch, _check_snr
+from ..scenario import Scenario
 
 __all__ = ["SIONNA_EXTRA", "SIONNA_SPEC_VERSION", "simulate_sionna", "sionna_available"]
 

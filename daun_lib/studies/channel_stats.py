@@ -48,8 +48,8 @@ def los_probability_rows(
     -------
     list of dict with ``d_lo_m, d_hi_m, n_links, p_los_drawn, p_los_stderr, p_los_3gpp``
     """
-    from . import channel
-    from ._validation import positive
+    from .. import channel
+    from .._validation import positive
 
     d2d = np.asarray(d2d, dtype=float)
     los = np.asarray(los)
@@ -91,9 +91,9 @@ def channel_statistics(n_users: int, seed: int) -> ChannelStatistics:
     n_users : int >= 1
     seed : int >= 0
     """
-    from . import channel
-    from ._validation import positive
-    from .scenario import Scenario
+    from .. import channel
+    from .._validation import positive
+    from ..scenario import Scenario
 
     n_users = positive(n_users, "n_users", integer=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

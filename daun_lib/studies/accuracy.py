@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from . import experiments
-from .metrics import mse_stderr, p_within_stderr
+from .. import experiments
+from ..metrics import mse_stderr, p_within_stderr
 
 ROW_EXTRA_FIELDS = ("mse_stderr", "p_submeter_stderr", "los_model", "mean_los_links")
 """Columns that :func:`accuracy_rows` appends to :data:`daun_lib.experiments.ROW_FIELDS`."""
@@ -91,8 +91,8 @@ def fig2_methods(names: Sequence[str], paper_variant: bool) -> tuple[dict[str, C
     note : str or None
         Why the loss-(18) curves are missing, when they were asked for.
     """
-    from . import daun
-    from .methods import REGISTRY
+    from .. import daun
+    from ..methods import REGISTRY
 
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"names: expected a list of method names, got {names!r}")

@@ -97,14 +97,14 @@ from typing import Any
 import numpy as np
 from scipy.stats import gamma
 
-from . import joint_ml, methods
-from ._validation import as_array, nonnegative
-from .baselines import dpd
-from .joint_ml import SPAN_TOL as _SPAN_TOL
-from .joint_ml import _basis, _conditional_terms, _project_out, joint_fit
-from .localizers import MapLocalizer, check_scenario, check_y, dictionaries
-from .refine import row_power, subgrid
-from .scenario import Scenario
+from .. import joint_ml, methods
+from .._validation import as_array, nonnegative
+from ..baselines import dpd
+from ..joint_ml import SPAN_TOL as _SPAN_TOL
+from ..joint_ml import _basis, _conditional_terms, _project_out, joint_fit
+from ..localizers import MapLocalizer, check_scenario, check_y, dictionaries
+from ..refine import row_power, subgrid
+from ..scenario import Scenario
 
 __all__ = [
     "MULTI_REGISTRY",
@@ -124,7 +124,7 @@ __all__ = [
 #: :data:`MULTI_REGISTRY` gets a ``"DAUN-MU"`` entry only when that file is shipped (checked
 #: without importing torch).
 DAUN_MU_VARIANT = "multi2"
-_DAUN_MU_FILE = Path(__file__).resolve().parent / "weights" / "daun_multi2.pt"
+_DAUN_MU_FILE = Path(__file__).resolve().parent.parent / "weights" / "daun_multi2.pt"
 
 
 def check_n_users(n_users: Any, name: str = "n_users") -> int:
@@ -230,7 +230,7 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
     indices, start (n, U, 2) -> (n, U, 2).  With U = 1 this is the ``ml`` readout of the
     single-user pipeline.
     """
-    from . import continuous  # lazy, as the readouts do
+    from .. import continuous  # lazy, as the readouts do
 
     A = dictionaries(scenario)[0]
     n, U = k.shape
@@ -533,7 +533,7 @@ class DAUNVariantLocalizer(methods.DAUNLocalizer):
 
 @lru_cache(maxsize=4)
 def _variant(variant: str, geometry: str) -> Any:
-    from . import daun  # lazy: torch network
+    from .. import daun  # lazy: torch network
 
     return daun.load_pretrained(variant, geometry=geometry)
 
@@ -674,7 +674,7 @@ def estimate_n_users(
         raise ValueError(f"max_users: expected at most the K = {scenario.n_grid} grid cells, got {max_users}")
     t = noise_threshold(scenario, pfa, rule)
     if rule == "sum":  # the only rule in units of the noise power: refuse data that cannot be in those units
-        from .baselines._common import check_noise_floor
+        from ..baselines._common import check_noise_floor
 
         check_noise_floor(y, 1.0, "the unit noise power of rule='sum'")
     k, peak = _sic_cells(scenario, y, max_users, _check_suppression(suppression_m))

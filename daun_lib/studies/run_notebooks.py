@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m daun_lib.run_notebooks [--quick] [-p NAME VALUE ...] --out BUILD_DIR notebooks/01_*.ipynb ...
+    python -m daun_lib.studies.run_notebooks [--quick] [-p NAME VALUE ...] --out BUILD_DIR notebooks/01_*.ipynb ...
 
 Each notebook runs in its own folder (so ``../results`` and ``../figures``
 resolve against the repository) with the Jupyter kernel ``python3``, and the
@@ -18,9 +18,9 @@ every notebook that declares it.  Before the first notebook starts, the runner
 checks ``--out`` (not a file, writable), that every given name is declared by
 at least one notebook (``papermill.inspect_notebook``), and every injected
 value against its notebook's declaration with
-:func:`daun_lib.notebook_params.check_values`; each notebook checks its
+:func:`daun_lib.studies.notebook_params.check_values`; each notebook checks its
 parameters again in its first cell after the parameters
-(:func:`daun_lib.notebook_params.check`), which also covers runs with
+(:func:`daun_lib.studies.notebook_params.check`), which also covers runs with
 papermill directly.
 
 The kernel ``python3`` must run this environment's Python: ``make install``
@@ -76,7 +76,7 @@ def _check_kernel(kernel_name: str) -> None:
 @contextlib.contextmanager
 def _kernel_env() -> Iterator[None]:
     """Put the folder holding daun_lib first on PYTHONPATH while kernels start."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
     try:
@@ -129,7 +129,7 @@ def notebook_parameters(
     ValueError
         A quick run of a notebook that does not declare ``quick``, ``results_dir`` and ``figures_dir`` (a quick run
         must not write to the committed results), or a value that fails
-        :func:`daun_lib.notebook_params.check_values` (type, range, output folder).
+        :func:`daun_lib.studies.notebook_params.check_values` (type, range, output folder).
     """
     from . import notebook_params
 
@@ -227,7 +227,7 @@ def run(
         No notebooks, a path that is not an existing ``.ipynb`` file, an
         ``out`` that is a file or not writable, a parameter that no notebook
         declares or whose value fails its notebook's checks
-        (:mod:`daun_lib.notebook_params`), or a quick run of a notebook that
+        (:mod:`daun_lib.studies.notebook_params`), or a quick run of a notebook that
         does not declare ``quick``, ``results_dir`` and ``figures_dir``.
         All of this is checked before the first notebook starts.
     NotebookError
@@ -331,7 +331,9 @@ def _parse_cli_parameters(pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m daun_lib.run_notebooks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m daun_lib.studies.run_notebooks", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("notebooks", nargs="+", help="notebooks to execute, in order")
     parser.add_argument("--out", required=True, help="build folder for the executed notebooks")
     parser.add_argument("--quick", action="store_true", help="quick=True; results and figures go to the build folder")

@@ -4,7 +4,7 @@ The users and channels are 3-D (BSs at ``bs_height_m``, users at ``ut_height_m``
 zenith angles), all links LoS, from two sources:
 
 * ``"package"``: :func:`daun_lib.channel.simulate` on ``Scenario(geometry="3d")``;
-* ``"sionna"``: :func:`daun_lib.sionna_data.simulate_sionna` (Sionna's UMa; optional extra ``sionna``).
+* ``"sionna"``: :func:`daun_lib.channel.sionna.simulate_sionna` (Sionna's UMa; optional extra ``sionna``).
 
 Each method runs with two kinds of dictionaries:
 
@@ -14,7 +14,7 @@ Each method runs with two kinds of dictionaries:
 * ``"2-D model"``: the registry entry called with ``Scenario()`` (the paper's model (1)-(2) with the 2-D azimuth,
   and the 2-D DAUN network), applied to the same 3-D data.
 
-The Monte Carlo is :func:`daun_lib.accuracy.accuracy_rows` (:func:`daun_lib.experiments.accuracy_sweep`, common
+The Monte Carlo is :func:`daun_lib.studies.accuracy.accuracy_rows` (:func:`daun_lib.experiments.accuracy_sweep`, common
 random numbers: every method and both dictionary kinds see the same users of a source).  The engine draws one
 trial per ``simulate(scenario, 1, snr_db, seed)`` call, Sionna included.
 """
@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from . import accuracy, experiments
-from .scenario import Scenario
+from . import accuracy
+from .. import experiments
+from ..scenario import Scenario
 
 __all__ = [
     "DICTIONARY_KINDS",
@@ -58,13 +59,13 @@ _MARKERS = {"package": "o", "sionna": "s"}
 
 def available_sources() -> tuple[str, ...]:
     """The data sources that can run here: ``("package",)``, plus ``"sionna"`` when Sionna is installed."""
-    from .sionna_data import sionna_available
+    from ..channel.sionna import sionna_available
 
     return SOURCES if sionna_available() else SOURCES[:1]
 
 
 def _check_names(names: Any) -> list[str]:
-    from .methods import REGISTRY
+    from ..methods import REGISTRY
 
     if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"names: expected a list of method names, got {names!r}")
@@ -88,7 +89,7 @@ def with_2d_model(name: str) -> Callable:
     name : str
         A name in :data:`daun_lib.methods.REGISTRY`.
     """
-    from .methods import REGISTRY
+    from ..methods import REGISTRY
 
     if not isinstance(name, str):
         raise ValueError(f"name: expected a method name (str), got {name!r}")
@@ -115,7 +116,7 @@ def geometry_methods(names: Sequence[str], dictionaries: str) -> dict[str, Calla
         ``"height-aware"``: the registry entry itself (run on ``Scenario(geometry="3d")`` it uses the 3-D
         dictionaries and network); ``"2-D model"``: :func:`with_2d_model`.
     """
-    from .methods import REGISTRY
+    from ..methods import REGISTRY
 
     names = _check_names(names)
     if dictionaries not in DICTIONARY_KINDS:
@@ -128,7 +129,7 @@ def geometry_methods(names: Sequence[str], dictionaries: str) -> dict[str, Calla
 def _simulator(source: str) -> Callable | None:
     if source == "package":
         return None  # the engine's default, daun_lib.channel.simulate
-    from .sionna_data import simulate_sionna
+    from ..channel.sionna import simulate_sionna
 
     return simulate_sionna
 
@@ -146,9 +147,9 @@ def geometry_rows(
 ) -> list[dict]:
     """Rows of ``results/fig_geometry.csv``: every (source, dictionary kind, method, SNR point).
 
-    For each source, one :func:`daun_lib.accuracy.accuracy_rows` sweep (all links LoS) that runs every method
+    For each source, one :func:`daun_lib.studies.accuracy.accuracy_rows` sweep (all links LoS) that runs every method
     with both dictionary kinds on the same users (each user and channel drawn once per source).  Each row has the keys of :data:`daun_lib.experiments.ROW_FIELDS` and
-    :data:`daun_lib.accuracy.ROW_EXTRA_FIELDS` plus ``source``, ``dictionaries`` and ``geometry`` (of the data:
+    :data:`daun_lib.studies.accuracy.ROW_EXTRA_FIELDS` plus ``source``, ``dictionaries`` and ``geometry`` (of the data:
     always ``"3d"``).
 
     Parameters
@@ -172,7 +173,7 @@ def geometry_rows(
         ``progress``, ``extra`` ...).  The hashes of both DAUN networks are added to ``extra``.
     """
 
-    from . import daun
+    from .. import daun
 
     names = _check_names(names)
     if isinstance(sources, str) or not isinstance(sources, Sequence) or not sources:
@@ -225,7 +226,7 @@ def geometry_rows(
 def plot_geometry(axes: Sequence[Any], table: Sequence[Mapping[str, Any]], xticks: Sequence[float]) -> None:
     """Two panels against the SNR: P(error < 1 m) (``axes[0]``) and the MSE in m^2 (``axes[1]``, log axis).
 
-    Colour per method (:data:`daun_lib.figures.STYLES`), line style per dictionary kind (solid: height-aware,
+    Colour per method (:data:`daun_lib.studies.figures.STYLES`), line style per dictionary kind (solid: height-aware,
     dashed: 2-D model), marker per source (circle: package, square: Sionna); error bars +-2 standard errors.
 
     Parameters
@@ -286,7 +287,7 @@ def params(
     scenario: Scenario | None = None,
     **more: Any,
 ) -> dict[str, Any]:
-    """The sidecar parameters of ``results/fig_geometry.csv``: :func:`daun_lib.accuracy.accuracy_params` plus ``more``.
+    """The sidecar parameters of ``results/fig_geometry.csv``: :func:`daun_lib.studies.accuracy.accuracy_params` plus ``more``.
 
     ``scenario`` is the one the rows were made with (default ``Scenario(geometry="3d")``, as in
     :func:`geometry_rows`).

@@ -68,7 +68,7 @@ def method_notes(padmm_iterations: int) -> dict[str, str]:
 
 def bind_scenario(scenario: Any, names: Sequence[str]) -> dict[str, Callable[[Any], Any]]:
     """``{name: lambda y: REGISTRY[name](scenario, y)}``: registry localisers as ``f(y)`` for timing."""
-    from .methods import REGISTRY
+    from ..methods import REGISTRY
 
     unknown = [n for n in names if n not in REGISTRY]
     if isinstance(names, str) or unknown:
@@ -97,7 +97,7 @@ def time_reference(problem: Any, y: Any, w: Any, solver: str, n: int) -> tuple[l
     statuses : list of str
     compile_seconds : float or None
     """
-    from ._validation import positive
+    from .._validation import positive
 
     n = positive(n, "n", integer=True)
     if getattr(y, "shape", (0,))[0] < n:
@@ -116,7 +116,7 @@ def time_reference(problem: Any, y: Any, w: Any, solver: str, n: int) -> tuple[l
 
 def read_benchmark(path: str | os.PathLike) -> dict[str, float]:
     """Per-method seconds per sample of ``results/benchmark.csv`` (empty when the file is missing)."""
-    from .experiments import read_csv
+    from ..experiments import read_csv
 
     path = Path(path)
     bench: dict[str, float] = {}

@@ -27,7 +27,7 @@ namespace for undeclared variables instead would also flag every variable that a
 notebook is rerun interactively; the history only holds what papermill injected.  Names starting with
 ``PAPERMILL_`` (papermill's ``--inject-paths``) are not parameters and are ignored.
 
-:func:`check_values` holds the type and range checks without the kernel parts; :mod:`daun_lib.run_notebooks` uses
+:func:`check_values` holds the type and range checks without the kernel parts; :mod:`daun_lib.studies.run_notebooks` uses
 it to check the parameters it is given against each notebook's declaration (``papermill.inspect_notebook``)
 before it starts any notebook.
 """
@@ -84,7 +84,7 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
         raise ValueError(f"name: expected the argument name to report, got {name!r}")
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ValueError(f"{name}: expected a folder path, got {path!r}")
-    from . import experiments
+    from .. import experiments
 
     experiments.check_writable(path, name, directory=True)
     return Path(path)
@@ -174,13 +174,13 @@ def _names_in(
 
 
 def _registry() -> Iterable[str]:
-    from .methods import REGISTRY
+    from ..methods import REGISTRY
 
     return REGISTRY
 
 
 def _multi_registry() -> Iterable[str]:
-    from .multiuser import MULTI_REGISTRY
+    from ..multiuser import MULTI_REGISTRY
 
     return MULTI_REGISTRY
 
@@ -193,13 +193,13 @@ def _user_counts(v: Any, name: str) -> None:
 
 
 def _variants() -> Iterable[str]:
-    from .daun import VARIANTS
+    from ..daun import VARIANTS
 
     return VARIANTS
 
 
 def _recipes() -> Iterable[str]:
-    from .daun import RECIPES
+    from ..daun import RECIPES
 
     return RECIPES
 
@@ -367,7 +367,7 @@ def check_values(
                 _folder(value, name)
                 folder = Path(base) / value if base is not None else Path(value)
                 if name == "cache_dir":  # a complete cache is only read, so a read-only one is fine
-                    from .experiments.cache import _check_cache_dir
+                    from ..experiments.cache import _check_cache_dir
 
                     _check_cache_dir(folder)
                 else:

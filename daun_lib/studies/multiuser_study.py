@@ -27,15 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from . import experiments
-from ._validation import integer_at_least as _int
-from .experiments.keys import trial_seed
-from .metrics import (
-    fraction_all_within,
-    fraction_all_within_stderr,
-    mse_per_user_stderr,
-    position_errors,
-)
+from .. import experiments
+from .._validation import integer_at_least as _int
+from ..experiments.keys import trial_seed
+from ..metrics import fraction_all_within, fraction_all_within_stderr, mse_per_user_stderr, position_errors
 
 __all__ = ["OneUser", "accuracy_rows", "count_rows", "timing_rows", "verdict"]
 
@@ -56,7 +51,7 @@ class OneUser:
 
 
 def _methods(methods: Sequence[str]) -> dict[str, Any]:
-    from .multiuser import MULTI_REGISTRY
+    from ..multiuser import MULTI_REGISTRY
 
     if isinstance(methods, str) or not methods or not all(isinstance(m, str) for m in methods):
         raise ValueError(f"methods: expected a non-empty list of names of multiuser.MULTI_REGISTRY, got {methods!r}")
@@ -153,7 +148,7 @@ def count_rows(
         ``n_users``, ``snr_db``, ``n_trials``, ``rule``, ``pfa``, ``p_correct``, ``p_over``,
         ``p_under``, ``mean_estimate``.
     """
-    from . import channel, multiuser
+    from .. import channel, multiuser
 
     n_trials = _int(n_trials, "n_trials", 1)
     seed = _int(seed, "seed", 0)
@@ -203,7 +198,7 @@ def timing_rows(
     list of dict
         ``method``, ``n_users``, ``n_samples``, ``seconds_per_sample``.
     """
-    from . import channel
+    from .. import channel
 
     fns = _methods(methods)
     n = _int(n, "n", 1)
@@ -271,9 +266,9 @@ def single_user_check(scenario: Any, n: int = 200, snr_db: float = 10.0, seed: i
     ``DPD-SIC-ML`` and ``DPD-AP`` against ``REGISTRY["DPD-ML"]``: the
     multi-user code changes nothing for one user (all 0.0 when it holds).
     """
-    from . import channel
-    from .methods import REGISTRY
-    from .multiuser import MULTI_REGISTRY
+    from .. import channel
+    from ..methods import REGISTRY
+    from ..multiuser import MULTI_REGISTRY
 
     y = channel.simulate(scenario, _int(n, "n", 1), snr_db, seed=seed).y
     pairs = {

@@ -26,7 +26,7 @@ redraws exactly those trials):
     a method.  It is not a bound on the MSE (a posterior mean, which shrinks
     towards the area's centre when it cannot decide, has a lower MSE).
 
-The rows have the columns of :func:`daun_lib.accuracy.accuracy_rows`, with
+The rows have the columns of :func:`daun_lib.studies.accuracy.accuracy_rows`, with
 ``method`` one of :data:`REFERENCE_LABELS`' values, so they can be written
 next to the sweep's rows and drawn by the same plotting code; the CRB rows
 have no sub-metre probability or median (empty cells).
@@ -46,11 +46,11 @@ from typing import Any
 
 import numpy as np
 
-from . import bounds
-from ._validation import check_scenario, positive
-from ._validation import integer_at_least as _int
-from .experiments.keys import trial_seed
-from .metrics import fraction_within, mean_squared_error, median_error, mse_stderr, p_within_stderr, position_errors
+from .. import bounds
+from .._validation import check_scenario, positive
+from .._validation import integer_at_least as _int
+from ..experiments.keys import trial_seed
+from ..metrics import fraction_within, mean_squared_error, median_error, mse_stderr, p_within_stderr, position_errors
 
 __all__ = [
     "REFERENCES",
@@ -115,7 +115,7 @@ def draw_trials(
     n_trials = _int(n_trials, "n_trials", 1)
     seed = _int(seed, "seed", 0)
     if simulate is None:
-        from .channel import simulate
+        from ..channel import simulate
     if not callable(simulate):
         raise ValueError(f"simulate: expected a callable simulate(scenario, n, snr_db, seed), got {simulate!r}")
     parts: dict[str, list[np.ndarray]] = {"y": [], "h": [], "positions": [], "los": []}
@@ -185,7 +185,7 @@ def reference_rows(
         and ``mean_los_links``.  The CRB row's ``mse`` is the mean CRB trace
         over the users and ``mse_stderr`` its standard error.
     """
-    from . import continuous
+    from .. import continuous
 
     check_scenario(scenario)
     snrs = _check_snr_list(snr_db)

@@ -46,8 +46,8 @@ def convergence_rows(
     admm_iterations, literal_iterations : int >= 1
     literal_params : dict with ``rho``, ``tau1``, ``tau2`` (and ``w``)
     """
-    from . import admm
-    from ._validation import positive
+    from .. import admm
+    from .._validation import positive
 
     if not isinstance(nets, Mapping):
         raise ValueError(f"nets: expected a dict variant -> DAUN, got {type(nets).__name__}")
@@ -113,8 +113,8 @@ def held_out_samples(scenario: Any, n_samples: int, seed: int, snr_range_db: Seq
     -------
     channel batch with ``y`` (n_samples, M, N) complex
     """
-    from . import channel
-    from ._validation import positive
+    from .. import channel
+    from .._validation import positive
 
     n_samples = positive(n_samples, "n_samples", integer=True)
     if len(snr_range_db) != 2 or not snr_range_db[0] <= snr_range_db[1]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib
 
-from ._io import atomic_write_bytes
+from .._io import atomic_write_bytes
 
 STYLE_PATH = Path(__file__).with_name("daun.mplstyle")
 """Path of the package style: IEEE column width 3.5 in, embedded fonts, no LaTeX."""
