@@ -367,8 +367,8 @@ def _crafted(tmp: Path, edit: Callable[[dict], None]) -> Path:
     try:
         from daun_lib.daun import checkpoint_file
 
-        if hasattr(checkpoint_file, "_digest") and "digest" in obj:
-            obj["digest"] = checkpoint_file._digest(obj)
+        if hasattr(checkpoint_file, "digest") and "digest" in obj:
+            obj["digest"] = checkpoint_file.digest(obj)
     except Exception:  # noqa: BLE001
         pass
     p = tmp / "crafted.pt"

@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from daun_lib import channel, metrics  # noqa: E402
+from daun_lib.channel.sionna import SIONNA_EXTRA, SIONNA_SPEC_VERSION, simulate_sionna  # noqa: E402
 from daun_lib.experiments import write_csv  # noqa: E402
 from daun_lib.methods import REGISTRY  # noqa: E402
 from daun_lib.scenario import Scenario, steering  # noqa: E402
-from daun_lib.channel.sionna import SIONNA_EXTRA, SIONNA_SPEC_VERSION, simulate_sionna  # noqa: E402
 
 METHODS = ("DPD", "DPD-S", "Stansfield", "DAUN", "DAUN-S")
 SNRS_DB = (10.0, 20.0)

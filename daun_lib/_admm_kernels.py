@@ -48,7 +48,7 @@ __all__ = [
     "soft_shrink",
 ]
 
-_TINY = 1e-30
+TINY = 1e-30
 
 #: Accepted range of the penalty ``rho`` (of :func:`solve` and of the per-iteration
 #: lists of :func:`run_inference`): outside it ``s / rho`` or ``tau / rho`` leave
@@ -78,7 +78,7 @@ class Operators(NamedTuple):
     BH: torch.Tensor
 
 
-def _tensor(x: Any) -> torch.Tensor:
+def to_tensor(x: Any) -> torch.Tensor:
     """``torch.as_tensor`` that copies read-only numpy arrays (torch cannot share them)."""
     if isinstance(x, np.ndarray) and not x.flags.writeable:
         x = np.array(x)
@@ -89,8 +89,8 @@ def make_operators(A: Any, B: Any, cdtype: torch.dtype, device: Any = None) -> O
     """Build :class:`Operators` from numpy arrays or tensors (``device`` None: where ``A`` is)."""
     if device is not None:
         device = check_device(device)
-    At = _tensor(A).to(device=device, dtype=cdtype).contiguous()
-    Bt = _tensor(B).to(device=device, dtype=cdtype).contiguous()
+    At = to_tensor(A).to(device=device, dtype=cdtype).contiguous()
+    Bt = to_tensor(B).to(device=device, dtype=cdtype).contiguous()
     return Operators(At, At.conj().transpose(1, 2).contiguous(), Bt, Bt.conj().transpose(1, 2).contiguous())
 
 
@@ -120,7 +120,7 @@ def _modulus(v: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     sq = v.real.square() + v.imag.square()
     if dim is not None:
         sq = sq.sum(dim=dim, keepdim=True)
-    return torch.sqrt(sq.clamp_min(_TINY))
+    return torch.sqrt(sq.clamp_min(TINY))
 
 
 def row_shrink(C: torch.Tensor, lam: Any) -> torch.Tensor:
@@ -352,13 +352,13 @@ def run_inference(
         torch.mul(s, 1.0 / r_i, out=u).sub_(y)  # s / rho - y
         torch.add(Ax, Bz, out=r).add_(u)
         x.baddbmm_(bops.AH, r, alpha=-t1)  # c = x - tau1 A^H (...), (9), (11)
-        _sum_squares(x_planes, row).clamp_min_(_TINY).rsqrt_()  # 1 / ||c_k||
+        _sum_squares(x_planes, row).clamp_min_(TINY).rsqrt_()  # 1 / ||c_k||
         row.mul_(-t1 / r_i).add_(1.0).relu_()  # (12): max(1 - lambda1 / ||c_k||, 0)
         x.view(M, 2, K, n).mul_(row)
         torch.bmm(bops.A, x, out=Ax)
         torch.add(Ax, Bz, out=r).add_(u)
         z.baddbmm_(bops.BH, r, alpha=-t2)  # d = z - tau2 B^H (...), (15), (16)
-        _sum_squares(z_pairs.transpose(0, 1), mag).clamp_min_(_TINY).rsqrt_()  # 1 / |d|
+        _sum_squares(z_pairs.transpose(0, 1), mag).clamp_min_(TINY).rsqrt_()  # 1 / |d|
         mag.mul_(wcol).mul_(-t2 / r_i).add_(1.0).relu_()  # (17)
         z_pairs.mul_(mag.unsqueeze(1))
         torch.bmm(bops.B, z, out=Bz)
@@ -422,11 +422,11 @@ def run_small_batch_numpy(
     for i, (r, t1, t2) in enumerate(zip(rho, tau1, tau2, strict=True)):
         u = s / real(r) - y
         c = x - real(t1) * np.matmul(AH, Ax + Bz + u)  # (9), (11)
-        norm = np.sqrt(np.maximum((c.real**2 + c.imag**2).sum(axis=0, keepdims=True), _TINY))
+        norm = np.sqrt(np.maximum((c.real**2 + c.imag**2).sum(axis=0, keepdims=True), TINY))
         x = c * np.maximum(1 - real(t1 / r) / norm, 0)  # (12)
         Ax = np.matmul(A, x)
         d = z - real(t2) * np.matmul(BH, Ax + Bz + u)  # (15), (16)
-        mag = np.sqrt(np.maximum(d.real**2 + d.imag**2, _TINY))
+        mag = np.sqrt(np.maximum(d.real**2 + d.imag**2, TINY))
         z = d * np.maximum(1 - real(t2 / r) * wcol / mag, 0)  # (17)
         Bz = np.matmul(B, z)
         res = Ax + Bz - y

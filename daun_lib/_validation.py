@@ -128,15 +128,6 @@ def positions(values: Any, name: str = "positions", *, allow_empty: bool = False
     return p
 
 
-def check_scenario(scenario: Any) -> Any:
-    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario`; returns it."""
-    from .scenario import Scenario  # lazy: scenario imports this module
-
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a daun_lib.Scenario, got {type(scenario).__name__}")
-    return scenario
-
-
 def signals(y: Any, M: int, N: int, *, expected: str = "") -> Any:
     """Check received signals ``y`` (n, M, N) or (M, N) (numpy or torch) -> with a batch axis.
 

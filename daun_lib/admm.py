@@ -66,17 +66,16 @@ import numpy as np
 import torch
 
 from ._admm_kernels import (
-    _TINY,
     FINITE_CHECK_EVERY,
     RHO_MAX,
     RHO_MIN,
     SMALL_BATCH,
+    TINY,
     BlockOperators,
     DivergenceError,
     InferenceResult,
     Operators,
     State,
-    _tensor,
     admm_layer,
     block_operators,
     init_state,
@@ -87,6 +86,7 @@ from ._admm_kernels import (
     run_inference,
     run_small_batch_numpy,
     soft_shrink,
+    to_tensor,
 )
 from ._devices import check_device
 from ._validation import as_array, is_tensor, positive, reject_zero_samples, signals, weights
@@ -304,7 +304,7 @@ def prepare_y(y: Any, cdtype: torch.dtype, device: Any, normalize: bool) -> tupl
     """
     if device is not None:
         device = check_device(device)
-    yt = _tensor(y)
+    yt = to_tensor(y)
     if not yt.is_complex():
         yt = yt.to(torch.complex128 if yt.dtype == torch.float64 else cdtype)
     if device is not None:
@@ -450,7 +450,7 @@ def solve(
         # the ratio only needs relative scales: dividing them by a power of two (exact) keeps their
         # squares in range at any scale of y
         rel = torch.ldexp(scale, -torch.frexp(scale.max())[1].to(scale.dtype))
-        nmse = (out.residual * rel.square()).sum(dim=1) / energy(yt, rel).clamp_min(_TINY)
+        nmse = (out.residual * rel.square()).sum(dim=1) / energy(yt, rel).clamp_min(TINY)
         X, Z = unpack_xz(out.x, out.z, scale)
         X, Z = X.contiguous(), Z.contiguous()
     if want_tensor:

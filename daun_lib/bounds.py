@@ -70,8 +70,9 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_scenario, rng_from_seed, snr_db_per_sample
+from ._checks import check_scenario
 from ._validation import positions as _check_positions
+from ._validation import rng_from_seed, snr_db_per_sample
 from .scenario import Scenario, element_offsets
 
 __all__ = [

@@ -110,7 +110,7 @@ from typing import Any
 
 import numpy as np
 
-from . import localizers as _localizers
+from . import _checks
 from ._validation import as_array, positive
 from ._validation import positions as _check_positions
 from .scenario import Scenario, element_wavenumbers
@@ -175,7 +175,7 @@ def trust_radius(scenario: Scenario) -> float:
 
     ``r_min`` is the smallest horizontal distance from a BS to the square user area.
     """
-    _localizers.check_scenario(scenario)
+    _checks.check_scenario(scenario)
     half = scenario.area_size / 2.0
     bs = scenario.bs_array
     gap = np.maximum(np.abs(bs) - half, 0.0)  # (M, 2) distance outside the square per axis
@@ -235,7 +235,7 @@ def effective_weights(scenario: Scenario, weights: Any, n: int) -> np.ndarray:
     (n, M) float
         The weights the localisers of this module use (module docstring, "Fewer than two BSs").
     """
-    _localizers.check_scenario(scenario)
+    _checks.check_scenario(scenario)
     n = positive(n, "n", integer=True)
     w = _check_weights(weights, n, scenario.n_bs).copy()
     few = (w > 0).sum(axis=1) < 2
@@ -246,7 +246,7 @@ def effective_weights(scenario: Scenario, weights: Any, n: int) -> np.ndarray:
 # ---------------------------------------------------------------- the cost
 
 
-def _geometry(scenario: Scenario, p: np.ndarray, hessian: bool):
+def sine_geometry(scenario: Scenario, p: np.ndarray, hessian: bool):
     """u (n, M), g (n, M, 2) and, when ``hessian``, H_u (n, M, 2, 2) (module docstring)."""
     d = p[:, None, :] - scenario.bs_array[None]  # (n, M, 2)
     e = scenario.array_axes  # (M, 2)
@@ -300,14 +300,14 @@ def _terms(cost: str, c, c1, c2, energy, N: int):
 
 
 def _value(scenario, y, energy, p, w, cost):
-    u, _, _ = _geometry(scenario, p, hessian=False)
+    u, _, _ = sine_geometry(scenario, p, hessian=False)
     c, _, _ = _per_bs(scenario, y, u, 0)
     f, _, _ = _terms(cost, c, None, None, energy, scenario.n_antennas)
     return (w * f).sum(axis=1)
 
 
 def _derivatives(scenario, y, energy, p, w, cost):
-    u, g, H = _geometry(scenario, p, hessian=True)
+    u, g, H = sine_geometry(scenario, p, hessian=True)
     c, c1, c2 = _per_bs(scenario, y, u, 2)
     f, f1, f2 = _terms(cost, c, c1, c2, energy, scenario.n_antennas)
     F = (w * f).sum(axis=1)
@@ -322,8 +322,8 @@ def _energy(y: np.ndarray) -> np.ndarray:
 
 def _checked_at(scenario: Scenario, y: Any, p: Any, p_name: str, weights: Any, cost: Any):
     """The inputs of :func:`cost_values` / :func:`cost_derivatives` checked: y (n, M, N), p (n, 2), w (n, M), cost."""
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
+    _checks.check_scenario(scenario)
+    y = _checks.check_y(scenario, y)
     cost = _check_cost(cost)
     p = _check_points(scenario, p, y.shape[0], p_name)
     return y, p, _check_weights(weights, y.shape[0], scenario.n_bs), cost
@@ -411,7 +411,7 @@ def unit_scale_y(y: np.ndarray) -> np.ndarray:
 
 
 def _grid_start(scenario: Scenario, y: np.ndarray, w: np.ndarray, cost: str) -> np.ndarray:
-    A = _localizers.dictionaries(scenario)[0]  # (M, N, K), unit-norm columns
+    A = _checks.dictionaries(scenario)[0]  # (M, N, K), unit-norm columns
     grid = scenario.grid
     N = scenario.n_antennas
     out = np.empty((y.shape[0], 2))
@@ -445,8 +445,8 @@ def grid_start(scenario: Scenario, y: Any, weights: Any = None, cost: str = "dpd
     (n, 2) float
         Computed on blocks of :data:`GRID_BLOCK` samples (one GEMM per BS and block).
     """
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
+    _checks.check_scenario(scenario)
+    y = _checks.check_y(scenario, y)
     cost = _check_cost(cost)
     w = effective_weights(scenario, weights, y.shape[0])
     return _grid_start(scenario, *_unit_scale(y, w), cost)
@@ -536,10 +536,10 @@ def newton_ml(
     ValueError
         Naming ``scenario``, ``y``, ``start``, ``weights``, ``cost`` or ``params``.
     """
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
+    _checks.check_scenario(scenario)
+    y = _checks.check_y(scenario, y)
     cost = _check_cost(cost)
-    params = _localizers.check_params(params, MLParams)
+    params = _checks.check_params(params, MLParams)
     p0 = _check_points(scenario, start, y.shape[0], "start")
     w = effective_weights(scenario, weights, y.shape[0])
     ys, ws = _unit_scale(y, w)
@@ -579,10 +579,10 @@ def ml_localize(
     (n, 2) float
         Positions in the user area.
     """
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
+    _checks.check_scenario(scenario)
+    y = _checks.check_y(scenario, y)
     cost = _check_cost(cost)
-    params = _localizers.check_params(params, MLParams)
+    params = _checks.check_params(params, MLParams)
     w = effective_weights(scenario, weights, y.shape[0])
     y, w = _unit_scale(y, w)
     if start is None:
@@ -613,8 +613,8 @@ def los_oracle(scenario: Scenario, y: Any, los: Any, cost: str = "dpd", params: 
         links are localised with all links: without a prior the oracle can do
         nothing better for them.
     """
-    _localizers.check_scenario(scenario)
-    y = _localizers.check_y(scenario, y)
+    _checks.check_scenario(scenario)
+    y = _checks.check_y(scenario, y)
     los_arr = np.asarray(los)
     if los_arr.dtype != bool:
         if not (

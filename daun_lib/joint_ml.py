@@ -33,7 +33,7 @@ vector ``z`` of the BS (``r_m`` or a column ``q`` of ``Q_m``), ``s(u) = a(u)^H z
     f'  = (A' - f D') / D,        f'' = (A'' - 2 f' D' - f D'') / D.
 
 The chain rule through ``u_m(p)`` (gradient ``g_m`` and Hessian ``H_m`` of the sine,
-:func:`daun_lib.continuous._geometry`) gives ``grad C = sum_m f'_m g_m`` and
+:func:`daun_lib.continuous.sine_geometry`) gives ``grad C = sum_m f'_m g_m`` and
 ``hess C = sum_m (f''_m g_m g_m^T + f'_m H_m)``.  The three sums over the antennas of every
 vector are one batched product with the moments ``[z, k z, k^2 z]``, computed once per update
 (:func:`_moments`).
@@ -49,7 +49,7 @@ projection converges linearly where users are close (each sweep moves one user a
 others' old positions); a Newton ascent on all ``2 U`` coordinates at once does not.  Per BS,
 with ``A = [a(u_1) .. a(u_U)]`` (N, U), ``G = A^H A``, ``b = A^H y``, the gains ``x = G^+ b``
 (pseudo-inverse: directions of ``G`` below ``SPAN_TOL^2`` of its largest eigenvalue dropped, as
-:func:`_basis` drops singular values below ``SPAN_TOL``), the residual ``e = y - A x`` and
+:func:`orthonormal_basis` drops singular values below ``SPAN_TOL``), the residual ``e = y - A x`` and
 ``D = [a'(u_1) .. a'(u_U)]`` (``a' = j k a``)::
 
     J_m = b^H x,     dJ_m / du_i = 2 Re(conj(x_i) d_i^H e)                  (exact),
@@ -81,8 +81,8 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_scenario, check_y
 from ._validation import as_array, integer_at_least
-from .localizers import check_scenario, check_y
 from .scenario import Scenario, element_wavenumbers
 
 __all__ = ["AP_SWEEPS", "SPAN_TOL", "alternating_projection", "joint_fit", "joint_newton", "multistart"]
@@ -115,7 +115,7 @@ _EIGEN_FLOOR = 1e-8
 # ---------------------------------------------------------------- projections
 
 
-def _basis(V: np.ndarray) -> np.ndarray:
+def orthonormal_basis(V: np.ndarray) -> np.ndarray:
     """Orthonormal basis of the span of the columns of V (n, M, N, u) -> (n, M, N, u), dropped
     directions (rank deficiency: singular value below ``SPAN_TOL`` of the largest) as zero columns."""
     Q, s, _ = np.linalg.svd(V, full_matrices=False)
@@ -123,13 +123,13 @@ def _basis(V: np.ndarray) -> np.ndarray:
     return Q * keep[..., None, :]
 
 
-def _project_out(y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+def project_out(y: np.ndarray, Q: np.ndarray) -> np.ndarray:
     """``(I - Q Q^H) y`` per sample and BS: y (n, M, N), Q (n, M, N, u) orthonormal (or zero) columns."""
     c = np.einsum("bmnu,bmn->bmu", Q.conj(), y)
     return y - np.einsum("bmnu,bmu->bmn", Q, c)
 
 
-def _conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-BS ``|a_m^H r_m|^2`` and ``||P_m a_m||^2 = 1 - ||Q_m^H a_m||^2`` (unit-norm ``a_m``), (n, M) each.
 
     a (n, M, N) steering vectors of the new source, r (n, M, N) the data projected off the found
@@ -182,7 +182,7 @@ def joint_fit(scenario: Scenario, y: Any, positions: Any) -> np.ndarray:
 def _joint_fit(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """``sum_m ||Q_m^H y_m||^2`` with ``Q_m`` an orthonormal basis of the users' steering vectors -> (n,)."""
     V = np.stack([scenario.los_steering(positions[:, j]) for j in range(positions.shape[1])], axis=-1)
-    c = np.einsum("bmnu,bmn->bmu", _basis(V).conj(), y)
+    c = np.einsum("bmnu,bmn->bmu", orthonormal_basis(V).conj(), y)
     return np.sum(c.real**2 + c.imag**2, axis=(1, 2))
 
 
@@ -193,7 +193,7 @@ def _conditional_value(scenario: Scenario, r: np.ndarray, Q: np.ndarray, p: np.n
     columns allowed).  The plain definition, from the steering vectors; the ascent uses
     :func:`_conditional_derivatives`, which computes the same value.
     """
-    num, den = _conditional_terms(scenario.los_steering(p), r, Q)
+    num, den = conditional_terms(scenario.los_steering(p), r, Q)
     ok = den > SPAN_TOL
     return np.sum(np.where(ok, num / np.where(ok, den, 1.0), 0.0), axis=1)
 
@@ -239,9 +239,9 @@ def _conditional_derivatives(
 
     W (n, M, 3 C, N) the moments of :func:`_moments`.
     """
-    from .continuous import _geometry  # the sine u_m(p) and its derivatives, shared with the continuous ML
+    from .continuous import sine_geometry  # the sine u_m(p) and its derivatives, shared with the continuous ML
 
-    u, g, H = _geometry(scenario, p, hessian=True)
+    u, g, H = sine_geometry(scenario, p, hessian=True)
     S = (W @ _conj_steering(scenario, u)[..., None])[..., 0]  # (n, M, 3 C): sum_n k^i conj(a_n) z_n
     C = S.shape[-1] // 3
     s, t1, t2 = S[..., :C], S[..., C : 2 * C], S[..., 2 * C :]  # s' = -j t1, s'' = -t2
@@ -393,8 +393,8 @@ def _alternating_projection(scenario: Scenario, y: np.ndarray, start: np.ndarray
         before = pos[active]
         ya = y[active]
         for u in range(U):
-            Q = _basis(V[active][..., [j for j in range(U) if j != u]])
-            W = _moments(scenario, _project_out(ya, Q), Q)
+            Q = orthonormal_basis(V[active][..., [j for j in range(U) if j != u]])
+            W = _moments(scenario, project_out(ya, Q), Q)
             pos[active, u] = _newton(scenario, W, pos[active, u])
             V[active, ..., u] = scenario.los_steering(pos[active, u])
         moved = np.linalg.norm(pos[active] - before, axis=-1).max(axis=1)
@@ -413,11 +413,11 @@ def _joint_derivatives(scenario: Scenario, y: np.ndarray, p: np.ndarray) -> tupl
     y (n, M, N).  -> J (n,), grad (n, 2 U), hess (n, 2 U, 2 U); coordinates ordered
     ``(x_1, y_1, x_2, y_2, ..)``.
     """
-    from .continuous import _geometry  # the sines and their derivatives, shared with the continuous ML
+    from .continuous import sine_geometry  # the sines and their derivatives, shared with the continuous ML
 
     n, U, _ = p.shape
     M, N = scenario.n_bs, scenario.n_antennas
-    u, g, Hg = _geometry(scenario, p.reshape(-1, 2), hessian=True)  # (n U, M), (n U, M, 2), (n U, M, 2, 2)
+    u, g, Hg = sine_geometry(scenario, p.reshape(-1, 2), hessian=True)  # (n U, M), (n U, M, 2), (n U, M, 2, 2)
     A = np.conj(_conj_steering(scenario, u)).reshape(n, U, M, N).transpose(0, 2, 3, 1)  # (n, M, N, U)
     k = _wavenumbers(N, scenario.antenna_spacing)[0]
     D = (1j * k)[:, None] * A  # d a / du per column

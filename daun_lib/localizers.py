@@ -24,58 +24,13 @@ positions and the experiment cache keys them by those fields.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _validation
-from ._validation import is_tensor
-from .readouts import GridReadout, Readout, cell_centres, get_readout
+from ._checks import cell_centres, check_params, check_scenario, check_y
+from .readouts import GridReadout, Readout, get_readout
 from .scenario import Scenario
-
-
-def check_scenario(scenario: Any) -> Scenario:
-    """Raise ``ValueError`` unless ``scenario`` is a :class:`daun_lib.Scenario` (:func:`_validation.check_scenario`)."""
-    return _validation.check_scenario(scenario)
-
-
-def check_y(scenario: Scenario, y: Any) -> np.ndarray:
-    """Validate received signals against ``scenario``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex (numpy array or tensor)
-
-    Returns
-    -------
-    (n, M, N) complex128 numpy array.
-    """
-    y = _validation.signals(y, scenario.n_bs, scenario.n_antennas, expected=" for this scenario (M BSs, N antennas)")
-    if is_tensor(y):
-        y = y.detach().cpu().numpy()
-    y = np.ascontiguousarray(y, dtype=np.complex128)
-    _validation.reject_zero_samples(np.flatnonzero(~np.any(y != 0, axis=(1, 2))))
-    return y
-
-
-def check_params(params: Any, cls: type, name: str = "params") -> Any:
-    """``params`` if it is an instance of the frozen dataclass ``cls``; ``cls()`` for None."""
-    if params is None:
-        return cls()
-    if not isinstance(params, cls):
-        raise ValueError(f"{name}: expected a {cls.__name__} (or None for the defaults), got {type(params).__name__}")
-    return params
-
-
-@lru_cache(maxsize=8)
-def dictionaries(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
-    """Read-only ``scenario.dictionaries()`` (A (M, N, K), B (M, N, L)), cached per scenario."""
-    A, B = scenario.dictionaries()
-    A.setflags(write=False)
-    B.setflags(write=False)
-    return A, B
 
 
 class Localizer:

@@ -84,9 +84,10 @@ from typing import Any
 import numpy as np
 
 from . import admm
+from ._checks import dictionaries
 from .baselines import dpd, mm, srl, stansfield, vb
 from .blockage import MixtureMeanLocalizer, SubsetMAPLocalizer
-from .localizers import Localizer, MapLocalizer, dictionaries
+from .localizers import Localizer, MapLocalizer
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 

@@ -137,7 +137,7 @@ from typing import Any
 import numpy as np
 from scipy.special import i0e
 
-from ._validation import check_scenario
+from ._checks import check_noise_floor, check_params, check_scenario, check_y
 from .channel import los_probability
 from .scenario import Scenario, array_phase
 
@@ -371,8 +371,6 @@ def _log_posterior_blocks(scenario: Scenario, y: np.ndarray, params: PosteriorPa
 
 def _prepare(scenario: Any, y: Any, params: Any) -> tuple[Scenario, np.ndarray, PosteriorParams]:
     # imported here: daun_lib.readouts (imported by daun_lib.localizers) imports this module's PosteriorParams
-    from .baselines._common import check_noise_floor
-    from .localizers import check_params, check_y
 
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)

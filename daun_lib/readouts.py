@@ -54,12 +54,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from . import _validation
+from ._checks import cell_centres, check_scenario
 from ._validation import as_array
 from .refine import argmax_rows, refine, row_power, subgrid
 from .scenario import Scenario
@@ -68,21 +67,13 @@ Readout = Callable[[Any, Scenario, Any], np.ndarray]
 """``readout(score (n, K) or X (n, K, M), scenario, y (n, M, N)) -> positions (n, 2)``."""
 
 
-@lru_cache(maxsize=8)
-def cell_centres(scenario: Scenario) -> np.ndarray:
-    """Read-only ``scenario.grid`` (K, 2), cached per scenario."""
-    g = scenario.grid
-    g.setflags(write=False)
-    return g
-
-
 def check_map(score: Any, scenario: Scenario) -> Any:
     """Check a score map (n, K) or an X (n, K, M) against the scenario's grid (K cells).
 
     Returns a score map as a float64 numpy array; X is returned unchanged (the
     row-power functions of :mod:`daun_lib.refine` check its values).
     """
-    _validation.check_scenario(scenario)
+    check_scenario(scenario)
     ndim = getattr(score, "ndim", None)
     if ndim == 3:
         if score.shape[1] != scenario.n_grid or score.shape[0] < 1:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _validation
+from . import _checks
 from ._validation import as_array, is_tensor
 from .scenario import Scenario
 
@@ -159,7 +159,7 @@ def subgrid(power: Any, scenario: Scenario, k: Any = None) -> np.ndarray:
     -------
     (n, 2) float, metres
     """
-    _validation.check_scenario(scenario)
+    _checks.check_scenario(scenario)
     P = np.asarray(as_array(power, "power", 2, complex_ok=False), dtype=float)
     nx, ny = scenario.grid_shape
     if P.shape[1] != nx * ny or P.shape[0] < 1 or (P < 0).any():

@@ -149,7 +149,7 @@ def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.nda
     return np.exp(1j * array_phase(np.sin(theta), n_antennas, spacing)) / np.sqrt(n_antennas)
 
 
-def _wrap(angle: np.ndarray) -> np.ndarray:
+def wrap_angle(angle: np.ndarray) -> np.ndarray:
     """Wrap angles to (-pi, pi]."""
     return -(np.mod(-np.asarray(angle) + np.pi, 2.0 * np.pi) - np.pi)
 
@@ -545,7 +545,7 @@ class Scenario:
         if (np.abs(d).max(axis=-1) == 0.0).any():
             raise ValueError("positions: a position coincides with a BS; its direction from that BS is undefined")
         phi = np.arctan2(d[..., 1], d[..., 0])
-        return _wrap(phi - self.array_normals[None, :])
+        return wrap_angle(phi - self.array_normals[None, :])
 
     def los_sines(self, positions: np.ndarray, ut_heights: np.ndarray | None = None) -> np.ndarray:
         """The quantity each ULA measures for the LoS path: ``u = sin(theta)`` along its axis.

@@ -161,8 +161,8 @@ def test_checkpoint_written_now_round_trips(tmp_path):
 def test_experiment_cache_key_separates_the_channels():
     import functools
 
-    from daun_lib.experiments.keys import _callable_key
+    from daun_lib.experiments.keys import callable_key
 
     uma = functools.partial(channel.simulate, Scenario())
     los = functools.partial(channel.simulate, Scenario(multipath=False))
-    assert _callable_key(uma, "generator") != _callable_key(los, "generator")
+    assert callable_key(uma, "generator") != callable_key(los, "generator")

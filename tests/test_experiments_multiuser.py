@@ -209,7 +209,7 @@ def test_tampered_two_user_chunk_is_recomputed(tmp_path):
     with np.load(path, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files if k != "checksum"}
     arrays["errors"] = arrays["errors"][:, ::-1].copy()  # checksum made consistent: only the recomputation catches it
-    ex._save_chunk(path, arrays)
+    ex.save_chunk(path, arrays)
     m = Counting()
     with pytest.warns(ex.CacheWarning, match="assigned errors"):
         assert msweep({"M": m}, cache_dir=tmp_path) == ref

@@ -275,8 +275,8 @@ def test_clusters_and_scenario_must_agree_on_the_geometry():
 
 
 def test_the_2d_model_uses_the_layout_of_the_sweeps_scenario():
-    from daun_lib.studies import accuracy, geometry_study
     from daun_lib import channel, daun, methods
+    from daun_lib.studies import accuracy, geometry_study
 
     moved = ((-60.0, -50.0), (-50.0, 60.0), (50.0, 50.0), (50.0, -50.0))
     s3 = Scenario(geometry="3d", bs_positions=moved)

@@ -11,8 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from daun_lib import Scenario
-from daun_lib.studies import geometry_study  # noqa: E402
 from daun_lib.methods import REGISTRY  # noqa: E402
+from daun_lib.studies import geometry_study  # noqa: E402
 
 
 def test_sources_include_the_package():

@@ -55,7 +55,7 @@ def _craft(tmp_path, path, edit, name="crafted.pt"):
     """Load a checkpoint, let ``edit(obj)`` change it, recompute the digest (as a crafter would), save."""
     obj = torch.load(path, weights_only=True)
     edit(obj)
-    obj["digest"] = daun.checkpoint_file._digest(obj)
+    obj["digest"] = daun.checkpoint_file.digest(obj)
     out = tmp_path / name
     torch.save(obj, out)
     return out
@@ -265,7 +265,7 @@ def test_weights_from_user_dictionaries_are_checked_against_the_geometry(tmp_pat
 def test_crafted_scenario_record_does_not_hide_the_geometry(tmp_path):
     """A file claiming TINY's scenario but trained for MOVED's dictionaries (digest recomputed)."""
     path = DAUN(2, scenario=MOVED).save(tmp_path / "moved.pt")
-    tiny_fields = daun.checkpoint_file._scenario_fields(TINY)
+    tiny_fields = daun.checkpoint_file.scenario_fields(TINY)
     crafted = _craft(tmp_path, path, lambda o: o["meta"].__setitem__("scenario", tiny_fields))
     with pytest.raises(ValueError, match="dictionary A"):
         DAUN.load(crafted)

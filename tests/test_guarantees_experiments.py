@@ -204,7 +204,7 @@ def _resave(path, arrays, *, checksum=True):
     """Rewrite a chunk; with ``checksum`` the checksum matches the (damaged) arrays, so only the checks catch it."""
     arrays = {k: v for k, v in arrays.items() if k != "checksum"}
     if checksum:
-        ex._save_chunk(path, arrays)
+        ex.save_chunk(path, arrays)
     else:
         np.savez(path, **arrays)
 

@@ -17,8 +17,8 @@ def _case(s, n_others, seed, zero_column=False):
     V = np.stack([s.los_steering(others[:, j]) for j in range(n_others)], axis=-1)
     if zero_column:  # a rank-deficient basis: the second user on the first one
         V[..., -1] = V[..., 0]
-    Q = jml._basis(V)
-    return jml._project_out(y, Q), Q, rng.uniform(-15, 15, (6, 2))
+    Q = jml.orthonormal_basis(V)
+    return jml.project_out(y, Q), Q, rng.uniform(-15, 15, (6, 2))
 
 
 @pytest.mark.parametrize("geometry", ["2d", "3d"])
@@ -31,7 +31,7 @@ def test_analytic_derivatives_match_the_definition(geometry, n_others, zero_colu
     np.testing.assert_allclose(F, jml._conditional_value(s, r, Q, p), rtol=1e-10)
     # finite differences where no BS sees p near the others' span (1 - ||Q^H a||^2 > 0.01: there the
     # cost is smooth on the scale of the step; nearer the span round-off dominates the differences)
-    clear = jml._conditional_terms(s.los_steering(p), r, Q)[1].min(axis=1) > 0.01
+    clear = jml.conditional_terms(s.los_steering(p), r, Q)[1].min(axis=1) > 0.01
     assert clear.sum() >= 3
     h = 1e-4
     for i, e in enumerate(np.eye(2) * h):
@@ -67,9 +67,9 @@ def test_ascent_reaches_a_noiseless_source(geometry):
     p2[np.linalg.norm(p2 - p1, axis=1) < 4.0] += 8.0  # well separated
     gains = rng.standard_normal((2, 8, s.n_bs, 1)) + 1j * rng.standard_normal((2, 8, s.n_bs, 1))
     y = gains[0] * s.los_steering(p1) + gains[1] * s.los_steering(p2)
-    Q = jml._basis(s.los_steering(p1)[..., None])
+    Q = jml.orthonormal_basis(s.los_steering(p1)[..., None])
     start = p2 + 0.3 * np.stack([np.cos(rng.uniform(0, 2 * np.pi, 8)), np.sin(rng.uniform(0, 2 * np.pi, 8))], axis=1)
-    got = jml._newton(s, jml._moments(s, jml._project_out(y, Q), Q), start)
+    got = jml._newton(s, jml._moments(s, jml.project_out(y, Q), Q), start)
     np.testing.assert_allclose(got, p2, atol=1e-3)
 
 

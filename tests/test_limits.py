@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from daun_lib import Scenario, bounds, continuous
-from daun_lib.studies import limits
 from daun_lib.baselines import dpd
 from daun_lib.experiments import accuracy_sweep
 from daun_lib.metrics import position_errors
+from daun_lib.studies import limits
 
 SNRS = [0.0, 20.0]
 N_TRIALS = 12

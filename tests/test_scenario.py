@@ -115,12 +115,13 @@ def test_array_phase_is_the_phase_of_steering():
 
 
 def test_shared_validation_helpers_name_the_argument():
+    from daun_lib import _checks
     from daun_lib import _validation as v
 
     with pytest.raises(ValueError, match="scenario: expected a daun_lib.Scenario"):
-        v.check_scenario("paper")
+        _checks.check_scenario("paper")
     s = Scenario()
-    assert v.check_scenario(s) is s
+    assert _checks.check_scenario(s) is s
     with pytest.raises(ValueError, match="positions: expected at least one position"):
         v.positions(np.zeros((0, 2)))
     assert v.positions(np.zeros((0, 2)), allow_empty=True).shape == (0, 2)

@@ -185,7 +185,7 @@ def cone_intersection(scenario: Scenario, u: Any, weights: Any | None = None, *,
     (n, 2) float
         Positions inside the area.
     """
-    from .._validation import check_scenario
+    from .._checks import check_scenario
 
     check_scenario(scenario)
     M = scenario.n_bs

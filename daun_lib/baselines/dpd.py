@@ -49,7 +49,7 @@ import numpy as np
 from .. import _validation
 from .._validation import as_array, positive
 from ..localizers import MapLocalizer
-from ..scenario import Scenario, _wrap, steering
+from ..scenario import Scenario, steering, wrap_angle
 from . import _common
 
 
@@ -169,7 +169,7 @@ def cost_at(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndar
         return np.sum(np.abs(np.einsum("npmi,nmi->npm", a.conj(), y)) ** 2, axis=-1)
     bs = scenario.bs_array
     d = positions[:, :, None, :] - bs[None, None]  # (n, P, M, 2)
-    theta = _wrap(np.arctan2(d[..., 1], d[..., 0]) - scenario.array_normals)  # (n, P, M)
+    theta = wrap_angle(np.arctan2(d[..., 1], d[..., 0]) - scenario.array_normals)  # (n, P, M)
     a = steering(theta, scenario.n_antennas, scenario.antenna_spacing)  # (n, P, M, N), unit norm
     inner = np.einsum("npmi,nmi->npm", a.conj(), y)  # a^H y
     return np.sum(np.abs(inner) ** 2, axis=-1)

@@ -67,7 +67,7 @@ from .._validation import as_array, positive
 from ..admm import resolve_dtype
 from ..scenario import Scenario, steering
 from . import _common, bearings
-from .stansfield import _phase_k, sector_u
+from .stansfield import phase_k, sector_u
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def _grid(scenario: Scenario, oversampling: int) -> tuple[np.ndarray, np.ndarray
     u = -period / 2 + period * (np.arange(G) + 0.5) / G
     # steering() takes angles; for |u| > 1 (spacing < 1/2) use the phase directly
     N = scenario.n_antennas
-    Phi = np.exp(1j * np.outer(_phase_k(scenario), u)) / np.sqrt(N)
+    Phi = np.exp(1j * np.outer(phase_k(scenario), u)) / np.sqrt(N)
     if np.all(np.abs(u) <= 1.0):  # identical to the package's steering vectors
         Phi = steering(np.arcsin(u), N, scenario.antenna_spacing).T
     u.setflags(write=False)

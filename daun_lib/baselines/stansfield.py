@@ -92,7 +92,7 @@ def sector_u(scenario: Scenario, margin: float) -> np.ndarray:
     return np.clip(np.stack([u[:, 0] - margin * bw, u[:, 1] + margin * bw], axis=1), -1.0, 1.0)
 
 
-def _phase_k(scenario: Scenario) -> np.ndarray:
+def phase_k(scenario: Scenario) -> np.ndarray:
     """(N,) ULA phase factors ``2 pi d (n - (N-1)/2)``: the steering vector at ``u = sin(theta)`` is
     ``exp(j u k) / sqrt(N)`` (:func:`daun_lib.scenario.steering`, written in ``u`` for the Newton steps)."""
     N = scenario.n_antennas
@@ -125,7 +125,7 @@ def _beamscan(scenario: Scenario, y: np.ndarray, params: StansfieldParams) -> tu
     :func:`daun_lib.baselines._common.check_magnitudes`)."""
     _common.check_magnitudes(y, "the beamscan |a(u)^H y_m|^2")
     N = scenario.n_antennas
-    k = _phase_k(scenario)
+    k = phase_k(scenario)
     step = 1.0 / (N * scenario.antenna_spacing * params.oversampling)
     rng = sector_u(scenario, params.margin)
     G = int(np.ceil((rng[:, 1] - rng[:, 0]).max() / step)) + 1

@@ -12,21 +12,22 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import as_array, check_scenario, rng_from_seed
+from .._checks import check_scenario
+from .._validation import as_array, rng_from_seed
 from .._validation import positions as check_positions
-from ..scenario import Scenario, _wrap
+from ..scenario import Scenario, wrap_angle
 from .los import check_ut_heights
 from .tables import (
-    _ASD_MAX_DEG,
-    _C_MAX,
-    _C_PHI_NLOS,
-    _C_THETA_NLOS,
-    _CUT_DB,
-    _ZSD_MAX_DEG,
+    ASD_MAX_DEG,
+    C_MAX,
+    C_PHI_NLOS,
+    C_THETA_NLOS,
+    CUT_DB,
     RAY_OFFSETS,
     UMA_LOS,
     UMA_NLOS,
     UMA_ZSD,
+    ZSD_MAX_DEG,
     fc_ghz,
     mu_lgzsd,
     zod_offset_deg,
@@ -161,7 +162,7 @@ def geometry_of(scenario: Scenario) -> str:
 
 def draw_link_randoms(rng: np.random.Generator, n: int, M: int, zenith: bool = False) -> LinkRandoms:
     """Draw the random numbers of steps 4-8 for ``n x M`` links (zenith ones only if ``zenith``)."""
-    C = _C_MAX
+    C = C_MAX
     g_k = rng.standard_normal((n, M))
     g_ds = rng.standard_normal((n, M))
     g_asd = rng.standard_normal((n, M))
@@ -199,7 +200,7 @@ def ray_zeniths(zeniths: np.ndarray, mu_lgzsd_: np.ndarray, perm: np.ndarray) ->
 def ray_azimuths(angles: np.ndarray, los: np.ndarray) -> np.ndarray:
     """(..., C, 20) ray azimuths (7.5-13) from cluster azimuths (..., C) and LoS states (...)."""
     c_asd = np.where(los, UMA_LOS["c_asd_deg"], UMA_NLOS["c_asd_deg"])
-    return _wrap(angles[..., None] + np.deg2rad(c_asd[..., None, None] * RAY_OFFSETS))
+    return wrap_angle(angles[..., None] + np.deg2rad(c_asd[..., None, None] * RAY_OFFSETS))
 
 
 def link_fields(
@@ -211,7 +212,7 @@ def link_fields(
     Returns the fields of :class:`Clusters` except ``los`` and ``ray_angles``.
     """
     n, M = los_arr.shape
-    C = _C_MAX
+    C = C_MAX
     lgfc = np.log10(fc_ghz(scenario))
 
     def par(key: str) -> np.ndarray:  # per-link parameter, LoS or NLoS table
@@ -222,7 +223,7 @@ def link_fields(
     lgds = par("lgds_a") + par("lgds_b") * lgfc + par("lgds_sigma") * r.g_ds
     lgasd = par("lgasd_a") + par("lgasd_b") * lgfc + par("lgasd_sigma") * r.g_asd
     ds = 10.0**lgds
-    asd = np.minimum(10.0**lgasd, _ASD_MAX_DEG)
+    asd = np.minimum(10.0**lgasd, ASD_MAX_DEG)
     k_db = np.where(los_arr, k_db, np.nan)
     k_lin = np.where(los_arr, 10.0 ** (np.nan_to_num(k_db) / 10.0), 0.0)
 
@@ -246,11 +247,11 @@ def link_fields(
     diffuse = p_n / (k_lin[..., None] + 1.0)  # NLoS part of (7.5-8)
     p_ang = diffuse.copy()
     p_ang[..., 0] += los_power  # (7.5-8), used in (7.5-9) only
-    keep = p_n >= p_n.max(axis=-1, keepdims=True) * 10.0 ** (-_CUT_DB / 10.0)  # -25 dB cut
+    keep = p_n >= p_n.max(axis=-1, keepdims=True) * 10.0 ** (-CUT_DB / 10.0)  # -25 dB cut
     powers = np.where(keep & valid, diffuse, 0.0)
 
     # ---- step 7: azimuths (departure side = BS side)
-    c_phi_nlos = np.where(los_arr, _C_PHI_NLOS[int(UMA_LOS["n_clusters"])], _C_PHI_NLOS[int(UMA_NLOS["n_clusters"])])
+    c_phi_nlos = np.where(los_arr, C_PHI_NLOS[int(UMA_LOS["n_clusters"])], C_PHI_NLOS[int(UMA_NLOS["n_clusters"])])
     kd = np.nan_to_num(k_db)
     c_phi = np.where(
         los_arr, c_phi_nlos * (1.1035 - 0.028 * kd - 0.002 * kd**2 + 0.0001 * kd**3), c_phi_nlos
@@ -262,7 +263,7 @@ def link_fields(
     los_angle = scenario.los_angles(p)  # (n, M) rad
     offs = sign * phi_pr + y_n  # (7.5-11) without phi_LOS
     offs = offs - np.where(los_arr, offs[..., 0], 0.0)[..., None]  # (7.5-12): cluster 1 on the LoS
-    angles = _wrap(los_angle[..., None] + np.deg2rad(offs))
+    angles = wrap_angle(los_angle[..., None] + np.deg2rad(offs))
     out = dict(
         k_factor_db=k_db,
         asd_deg=asd,
@@ -288,9 +289,9 @@ def link_fields(
     h_ut = scenario.ut_height_m if ut_heights is None else ut_heights[:, None]  # h_UT, scalar or (n, 1)
     mu_z = mu_lgzsd(d2d, h_ut, los_arr)  # Table 7.5-7
     sig_z = np.where(los_arr, UMA_ZSD["los"]["sigma"], UMA_ZSD["nlos"]["sigma"])
-    zsd = np.minimum(10.0 ** (mu_z + sig_z * r.g_zsd), _ZSD_MAX_DEG)  # deg, step 4 cap
+    zsd = np.minimum(10.0 ** (mu_z + sig_z * r.g_zsd), ZSD_MAX_DEG)  # deg, step 4 cap
     los_zen = np.pi / 2 + np.arctan2(scenario.bs_height_m - h_ut, d2d)  # theta_LOS,ZOD, rad (> pi/2: downwards)
-    c_th_nlos = np.where(los_arr, _C_THETA_NLOS[int(UMA_LOS["n_clusters"])], _C_THETA_NLOS[int(UMA_NLOS["n_clusters"])])
+    c_th_nlos = np.where(los_arr, C_THETA_NLOS[int(UMA_LOS["n_clusters"])], C_THETA_NLOS[int(UMA_NLOS["n_clusters"])])
     c_th = np.where(
         los_arr, c_th_nlos * (1.3086 + 0.0339 * kd - 0.0077 * kd**2 + 0.0002 * kd**3), c_th_nlos
     )  # (7.5-15)
@@ -362,7 +363,7 @@ def draw_clusters(scenario: Scenario, positions: Any, los: Any, seed: Any = None
     if three_d:
         rz = ray_zeniths(fields["zeniths"], mu_z, raw.perm)
     else:
-        rz = np.broadcast_to(np.pi / 2, (n, M, _C_MAX, RAY_OFFSETS.size))
+        rz = np.broadcast_to(np.pi / 2, (n, M, C_MAX, RAY_OFFSETS.size))
     return Clusters(los=los_arr.copy(), ray_angles=ray_azimuths(fields["angles"], los_arr), ray_zeniths=rz, **fields)
 
 

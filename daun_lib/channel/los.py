@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_array, check_scenario, positive, rng_from_seed
+from .._checks import check_scenario
+from .._validation import as_array, positive, rng_from_seed
 from .._validation import positions as check_positions
 from ..scenario import Scenario
 

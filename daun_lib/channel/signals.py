@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_scenario, nonnegative, positive, rng_from_seed, snr_db_per_sample
+from .._checks import check_scenario
+from .._validation import nonnegative, positive, rng_from_seed, snr_db_per_sample
 from ..scenario import Scenario, array_phase, element_offsets, phase_step
 from .clusters import (
     Clusters,
@@ -272,7 +273,7 @@ def channel_vectors(scenario: Scenario, clusters: Clusters, seed: Any = None) ->
 SNR_DB_RANGE: tuple[float, float] = (-150.0, 150.0)
 
 
-def _check_snr(snr_db: Any, n: int) -> np.ndarray:
+def check_snr(snr_db: Any, n: int) -> np.ndarray:
     return snr_db_per_sample(snr_db, n, valid_range=SNR_DB_RANGE)
 
 
@@ -529,7 +530,7 @@ def simulate(
     """
     scenario = check_scenario(scenario)
     n = positive(n, "n", integer=True)
-    snr = _check_snr(snr_db, n)
+    snr = check_snr(snr_db, n)
     rng = rng_from_seed(seed)
     U = _check_n_users(n_users)
     d = nonnegative(min_separation_m, "min_separation_m")

@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_scenario, positive, rng_from_seed
-from .signals import ChannelBatch, _check_snr
+from .._checks import check_scenario
+from .._validation import positive, rng_from_seed
 from ..scenario import Scenario
+from .signals import ChannelBatch, check_snr
 
 __all__ = ["SIONNA_EXTRA", "SIONNA_SPEC_VERSION", "simulate_sionna", "sionna_available"]
 
@@ -141,7 +142,7 @@ def simulate_sionna(
             "channels always carry their clusters (use channel.simulate for pure-LoS data)"
         )
     n = positive(n, "n", integer=True)
-    snr = _check_snr(snr_db, n)
+    snr = check_snr(snr_db, n)
     if precision not in ("double", "single"):
         raise ValueError(f"precision: expected 'double' or 'single', got {precision!r}")
     rng = rng_from_seed(seed)

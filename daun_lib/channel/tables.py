@@ -39,7 +39,7 @@ RAY_OFFSETS: np.ndarray = np.array(
 """(20,) float: ray offset angles alpha_m of Table 7.5-3 (for a 1 deg rms spread)."""
 
 # Table 7.5-2: scaling factor C_phi^NLOS for the AOA/AOD generation.
-_C_PHI_NLOS = {
+C_PHI_NLOS = {
     4: 0.779,
     5: 0.860,
     8: 1.018,
@@ -87,7 +87,7 @@ UMA_NLOS: dict[str, float] = {
 """TR 38.901 v16.1 Table 7.5-6 Part-1, UMa NLoS (the entries this module uses)."""
 
 # Table 7.5-4: scaling factor C_theta^NLOS for the ZOA/ZOD generation.
-_C_THETA_NLOS = {
+C_THETA_NLOS = {
     8: 0.889,
     10: 0.957,
     11: 1.031,
@@ -105,7 +105,7 @@ UMA_ZSD: dict[str, dict[str, float]] = {
 """TR 38.901 v16.1 UMa lgZSD = log10(ZSD / 1 deg) (Table 7.5-6 Part-1 refers UMa's ZSD to
 Table 7.5-7): mean ``max(-0.5, -2.1 d2D/1000 - 0.01 (h_UT - 1.5) + offset)``, std ``sigma``."""
 
-_ZSD_MAX_DEG = 52.0  # step 4: ZSD = min(ZSD, 52 deg)
+ZSD_MAX_DEG = 52.0  # step 4: ZSD = min(ZSD, 52 deg)
 
 
 def mu_lgzsd(d2d: np.ndarray, ut_height_m: float | np.ndarray, los: np.ndarray) -> np.ndarray:
@@ -129,9 +129,9 @@ def zod_offset_deg(fc: float, d2d: np.ndarray, ut_height_m: float | np.ndarray, 
     return np.where(los, 0.0, nlos)
 
 
-_C_MAX = int(max(UMA_LOS["n_clusters"], UMA_NLOS["n_clusters"]))
-_CUT_DB = 25.0  # step 6: remove clusters more than 25 dB below the strongest
-_ASD_MAX_DEG = 104.0  # step 4: ASD = min(ASD, 104 deg)
+C_MAX = int(max(UMA_LOS["n_clusters"], UMA_NLOS["n_clusters"]))
+CUT_DB = 25.0  # step 6: remove clusters more than 25 dB below the strongest
+ASD_MAX_DEG = 104.0  # step 4: ASD = min(ASD, 104 deg)
 
 
 def fc_ghz(scenario: Scenario) -> float:

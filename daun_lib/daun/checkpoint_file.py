@@ -18,7 +18,7 @@ Frobenius norm of every ``A_m``: a difference ``D`` in ``A_m`` changes it by
 about ``||D||_F`` (relative tolerance :data:`SKETCH_TOLERANCE`, far above the
 float32/float64 round-off, far below any change of geometry that matters).
 
-:func:`_read_checkpoint` checks everything a file declares before anything
+:func:`read_checkpoint` checks everything a file declares before anything
 large is built; the checks that need the network's own dictionaries (the
 sketch, the step bounds) are in :mod:`daun_lib.daun.checkpoints`.
 """
@@ -78,19 +78,19 @@ PARAMETER_RANGE = (1e-12, 1e12)
 #: Relative tolerance of the dictionary sketch comparison (float32 round-off: ~1e-7).
 SKETCH_TOLERANCE = 1e-5
 
-_STATE_KEYS = ("log_rho", "log_tau1", "log_tau2", "log_w", "w_min")
-_SKETCH_METHOD = "phase-probes-4x4"
+STATE_KEYS = ("log_rho", "log_tau1", "log_tau2", "log_w", "w_min")
+SKETCH_METHOD = "phase-probes-4x4"
 
 
 # ---------------------------------------------------------------------------
 # plain records
 # ---------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Tuples/lists/numpy scalars -> plain Python types (for weights_only checkpoints)."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (numbers.Integral, np.integer)):
@@ -100,11 +100,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _scenario_fields(scenario: Scenario) -> dict[str, Any]:
-    return {f.name: _plain(getattr(scenario, f.name)) for f in dataclasses.fields(scenario)}
+def scenario_fields(scenario: Scenario) -> dict[str, Any]:
+    return {f.name: plain(getattr(scenario, f.name)) for f in dataclasses.fields(scenario)}
 
 
-def _scenario_from_fields(fields: dict[str, Any]) -> Scenario:
+def scenario_from_fields(fields: dict[str, Any]) -> Scenario:
     kw = dict(fields)
     if "bs_positions" in kw:
         kw["bs_positions"] = tuple(tuple(p) for p in kw["bs_positions"])
@@ -114,10 +114,10 @@ def _scenario_from_fields(fields: dict[str, Any]) -> Scenario:
     return Scenario(**{k: v for k, v in kw.items() if k in known})
 
 
-def _same(a: Any, b: Any) -> bool:
-    a, b = _plain(a), _plain(b)
+def same(a: Any, b: Any) -> bool:
+    a, b = plain(a), plain(b)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) or isinstance(b, float):
         try:
             return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
@@ -126,14 +126,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _library_version() -> str:
+def library_version() -> str:
     """``daun_lib.__version__`` (from a source tree: the pyproject version + "+source")."""
     from .. import __version__
 
     return __version__
 
 
-def _atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
@@ -156,7 +156,7 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
 
 
-def _digest(obj: dict[str, Any]) -> str:
+def digest(obj: dict[str, Any]) -> str:
     """SHA-256 of a checkpoint's contents: format, version, all metadata, and every
     state tensor's name, dtype, shape and bytes."""
     h = hashlib.sha256(b"daun_lib checkpoint digest 1\0")
@@ -184,7 +184,7 @@ def _probes(seed: int, rows: int, cols: int) -> np.ndarray:
     return np.exp(1j * phase).reshape(rows, cols)
 
 
-def _sketch(D: np.ndarray, seed: int) -> dict[str, Any]:
+def sketch(D: np.ndarray, seed: int) -> dict[str, Any]:
     """Shape, per-BS Frobenius norms and per-BS ``U^H D_m V`` (4 x 4) of a dictionary D (M, N, P)."""
     D = np.asarray(D, dtype=np.complex128)
     M, N, P = D.shape
@@ -198,13 +198,13 @@ def _sketch(D: np.ndarray, seed: int) -> dict[str, Any]:
     }
 
 
-def _grid_sketch(grid: np.ndarray) -> dict[str, Any]:
+def grid_sketch(grid: np.ndarray) -> dict[str, Any]:
     g = np.asarray(grid, dtype=np.float64)
     V = _probes(7, g.shape[0], 4).real
     return {"shape": list(g.shape), "fro": float(np.linalg.norm(g)), "s": (g.T @ V).reshape(-1).tolist()}
 
 
-def _sketch_difference(stored: dict[str, Any], mine: dict[str, Any], what: str, per_bs: bool) -> str | None:
+def sketch_difference(stored: dict[str, Any], mine: dict[str, Any], what: str, per_bs: bool) -> str | None:
     """Why two sketches differ (None when they agree within :data:`SKETCH_TOLERANCE`)."""
     if list(stored.get("shape", [])) != list(mine["shape"]):
         return f"{what} has shape {stored.get('shape')} in the checkpoint but {mine['shape']} here"
@@ -233,13 +233,15 @@ def _sketch_difference(stored: dict[str, Any], mine: dict[str, Any], what: str, 
 # ---------------------------------------------------------------------------
 # checks that need no network
 # ---------------------------------------------------------------------------
-def _fail(path: Any, why: str) -> ValueError:
+def checkpoint_error(path: Any, why: str) -> ValueError:
     return ValueError(f"path: {str(path)!r} {why}")
 
 
 def _check_int(value: Any, lo: int, hi: float, what: str, path: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise _fail(path, f"is not a valid DAUN checkpoint: {what} is {value!r}, expected an integer in [{lo}, {hi:g}]")
+        raise checkpoint_error(
+            path, f"is not a valid DAUN checkpoint: {what} is {value!r}, expected an integer in [{lo}, {hi:g}]"
+        )
     return int(value)
 
 
@@ -251,7 +253,7 @@ def _scenario_sizes(fields: dict[str, Any], path: Any) -> dict[str, int]:
         nx, ny = fields["grid_shape"]
         L = fields["n_angles"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(path, f"has a damaged scenario record ({type(exc).__name__}: {exc})") from exc
+        raise checkpoint_error(path, f"has a damaged scenario record ({type(exc).__name__}: {exc})") from exc
     out = {}
     for key, v in (("M", M), ("N", N), ("nx", nx), ("ny", ny), ("L", L)):
         out[key] = _check_int(v, 1, MAX_DICTIONARY_ENTRIES, f"scenario size {key}", path)
@@ -262,7 +264,7 @@ def _scenario_sizes(fields: dict[str, Any], path: Any) -> dict[str, int]:
 def _check_sizes(shape: dict[str, int], path: Any) -> None:
     entries = shape["M"] * shape["N"] * (shape["K"] + shape["L"])
     if entries > MAX_DICTIONARY_ENTRIES:
-        raise _fail(
+        raise checkpoint_error(
             path,
             f"declares dictionaries of M N (K + L) = {entries:.3g} complex entries "
             f"(M={shape['M']}, N={shape['N']}, K={shape['K']}, L={shape['L']}), above the limit "
@@ -273,50 +275,50 @@ def _check_sizes(shape: dict[str, int], path: Any) -> None:
 def _check_state(state: dict[str, Any], n_layers: int, n_bs: int, path: Any) -> None:
     """Keys, dtypes, shapes, finiteness and ranges of a checkpoint's tensors (steps: see _check_steps)."""
     keys = set(state)
-    if keys != set(_STATE_KEYS):
-        raise _fail(
-            path, f"is not a valid DAUN checkpoint: state_dict keys {sorted(keys)}, expected {sorted(_STATE_KEYS)}"
+    if keys != set(STATE_KEYS):
+        raise checkpoint_error(
+            path, f"is not a valid DAUN checkpoint: state_dict keys {sorted(keys)}, expected {sorted(STATE_KEYS)}"
         )
     shapes = {"log_rho": (n_layers,), "log_tau1": (n_layers,), "log_tau2": (n_layers,), "log_w": (n_bs,), "w_min": ()}
     values = {}
-    for name in _STATE_KEYS:
+    for name in STATE_KEYS:
         t = state[name]
         if (
             not isinstance(t, torch.Tensor)
             or t.dtype not in (torch.float32, torch.float64)
             or t.layout != torch.strided
         ):
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 f"is not a valid DAUN checkpoint: {name} is "
                 f"{getattr(t, 'dtype', type(t).__name__)} ({getattr(t, 'layout', '')}), expected a "
                 f"dense float32 or float64 tensor",
             )
         if tuple(t.shape) != shapes[name]:
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 f"is not a valid DAUN checkpoint: {name} has shape {tuple(t.shape)}, expected "
                 f"{shapes[name]} (n_layers = {n_layers}, M = {n_bs})",
             )
         v = t.detach().cpu().double()
         if not bool(torch.isfinite(v).all()):
-            raise _fail(path, f"is not a valid DAUN checkpoint: {name} is not finite")
+            raise checkpoint_error(path, f"is not a valid DAUN checkpoint: {name} is not finite")
         values[name] = v
     lo, hi = PARAMETER_RANGE
     w_min = float(values["w_min"])
     if not 0.0 <= w_min <= hi:
-        raise _fail(path, f"holds w_min = {w_min:.3g}, expected 0 <= w_min <= {hi:g}")
+        raise checkpoint_error(path, f"holds w_min = {w_min:.3g}, expected 0 <= w_min <= {hi:g}")
     for name, v in (("rho", values["log_rho"].exp()), ("w", w_min + values["log_w"].exp())):
         bad = ~((v >= lo) & (v <= hi))
         if bool(bad.any()):
             i = int(bad.nonzero()[0, 0])
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 f"holds {name}[{i}] = {float(v[i]):.3g}, outside the accepted range PARAMETER_RANGE = [{lo:g}, {hi:g}]",
             )
 
 
-def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict[str, Any]:
     """Load a checkpoint and check all that can be checked without building the network.
 
     Every failure is a ValueError naming the file.  Checked: readability, size,
@@ -331,7 +333,7 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
         raise ValueError(f"path: no checkpoint file at {str(path)!r}")
     size = path.stat().st_size
     if size > MAX_CHECKPOINT_BYTES:
-        raise _fail(
+        raise checkpoint_error(
             path,
             f"is {size} bytes, larger than any DAUN checkpoint (limit MAX_CHECKPOINT_BYTES = {MAX_CHECKPOINT_BYTES})",
         )
@@ -345,39 +347,41 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
         raise ValueError(f"path: {str(path)!r} is not a DAUN checkpoint (missing format tag {CHECKPOINT_FORMAT!r})")
     version = obj.get("format_version")
     if version == 1 and not allow_v1:
-        raise _fail(
+        raise checkpoint_error(
             path,
             "is a version-1 DAUN checkpoint: it carries no integrity digest, so damage to it "
             "cannot be detected, and this library reads version 2 only; if you trust the file, "
             "convert it with daun_lib.daun.upgrade_checkpoint(path, new_path)",
         )
     if version != CHECKPOINT_VERSION and not (allow_v1 and version == 1):
-        raise _fail(path, f"has checkpoint format version {version!r}, this library reads version {CHECKPOINT_VERSION}")
+        raise checkpoint_error(
+            path, f"has checkpoint format version {version!r}, this library reads version {CHECKPOINT_VERSION}"
+        )
     meta, state = obj.get("meta"), obj.get("state_dict")
     if not isinstance(meta, dict) or not isinstance(state, dict):
-        raise _fail(path, "is a damaged DAUN checkpoint (no meta or state_dict)")
+        raise checkpoint_error(path, "is a damaged DAUN checkpoint (no meta or state_dict)")
     if version == CHECKPOINT_VERSION:
         stored = obj.get("digest")
         try:
-            actual = _digest(obj)
+            actual = digest(obj)
         except (ValueError, TypeError, RuntimeError) as exc:
-            raise _fail(path, f"is damaged: its contents cannot be digested ({exc})") from exc
+            raise checkpoint_error(path, f"is damaged: its contents cannot be digested ({exc})") from exc
         if not isinstance(stored, str) or stored != actual:
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 "is damaged: digest mismatch (the file changed after it was written: a flipped "
                 "bit, a truncated copy or an edit); refusing to load it",
             )
         for key in ("n_layers", "shape", "dtype", "dictionaries"):
             if key not in meta:
-                raise _fail(path, f"is not a valid DAUN checkpoint (meta lacks {key!r})")
+                raise checkpoint_error(path, f"is not a valid DAUN checkpoint (meta lacks {key!r})")
     for key in ("n_layers", "shape"):
         if key not in meta:
-            raise _fail(path, f"is a damaged DAUN checkpoint (meta lacks {key!r})")
+            raise checkpoint_error(path, f"is a damaged DAUN checkpoint (meta lacks {key!r})")
     n_layers = _check_int(meta["n_layers"], 1, MAX_LAYERS, "n_layers", path)
     shape = meta["shape"]
     if not isinstance(shape, dict):
-        raise _fail(path, f"is not a valid DAUN checkpoint: shape is {shape!r}")
+        raise checkpoint_error(path, f"is not a valid DAUN checkpoint: shape is {shape!r}")
     shape = {
         k: _check_int(shape.get(k), 1, MAX_BS if k == "M" else MAX_DICTIONARY_ENTRIES, f"shape[{k!r}]", path)
         for k in "MNKL"
@@ -386,15 +390,15 @@ def _read_checkpoint(path: str | os.PathLike, *, allow_v1: bool = False) -> dict
     scen = meta.get("scenario")
     if scen is not None:
         if not isinstance(scen, dict):
-            raise _fail(path, f"has a damaged scenario record ({type(scen).__name__})")
+            raise checkpoint_error(path, f"has a damaged scenario record ({type(scen).__name__})")
         sizes = _scenario_sizes(scen, path)
         if sizes != shape:
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 f"is not a valid DAUN checkpoint: its scenario has sizes {sizes} but its shape record says {shape}",
             )
     if meta.get("dtype", "float32") not in ("float32", "float64") or meta.get("normalize", True) is not True:
-        raise _fail(
+        raise checkpoint_error(
             path, f"is not a valid DAUN checkpoint: dtype {meta.get('dtype')!r}, normalize {meta.get('normalize')!r}"
         )
     _check_state(state, n_layers, shape["M"], path)

@@ -51,28 +51,28 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import _validation, admm
+from .. import _checks, admm
 from .._devices import check_device
 from ..scenario import Scenario
 from .checkpoint_file import (
-    _SKETCH_METHOD,
-    _STATE_KEYS,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     MIN_STEP_RATIO,
+    SKETCH_METHOD,
+    STATE_KEYS,
     STEP_BOUND,
-    _atomic_save,
-    _digest,
-    _fail,
-    _grid_sketch,
-    _library_version,
-    _plain,
-    _read_checkpoint,
-    _same,
-    _scenario_fields,
-    _scenario_from_fields,
-    _sketch,
-    _sketch_difference,
+    atomic_save,
+    checkpoint_error,
+    digest,
+    grid_sketch,
+    library_version,
+    plain,
+    read_checkpoint,
+    same,
+    scenario_fields,
+    scenario_from_fields,
+    sketch,
+    sketch_difference,
 )
 from .network import DAUN
 
@@ -130,10 +130,10 @@ def _dictionary_record(net: DAUN) -> dict[str, Any]:
 
     def compute() -> dict[str, Any]:
         return {
-            "method": _SKETCH_METHOD,
-            "A": _sketch(net.A.detach().cpu().numpy(), 11),
-            "B": _sketch(net.B.detach().cpu().numpy(), 13),
-            "grid": None if net.grid is None else _grid_sketch(net.grid.detach().cpu().numpy()),
+            "method": SKETCH_METHOD,
+            "A": sketch(net.A.detach().cpu().numpy(), 11),
+            "B": sketch(net.B.detach().cpu().numpy(), 13),
+            "grid": None if net.grid is None else grid_sketch(net.grid.detach().cpu().numpy()),
         }
 
     return net._cached("sketch", compute)
@@ -144,21 +144,21 @@ def _check_record(meta: dict[str, Any], shape: dict[str, int], scenario: Scenari
     stored = meta.get("shape") or {}
     for key, name in (("M", "n_bs (M)"), ("N", "n_antennas (N)"), ("K", "grid size (K)"), ("L", "n_angles (L)")):
         if stored.get(key) != shape[key]:
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 f"holds weights for another scenario: {name} is {stored.get(key)} in the "
                 f"checkpoint but {shape[key]} here",
             )
     if scenario is not None and meta.get("scenario") is not None:
-        mine = _scenario_fields(scenario)
-        defaults = _scenario_fields(Scenario())
+        mine = scenario_fields(scenario)
+        defaults = scenario_fields(Scenario())
         names = list(scenario.dictionary_fields())
         if meta["scenario"].get("geometry", defaults.get("geometry")) == "3d":
             names += [f for f in ("bs_height_m", "ut_height_m") if f not in names]
         for field in names:
             theirs = meta["scenario"].get(field, defaults.get(field))
-            if not _same(theirs, mine.get(field)):
-                raise _fail(
+            if not same(theirs, mine.get(field)):
+                raise checkpoint_error(
                     path,
                     f"holds weights for another scenario: {field} is {theirs!r} in the "
                     f"checkpoint but {mine.get(field)!r} here",
@@ -172,18 +172,18 @@ def _check_compatible(net: DAUN, meta: dict[str, Any], path: Any) -> None:
     if record is None:  # version-1 files (upgrade_checkpoint only)
         return
     try:
-        if record.get("method") != _SKETCH_METHOD:
-            raise _fail(path, f"has a dictionary sketch of an unknown kind ({record.get('method')!r})")
+        if record.get("method") != SKETCH_METHOD:
+            raise checkpoint_error(path, f"has a dictionary sketch of an unknown kind ({record.get('method')!r})")
         mine = _dictionary_record(net)
-        why = _sketch_difference(record["A"], mine["A"], "the dictionary A", True) or _sketch_difference(
+        why = sketch_difference(record["A"], mine["A"], "the dictionary A", True) or sketch_difference(
             record["B"], mine["B"], "the dictionary B", True
         )
         if why is None and record.get("grid") is not None and mine["grid"] is not None:
-            why = _sketch_difference(record["grid"], mine["grid"], "the position grid", False)
+            why = sketch_difference(record["grid"], mine["grid"], "the position grid", False)
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise _fail(path, f"has a damaged dictionary sketch ({type(exc).__name__}: {exc})") from exc
+        raise checkpoint_error(path, f"has a damaged dictionary sketch ({type(exc).__name__}: {exc})") from exc
     if why is not None:
-        raise _fail(path, f"holds weights for other dictionaries: {why}")
+        raise checkpoint_error(path, f"holds weights for other dictionaries: {why}")
 
 
 def _check_steps(net: DAUN, state: dict[str, torch.Tensor], path: Any) -> None:
@@ -194,7 +194,7 @@ def _check_steps(net: DAUN, state: dict[str, torch.Tensor], path: Any) -> None:
         bad = ~((ratio >= MIN_STEP_RATIO) & (ratio <= STEP_BOUND))
         if bool(bad.any()):
             i = int(bad.nonzero()[0, 0])
-            raise _fail(
+            raise checkpoint_error(
                 path,
                 f"holds {name}[{i}] = {float(ratio[i]) / norm:.3g}, i.e. {name} ||{op}||^2 = "
                 f"{float(ratio[i]):.3g}: outside [{MIN_STEP_RATIO:g}, STEP_BOUND = {STEP_BOUND:g}] "
@@ -202,7 +202,7 @@ def _check_steps(net: DAUN, state: dict[str, torch.Tensor], path: Any) -> None:
             )
 
 
-def _load_checked(net: DAUN, obj: dict[str, Any], path: Any) -> DAUN:
+def load_checked(net: DAUN, obj: dict[str, Any], path: Any) -> DAUN:
     """Copy the checked state of ``obj`` into ``net`` (after the checks that need its dictionaries)."""
     meta, state = obj["meta"], obj["state_dict"]
     _check_compatible(net, meta, path)
@@ -212,9 +212,9 @@ def _load_checked(net: DAUN, obj: dict[str, Any], path: Any) -> DAUN:
             setattr(net, name, nn.Parameter(state[name].to(dtype=net.A.real.dtype, device=net.device).clone()))
         net.log_w.copy_(state["log_w"])
         net.w_min.copy_(state["w_min"])
-        for name in _STATE_KEYS:  # e.g. a float64 value beyond the float32 range
+        for name in STATE_KEYS:  # e.g. a float64 value beyond the float32 range
             if not torch.isfinite(getattr(net, name)).all():
-                raise _fail(path, f"holds {name} values that are not finite in {net.dtype_name}")
+                raise checkpoint_error(path, f"holds {name} values that are not finite in {net.dtype_name}")
     net.history = list(meta.get("history") or [])
     net.meta = {
         k: v
@@ -235,12 +235,12 @@ def _record(net: DAUN) -> dict[str, Any]:
             "n_layers": net.n_layers,
             "n_bs": net.n_bs,
             "shape": net.shape,
-            "scenario": _scenario_fields(net.scenario) if net.scenario is not None else None,
+            "scenario": scenario_fields(net.scenario) if net.scenario is not None else None,
             "dtype": net.dtype_name,
             "w_min": float(net.w_min),
             "normalize": True,
-            "history": _plain(net.history),
-            "library_version": _library_version(),
+            "history": plain(net.history),
+            "library_version": library_version(),
             "python_version": platform.python_version(),
             "parameters": {k: v.tolist() for k, v in net.parameters_dict().items()},
             "dictionaries": _dictionary_record(net),
@@ -261,11 +261,11 @@ def save(net: DAUN, path: str | os.PathLike, **extra_meta: Any) -> Path:
     reserved = sorted(set(extra_meta) & (set(meta) - set(net.meta)))
     if reserved:
         raise ValueError(f"extra_meta: {reserved} are written by save itself and cannot be given")
-    meta.update(_plain(extra_meta))
+    meta.update(plain(extra_meta))
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     obj = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "meta": meta, "state_dict": state}
-    obj["digest"] = _digest(obj)
-    return _atomic_save(obj, path)
+    obj["digest"] = digest(obj)
+    return atomic_save(obj, path)
 
 
 def _network_for(
@@ -301,7 +301,7 @@ def load_weights(net: DAUN, path: str | os.PathLike) -> DAUN:
     """
     if not isinstance(net, DAUN):
         raise ValueError(f"net: expected a DAUN, got {type(net).__name__}")
-    return _load_checked(net, _read_checkpoint(path), path)
+    return load_checked(net, read_checkpoint(path), path)
 
 
 def build(
@@ -332,22 +332,22 @@ def build(
     device = check_device(device, "device")
     admm.resolve_dtype(dtype)
     if scenario is not None:
-        _validation.check_scenario(scenario)
-    obj = _read_checkpoint(path)
+        _checks.check_scenario(scenario)
+    obj = read_checkpoint(path)
     meta = obj["meta"]
     if scenario is None:
         if meta.get("scenario") is None:
-            raise _fail(
+            raise checkpoint_error(
                 path, "was saved from user dictionaries; use DAUN.from_dictionaries(A, B, n_layers).load_weights(path)"
             )
         try:
-            scenario = _scenario_from_fields(meta["scenario"])
+            scenario = scenario_from_fields(meta["scenario"])
         except (TypeError, ValueError) as exc:
-            raise _fail(path, f"has a damaged scenario record ({exc})") from exc
+            raise checkpoint_error(path, f"has a damaged scenario record ({exc})") from exc
     shape = {"M": scenario.n_bs, "N": scenario.n_antennas, "K": scenario.n_grid, "L": scenario.n_angles}
     _check_record(meta, shape, scenario, path)
     net = _network_for(cls, int(meta["n_layers"]), scenario=scenario, device=device, dtype=dtype)
-    return _load_checked(net, obj, path)
+    return load_checked(net, obj, path)
 
 
 def load(path: str | os.PathLike, **kwargs: Any) -> DAUN:
@@ -376,18 +376,18 @@ def upgrade_checkpoint(
     -------
     Path of the new file.
     """
-    obj = _read_checkpoint(path, allow_v1=True)
+    obj = read_checkpoint(path, allow_v1=True)
     meta, state = dict(obj["meta"]), obj["state_dict"]
     n_layers, dtype = int(meta["n_layers"]), meta.get("dtype", "float32")
     if meta.get("scenario") is not None:
         if A is not None or B is not None:
             raise ValueError("A, B: this checkpoint stores its scenario; do not pass dictionaries")
         try:
-            scenario = _scenario_from_fields(meta["scenario"])
+            scenario = scenario_from_fields(meta["scenario"])
         except (TypeError, ValueError) as exc:
-            raise _fail(path, f"has a damaged scenario record ({exc})") from exc
+            raise checkpoint_error(path, f"has a damaged scenario record ({exc})") from exc
         net = _network_for(DAUN, n_layers, scenario=scenario, dtype=dtype)
-        meta["scenario"] = _scenario_fields(scenario)
+        meta["scenario"] = scenario_fields(scenario)
     else:
         if A is None or B is None:
             raise ValueError("A, B: this checkpoint was saved from user dictionaries; pass them as A=..., B=...")
@@ -396,15 +396,15 @@ def upgrade_checkpoint(
     _check_steps(net, state, path)
     meta["dtype"] = dtype
     meta["dictionaries"] = _dictionary_record(net)
-    meta["upgraded_from"] = {"format_version": int(obj["format_version"]), "by": _library_version()}
+    meta["upgraded_from"] = {"format_version": int(obj["format_version"]), "by": library_version()}
     new = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
-        "meta": _plain(meta),
-        "state_dict": {k: state[k] for k in _STATE_KEYS},
+        "meta": plain(meta),
+        "state_dict": {k: state[k] for k in STATE_KEYS},
     }
-    new["digest"] = _digest(new)
-    return _atomic_save(new, new_path)
+    new["digest"] = digest(new)
+    return atomic_save(new, new_path)
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._validation import nonnegative, positive
 from ..scenario import Scenario
-from .checkpoint_file import _plain
+from .checkpoint_file import plain
 from .checkpoints import DEFAULT_VARIANT
 from .losses import LOSSES
 
@@ -137,7 +137,7 @@ class TrainConfig:
             )
 
     def as_dict(self) -> dict[str, Any]:
-        d = _plain(dataclasses.asdict(self))
+        d = plain(dataclasses.asdict(self))
         if d["n_users"] == 1:  # single-user records stay as they were before the field existed
             del d["n_users"]
         return d

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import _validation, admm
+from .. import _checks, _validation, admm
 from .._devices import check_device
 from .._validation import is_tensor, nonnegative, positive
 from ..refine import argmax_rows
@@ -102,7 +102,7 @@ class DAUN(nn.Module):
                 raise ValueError("grid: only with your own dictionaries A, B (a scenario brings its own grid)")
             if scenario is None:
                 scenario = Scenario()
-            _validation.check_scenario(scenario)
+            _checks.check_scenario(scenario)
             A, B = scenario.dictionaries()
             grid = scenario.grid
         elif scenario is not None:
@@ -158,7 +158,7 @@ class DAUN(nn.Module):
         init: admm.ADMMParams | None = None,
     ) -> DAUN:
         """A network for the dictionaries and grid of ``scenario``."""
-        _validation.check_scenario(scenario)
+        _checks.check_scenario(scenario)
         return cls(n_layers, scenario=scenario, device=device, dtype=dtype, w_min=w_min, init=init)
 
     @classmethod

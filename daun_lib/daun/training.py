@@ -43,13 +43,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .. import _validation, admm
+from .. import _checks, _validation, admm
 from .._devices import check_device
 from .._fingerprint import fingerprint
 from ..channel.signals import ChannelBatch
 from ..scenario import Scenario
-from .checkpoint_file import _read_checkpoint, _same, _scenario_fields
-from .checkpoints import _load_checked, load_pretrained
+from .checkpoint_file import read_checkpoint, same, scenario_fields
+from .checkpoints import load_checked, load_pretrained
 from .config import RECIPES, TrainConfig
 from .losses import LOSSES, TrainingBatch
 from .network import DAUN
@@ -250,10 +250,10 @@ def _check_resumable(
     old_scenario = meta.get("scenario")
     if old_scenario is None:
         raise ValueError(f"{where} user dictionaries, not a scenario {again}")
-    mine, defaults = _scenario_fields(scenario), _scenario_fields(Scenario())
+    mine, defaults = scenario_fields(scenario), scenario_fields(Scenario())
     for field, val in mine.items():
         theirs = old_scenario.get(field, defaults.get(field))
-        if not _same(theirs, val):
+        if not same(theirs, val):
             raise ValueError(f"{where} scenario {field} = {theirs!r}, this training has {val!r} {again}")
     if meta.get("dtype") != dtype:
         raise ValueError(f"{where} dtype = {meta.get('dtype')!r}, this training has {dtype!r} {again}")
@@ -262,7 +262,7 @@ def _check_resumable(
     for field, val in config.as_dict().items():
         if field in _RESUMABLE_FIELDS:
             continue
-        if not _same(old_cfg.get(field), val):
+        if not same(old_cfg.get(field), val):
             raise ValueError(f"{where} {field} = {old_cfg.get(field)!r}, the config asks for {val!r} {again}")
     old_users = (meta.get("train_config") or {}).get("n_users", 1)
     if old_users != config.n_users:
@@ -332,7 +332,7 @@ def train(
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
     scenario = scenario if scenario is not None else Scenario()
-    _validation.check_scenario(scenario)
+    _checks.check_scenario(scenario)
     if simulate is None and config.n_users > 1:
         simulate = SuperposedUsers(config.n_users)
     elif simulate is None:
@@ -360,9 +360,9 @@ def train(
     net = DAUN(1, scenario=scenario, device=device, dtype=dtype, w_min=config.w_min, init=init)
     done = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        obj = _read_checkpoint(checkpoint)
+        obj = read_checkpoint(checkpoint)
         _check_resumable(obj["meta"], checkpoint, config, scenario, net.dtype_name, generator)
-        _load_checked(net, obj, checkpoint)
+        load_checked(net, obj, checkpoint)
         done = net.n_layers
         if done > config.n_layers:
             net.truncate(config.n_layers)
@@ -430,7 +430,7 @@ def load_or_train(
 
             generator = SuperposedUsers(config.n_users) if config.n_users > 1 else simulate
             _check_resumable(
-                _read_checkpoint(checkpoint)["meta"],
+                read_checkpoint(checkpoint)["meta"],
                 checkpoint,
                 config,
                 Scenario(),

@@ -74,7 +74,7 @@ chunk is cached.
 from __future__ import annotations
 
 from . import cache, csvio, keys, sweep, timing, trials, workers  # noqa: F401 - the submodules
-from .cache import CacheWarning, _check_cache_dir, _save_chunk, check_writable  # noqa: F401 - private: notebook_params, tests
+from .cache import CacheWarning, check_cache_dir, check_writable, save_chunk  # noqa: F401 - private: notebook_params, tests
 from .csvio import environment_info, read_csv, read_params, reuse_or_write_csv, write_csv
 from .keys import CACHE_FORMAT, params_hash, source_digest, sweep_folder, trial_seed
 from .sweep import MULTI_USER_ROW_FIELDS, ROW_FIELDS, SweepPlan, accuracy_sweep, aggregate, plan_sweep, run_chunks

@@ -128,7 +128,7 @@ def check_writable(path_or_dir: str | os.PathLike, name: str = "path", *, direct
     return path
 
 
-def _check_cache_dir(cache_dir: Any) -> Path | None:
+def check_cache_dir(cache_dir: Any) -> Path | None:
     """``Path(cache_dir)``; ValueError when it is not a path or a file is in the way."""
     if cache_dir is None:
         return None
@@ -148,7 +148,7 @@ def _check_cache_dir(cache_dir: Any) -> Path | None:
     return path
 
 
-def _chunk_path(folder: Path, j: int, t0: int, t1: int) -> Path:
+def chunk_path(folder: Path, j: int, t0: int, t1: int) -> Path:
     return folder / f"snr{j:03d}-t{t0:07d}-{t1:07d}.npz"
 
 
@@ -166,7 +166,7 @@ def _chunk_checksum(arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+def save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write a chunk with its checksum, atomically."""
     _save_npz(path, {**arrays, "checksum": np.array(_chunk_checksum(arrays))})
 
@@ -220,7 +220,7 @@ def _chunk_problem(
     return None
 
 
-def _load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None, n_users: int = 1) -> dict | None:
+def load_chunk(path: Path, t0: int, t1: int, snr: float, n_bs: int | None, n_users: int = 1) -> dict | None:
     """The checked arrays of a cached chunk (without ``checksum``), or None when missing or damaged.
 
     ``n_users``: users per trial (the shapes of :func:`_chunk_problem`).

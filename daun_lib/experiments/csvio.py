@@ -26,7 +26,7 @@ import numpy as np
 from .._io import atomic_write_text
 from .._json import jsonable
 from .cache import check_writable
-from .keys import _library_version
+from .keys import library_version
 
 
 # ---------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def _cpu_model() -> str:
 def environment_info() -> dict[str, Any]:
     """Versions, platform, CPU count and the UTC date, for result sidecars."""
     info: dict[str, Any] = {
-        "daun_lib": _library_version(),
+        "daun_lib": library_version(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": platform.platform(),

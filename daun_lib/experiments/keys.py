@@ -66,20 +66,20 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "method"
 
 
-def _library_version() -> str:
+def library_version() -> str:
     from .. import __version__
 
     return __version__
 
 
-def _callable_id(fn: Callable) -> str:
-    """``module.qualname`` of a callable: a readable label, not a key (see :func:`_callable_key`)."""
+def callable_id(fn: Callable) -> str:
+    """``module.qualname`` of a callable: a readable label, not a key (see :func:`callable_key`)."""
     mod = getattr(fn, "__module__", None) or type(fn).__module__
     qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{mod}.{qual}"
 
 
-def _callable_key(fn: Callable, name: str) -> str:
+def callable_key(fn: Callable, name: str) -> str:
     """The cache key of a method or generator: :func:`daun_lib._fingerprint.fingerprint` (:mod:`daun_lib.experiments`).
 
     Raises ``ValueError`` naming ``name`` when ``fn`` cannot be keyed.

@@ -60,9 +60,9 @@ from ..metrics import (
     median_error_per_user,
     mse_per_user,
 )
-from .cache import _check_cache_dir, _chunk_path, _load_chunk, check_writable, prepare_folder
-from .keys import CACHE_FORMAT, _callable_id, _callable_key, _library_version, sweep_folder
-from .workers import BACKENDS, _execute, _require_dask_client
+from .cache import check_cache_dir, check_writable, chunk_path, load_chunk, prepare_folder
+from .keys import CACHE_FORMAT, callable_id, callable_key, library_version, sweep_folder
+from .workers import BACKENDS, execute, require_dask_client
 
 ROW_FIELDS = ("method", "snr_db", "n_trials", "mse", "p_submeter", "median_error")
 """Columns of the rows returned by :func:`accuracy_sweep` (one user per snapshot, the default)."""
@@ -235,27 +235,27 @@ def plan_sweep(
         simulate = _default_simulate()
     elif not callable(simulate):
         raise ValueError(f"simulate: expected a callable, got {type(simulate).__name__}")
-    cache_root = _check_cache_dir(cache_dir)
+    cache_root = check_cache_dir(cache_dir)
 
     chunks = tuple((t0, min(t0 + chunk_size, n_trials)) for t0 in range(0, n_trials, chunk_size))
     folders: dict[str, Path] = {}
     params_of: dict[str, dict] = {}
     if cache_root is not None:
         base = {
-            "scenario": {"type": _callable_id(type(scenario)), **jsonable(asdict(scenario))},
+            "scenario": {"type": callable_id(type(scenario)), **jsonable(asdict(scenario))},
             "snr_db": snrs,
             "n_trials": n_trials,
             "seed": seed,
-            "simulate": _callable_id(simulate),
-            "simulate_key": _callable_key(simulate, "simulate"),
-            "daun_lib": _library_version(),
+            "simulate": callable_id(simulate),
+            "simulate_key": callable_key(simulate, "simulate"),
+            "daun_lib": library_version(),
             "cache_format": CACHE_FORMAT,
             "extra": jsonable(extra or {}),
         }
         if n_users > 1:
             base["n_users"] = n_users  # absent for one user: single-user folder names unchanged
         for name, fn in fns.items():
-            params = {"method": name, "method_key": _callable_key(fn, f"methods[{name!r}]"), **base}
+            params = {"method": name, "method_key": callable_key(fn, f"methods[{name!r}]"), **base}
             folders[name], params_of[name] = sweep_folder(cache_root, name, params), params
     return SweepPlan(
         methods=fns,
@@ -307,7 +307,7 @@ def run_chunks(
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "dask":
-        _require_dask_client()
+        require_dask_client()
     fns, snrs = plan.methods, plan.snr_db
     results: dict[tuple[str, int], dict[int, dict]] = {(m, j): {} for m in fns for j in range(len(snrs))}
     if plan.cache_dir is not None and not plan.force:
@@ -316,7 +316,7 @@ def run_chunks(
             if folder.is_dir():
                 for j, snr in enumerate(snrs):
                     for t0, t1 in plan.chunks:
-                        arrays = _load_chunk(_chunk_path(folder, j, t0, t1), t0, t1, snr, n_bs, plan.n_users)
+                        arrays = load_chunk(chunk_path(folder, j, t0, t1), t0, t1, snr, n_bs, plan.n_users)
                         if arrays is not None:
                             results[(name, j)][t0] = arrays
 
@@ -334,7 +334,7 @@ def run_chunks(
         for name in writers:
             prepare_folder(plan.folders[name], plan.params[name], force=plan.force)
     if tasks:
-        _execute(
+        execute(
             tasks,
             plan.scenario,
             plan.simulate,

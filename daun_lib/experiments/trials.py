@@ -94,7 +94,7 @@ def _stack_trials(
     return data
 
 
-def _run_chunk(
+def run_chunk(
     scenario: Any,
     simulate: Callable,
     methods: list[tuple[str, Callable]],

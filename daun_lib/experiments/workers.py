@@ -39,8 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cache import _chunk_path, _save_chunk
-from .trials import _run_chunk
+from .cache import chunk_path, save_chunk
+from .trials import run_chunk
 
 BACKENDS = ("loky", "dask", "sequential")
 """Accepted values of ``backend``."""
@@ -102,11 +102,11 @@ def _start_watchdog(parent_pid: int) -> None:
 
 
 def _run_chunk_in_worker(parent_pid: int, *args: Any) -> tuple:
-    """:func:`_run_chunk` in a worker: one torch thread for the chunk, exit with the parent."""
+    """:func:`run_chunk` in a worker: one torch thread for the chunk, exit with the parent."""
     _start_watchdog(parent_pid)
     _single_thread_enter()
     try:
-        return _run_chunk(*args)
+        return run_chunk(*args)
     finally:
         _single_thread_exit()
 
@@ -115,7 +115,7 @@ def _run_chunk_in_worker(parent_pid: int, *args: Any) -> tuple:
 # the sweep
 
 
-def _require_dask_client() -> None:
+def require_dask_client() -> None:
     try:
         from distributed import get_client
     except ImportError as exc:
@@ -131,7 +131,7 @@ def _require_dask_client() -> None:
         ) from exc
 
 
-def _execute(
+def execute(
     tasks: list,
     scenario: Any,
     simulate: Callable,
@@ -145,7 +145,7 @@ def _execute(
 ) -> None:
     """Run the chunk tasks, storing every finished (method, chunk) as soon as it arrives.
 
-    ``n_users`` (users per snapshot) is passed to every :func:`_run_chunk`.
+    ``n_users`` (users per snapshot) is passed to every :func:`run_chunk`.
     """
     from tqdm.auto import tqdm
 
@@ -159,7 +159,7 @@ def _execute(
         for name, arrays in done:
             results[(name, j)][t0] = arrays
             if name in folders:
-                _save_chunk(_chunk_path(folders[name], j, t0, t1), arrays)
+                save_chunk(chunk_path(folders[name], j, t0, t1), arrays)
         if failure is not None:
             name, exc, tb = failure
             where = f"method {name!r} failed at snr_db={snrs[j]} (point {j}), trials {t0}..{t1 - 1}: {exc!r}"
@@ -169,7 +169,7 @@ def _execute(
     try:
         if backend == "sequential" or (backend == "loky" and n_jobs == 1):
             for todo, j, snr, t0, t1 in tasks:
-                store(_run_chunk(scenario, simulate, todo, seed, j, snr, t0, t1, n_users), remote=False)
+                store(run_chunk(scenario, simulate, todo, seed, j, snr, t0, t1, n_users), remote=False)
             return
         import joblib
 

@@ -98,11 +98,12 @@ import numpy as np
 from scipy.stats import gamma
 
 from .. import joint_ml, methods
+from .._checks import check_n_users, check_noise_floor, check_scenario, check_y, dictionaries
 from .._validation import as_array, nonnegative
 from ..baselines import dpd
 from ..joint_ml import SPAN_TOL as _SPAN_TOL
-from ..joint_ml import _basis, _conditional_terms, _project_out, joint_fit
-from ..localizers import MapLocalizer, check_scenario, check_y, dictionaries
+from ..joint_ml import conditional_terms, joint_fit, orthonormal_basis, project_out
+from ..localizers import MapLocalizer
 from ..refine import row_power, subgrid
 from ..scenario import Scenario
 
@@ -125,13 +126,6 @@ __all__ = [
 #: without importing torch).
 DAUN_MU_VARIANT = "multi2"
 _DAUN_MU_FILE = Path(__file__).resolve().parent.parent / "weights" / "daun_multi2.pt"
-
-
-def check_n_users(n_users: Any, name: str = "n_users") -> int:
-    """``n_users`` as an int >= 1, else ``ValueError`` naming it (as ``name``)."""
-    if isinstance(n_users, (bool, np.bool_)) or not isinstance(n_users, (int, np.integer)) or n_users < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {n_users!r}")
-    return int(n_users)
 
 
 def _check_suppression(value: Any) -> float:
@@ -237,7 +231,7 @@ def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.nda
     out = np.empty((n, U, 2))
     for u in range(U):
         others = [j for j in range(U) if j != u]
-        yu = y if not others else _project_out(y, _basis(_found_atoms(A, k[:, others])))
+        yu = y if not others else project_out(y, orthonormal_basis(_found_atoms(A, k[:, others])))
         out[:, u] = start[:, u]
         # nothing left after the cancellation but round-off (energy below 1e-24 of y's): keep the pick
         live = np.sum(np.abs(yu) ** 2, axis=(1, 2)) > 1e-24 * np.sum(np.abs(y) ** 2, axis=(1, 2))
@@ -415,7 +409,7 @@ def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
         ``||P_m a_m(k)||^2 < 1e-6`` is 0.  For unit white noise each term is Exp(1), the sum
         Gamma(M, 1) (the projection keeps the noise white in the complement).
     """
-    r = _project_out(y, Q)
+    r = project_out(y, Q)
     out = np.zeros((y.shape[0], A.shape[2]))
     for m in range(A.shape[0]):
         num = np.abs(r[:, m, :] @ A[m].conj()) ** 2  # (n, K): |a^H P y|^2 (P Hermitian, P y = r)
@@ -479,7 +473,7 @@ def _sic_cells(scenario: Scenario, y: np.ndarray, n_users: int, suppression_m: f
         if u == 0:
             score = dpd.cost(A, y)
         else:
-            score = conditional_cost(A, y, _basis(_found_atoms(A, k[:, :u])))
+            score = conditional_cost(A, y, orthonormal_basis(_found_atoms(A, k[:, :u])))
         k[:, u] = _pick(score, D, suppression_m, blocked, picked)
         peak[:, u] = score[rows, k[:, u]]
     return k, peak
@@ -514,7 +508,7 @@ class OMPLocalizer(MultiLocalizer):
             k[:, u] = np.argmax(score, axis=1)
             picked[rows, k[:, u]] = True
             if u + 1 < n_users:
-                r = _project_out(y, _basis(_found_atoms(A, k[:, : u + 1])))
+                r = project_out(y, orthonormal_basis(_found_atoms(A, k[:, : u + 1])))
         return scenario.grid[k]
 
 
@@ -619,11 +613,11 @@ def _per_bs_statistics(scenario: Scenario, y: np.ndarray, k: np.ndarray) -> np.n
         if u == 0:
             Q = np.zeros(y.shape + (1,), dtype=complex)
         else:
-            Q = _basis(_found_atoms(A, k[:, :u]))
-        r = _project_out(y, Q)
+            Q = orthonormal_basis(_found_atoms(A, k[:, :u]))
+        r = project_out(y, Q)
         rank = np.count_nonzero(np.abs(Q).sum(axis=2) > 0, axis=-1)  # (n, M)
         sig2 = np.maximum((np.abs(r) ** 2).sum(axis=-1) / (N - rank), np.finfo(float).tiny)
-        num, den = _conditional_terms(np.transpose(A[:, :, k[:, u]], (2, 0, 1)), r, Q)  # a: (n, M, N)
+        num, den = conditional_terms(np.transpose(A[:, :, k[:, u]], (2, 0, 1)), r, Q)  # a: (n, M, N)
         out[:, u] = np.where(den > _SPAN_TOL, num / np.maximum(den, _SPAN_TOL) / sig2, np.nan)
     return out
 
@@ -674,8 +668,6 @@ def estimate_n_users(
         raise ValueError(f"max_users: expected at most the K = {scenario.n_grid} grid cells, got {max_users}")
     t = noise_threshold(scenario, pfa, rule)
     if rule == "sum":  # the only rule in units of the noise power: refuse data that cannot be in those units
-        from ..baselines._common import check_noise_floor
-
         check_noise_floor(y, 1.0, "the unit noise power of rule='sum'")
     k, peak = _sic_cells(scenario, y, max_users, _check_suppression(suppression_m))
     if rule == "min-bs":

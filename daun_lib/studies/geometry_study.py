@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from . import accuracy
 from .. import experiments
 from ..scenario import Scenario
+from . import accuracy
 
 __all__ = [
     "DICTIONARY_KINDS",

@@ -47,8 +47,9 @@ from typing import Any
 import numpy as np
 
 from .. import bounds
-from .._validation import check_scenario, positive
+from .._checks import check_scenario
 from .._validation import integer_at_least as _int
+from .._validation import positive
 from ..experiments.keys import trial_seed
 from ..metrics import fraction_within, mean_squared_error, median_error, mse_stderr, p_within_stderr, position_errors
 

@@ -367,9 +367,9 @@ def check_values(
                 _folder(value, name)
                 folder = Path(base) / value if base is not None else Path(value)
                 if name == "cache_dir":  # a complete cache is only read, so a read-only one is fine
-                    from ..experiments.cache import _check_cache_dir
+                    from ..experiments.cache import check_cache_dir
 
-                    _check_cache_dir(folder)
+                    check_cache_dir(folder)
                 else:
                     check_writable(folder, name)
         except ValueError as exc:
