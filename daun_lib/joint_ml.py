@@ -284,7 +284,7 @@ def _trust_region_ascent(
     direction: Any,
     iterations: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The trust-region ascent shared by :func:`_newton` and :func:`_joint_ascent` (module docstring).
+    """The trust-region ascent shared by :func:`_newton` and :func:`joint_ascent` (module docstring).
 
     p0 (n, U, 2) start, clipped to the area ``[-half, half]^2``; ``evaluate(rows, p)`` -> value (r,),
     gradient (r, 2 U), Hessian (r, 2 U, 2 U) of the samples ``rows`` (int array) at ``p`` (r, U, 2);
@@ -451,8 +451,9 @@ def _joint_direction(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(d).all(axis=1, keepdims=True), d, 0.0)
 
 
-def _joint_ascent(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) (module docstring).
+def joint_ascent(scenario: Scenario, y: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joint trust-region Newton ascent of ``J`` from ``start`` (n, U, 2) (module docstring); inputs trusted
+    (the validated entry point is :func:`joint_newton`).
 
     y (n, M, N) is first divided per sample by a power of two (exact).
     :func:`_trust_region_ascent` with :func:`_joint_derivatives` and :func:`_joint_direction`, at
@@ -494,7 +495,7 @@ def joint_newton(scenario: Scenario, y: Any, start: Any) -> np.ndarray:
     """
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
-    return _joint_ascent(scenario, y, _check_positions(scenario, y, start, "start", start=True))[0]
+    return joint_ascent(scenario, y, _check_positions(scenario, y, start, "start", start=True))[0]
 
 
 #: Most start subsets :func:`multistart` runs per sample (``C(L, U)``; memory grows with it).
@@ -529,14 +530,15 @@ def multistart(scenario: Scenario, y: Any, candidates: Any, n_users: int) -> np.
         raise ValueError(
             f"candidates: C(L, n_users) = C({cand.shape[1]}, {n_users}) start subsets exceed MAX_SUBSETS = {MAX_SUBSETS}"
         )
-    return _multistart(scenario, y, cand, n_users)
+    return multistart_fit(scenario, y, cand, n_users)
 
 
-def _multistart(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: int) -> np.ndarray:
+def multistart_fit(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: int) -> np.ndarray:
+    """:func:`multistart` on checked inputs (y (n, M, N) complex128, cand (n, L, 2) inside the area) -> (n, U, 2)."""
     n, L, _ = cand.shape
     subsets = [list(c) for c in itertools.combinations(range(L), n_users)]
     starts = np.concatenate([cand[:, c] for c in subsets])  # (S n, U, 2), subset-major
     # every copy of a sample is scaled by the same power of two: fits compared within a sample, no overflow
-    p, fit = _joint_ascent(scenario, np.concatenate([y] * len(subsets)), starts)
+    p, fit = joint_ascent(scenario, np.concatenate([y] * len(subsets)), starts)
     p, fit = p.reshape(len(subsets), n, n_users, 2), fit.reshape(len(subsets), n)
     return p[np.argmax(fit, axis=0), np.arange(n)]

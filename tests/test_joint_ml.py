@@ -198,7 +198,7 @@ def test_joint_newton_keeps_the_best_point_it_evaluated(monkeypatch):
         y = rng.standard_normal((1, SMALL.n_bs, 16)) + 1j * rng.standard_normal((1, SMALL.n_bs, 16))
         start = rng.uniform(-19, 19, (1, 2, 2))
         seen = _recorded(monkeypatch, "_joint_derivatives")
-        p = jml._joint_ascent(SMALL, y, start)[0]
+        p = jml.joint_ascent(SMALL, y, start)[0]
         monkeypatch.undo()
         assert len(seen) > 2
         assert jml._joint_derivatives(SMALL, unit_scale_y(y), p)[0][0] == max(seen)  # the ascent's own scaling

@@ -259,7 +259,7 @@ def _ap_multistart(
     """
     L = min(n_users + AP_EXTRA_PEAKS, score.shape[1])
     k = greedy_peaks(score, cells, L, suppression_m)
-    return joint_ml._multistart(scenario, y, cells[k], n_users)
+    return joint_ml.multistart_fit(scenario, y, cells[k], n_users)
 
 
 _READOUTS = ("grid", "subgrid", "ml", "ap", "ap-multi")
@@ -383,7 +383,7 @@ class PeaksLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return joint_ml._joint_ascent(scenario, y, pos)[0]
+            return joint_ml.joint_ascent(scenario, y, pos)[0]
         return pos
 
 
@@ -454,7 +454,7 @@ class SICLocalizer(MultiLocalizer):
         if self.readout == "ml":
             return _ml_per_user(scenario, y, k, pos)
         if self.readout == "ap":
-            return joint_ml._joint_ascent(scenario, y, pos)[0]
+            return joint_ml.joint_ascent(scenario, y, pos)[0]
         return pos
 
 
