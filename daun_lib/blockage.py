@@ -103,6 +103,7 @@ class SubsetMAPLocalizer(Localizer):
     params: posterior.PosteriorParams = None  # type: ignore[assignment]
 
     params_type: ClassVar[type] = posterior.PosteriorParams
+    scale_invariant: ClassVar[bool] = False  # in units of the noise power
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -155,6 +156,7 @@ class MixtureMeanLocalizer(Localizer):
     params: posterior.PosteriorParams = None  # type: ignore[assignment]
 
     params_type: ClassVar[type] = posterior.PosteriorParams
+    scale_invariant: ClassVar[bool] = False  # in units of the noise power
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,73 +1,140 @@
-r"""One shape for every localiser: ``localizer(scenario, y) -> positions (n, 2)``.
+r"""One contract for every localiser: ``localizer.locate(scenario, y, n_users) -> positions (n, U, 2)``.
 
-:class:`Localizer` is the base (in the spirit of pyroomacoustics' ``doa.DOA``):
-its public ``__call__`` validates the scenario and the received signals ``y``
-once (:func:`check_scenario`, :func:`check_y`) and then calls the subclass'
-``_locate(scenario, y)`` with ``y`` as a (n, M, N) complex128 array.
+:class:`Localizer` is the base (in the spirit of pyroomacoustics' ``DOA.locate_sources``, where
+the number of sources is an argument and not a second class hierarchy): :meth:`Localizer.locate`
+validates the scenario, ``n_users`` and the received signals ``y`` once
+(:func:`daun_lib._checks.check_scenario`, :func:`~daun_lib._checks.check_n_users`,
+:func:`~daun_lib._checks.check_y`), calls the subclass' ``_process(scenario, y, n_users)`` with
+``y`` as a (n, M, N) complex128 array, and checks what comes back
+(:func:`daun_lib.readouts.check_positions_out`: finite, real, (n, U, 2)).  Calling a localiser,
+``localizer(scenario, y)``, is the one-user form and returns (n, 2); ``localizer(scenario, y,
+n_users)`` returns (n, U, 2).  The order of the ``U`` estimates of a sample is arbitrary
+(:func:`daun_lib.metrics.assigned_errors` matches them to the truth).
 
-Two families share the rest:
+Families:
 
-* **Map estimators** (:class:`MapLocalizer`: DPD, P-ADMM, DAUN, VB, MM) estimate
-  a score per grid cell, or the LoS gains X (n, K, M) of (3) whose row powers
-  are that score, in ``_map``; the readout named by ``readout=`` turns it into
-  positions (:mod:`daun_lib.readouts`: ``"argmax"``, ``"alg1"`` (Algorithm 1),
-  ``"subgrid"``, and any readout a user registers).
-* **Bearing estimators** (:class:`daun_lib.baselines.bearings.BearingLocalizer`:
-  Stansfield, SRL) estimate one angle per BS (and, optionally, its variance)
-  and share one Stansfield intersection.
+* **Map estimators** (:class:`MapLocalizer`: DPD, P-ADMM, DAUN, VB, MM) estimate a score per
+  grid cell, or the LoS gains X (n, K, M) of (3) whose row powers are that score, in
+  ``_map``; the readout named by ``readout=`` turns it into the positions of ``n_users`` users
+  (:mod:`daun_lib.readouts`, one registry for one and several users).
+* **Single-user estimators** (bearing estimators Stansfield and SRL, the blockage-robust and
+  posterior estimators) implement ``_locate(scenario, y) -> (n, 2)`` and refuse ``n_users > 1``
+  with a ``ValueError`` naming it.
+* **Multi-user searches** (:mod:`daun_lib.multiuser`: successive cancellation, OMP) implement
+  ``_process`` themselves.
 
-Subclasses are frozen dataclasses: their fields (readout name, hyper-parameter
-dataclass) are the whole configuration, so two equal localisers give the same
-positions and the experiment cache keys them by those fields.
+Subclasses are frozen dataclasses: their fields (readout name, hyper-parameter dataclass) are
+the whole configuration, so two equal localisers give the same positions and the experiment
+cache keys them by those fields.
+
+Registry.  :func:`register_localizer` adds a localiser under a name to :data:`LOCALIZERS`, the
+one table of named localisers; :data:`daun_lib.methods.REGISTRY` (the single-user studies'
+names) and :data:`daun_lib.multiuser.MULTI_REGISTRY` (the multi-user study's names) are
+read-only views of it (:class:`RegistryView`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ._checks import cell_centres, check_params, check_scenario, check_y
-from .readouts import GridReadout, Readout, get_readout
+from ._checks import cell_centres, check_n_users, check_params, check_scenario, check_y, dictionaries
+from .peaks import SUPPRESSION_M, check_suppression, score_of
+from .readouts import GridReadout, Readout, check_positions_out, get_readout
 from .scenario import Scenario
+
+__all__ = [
+    "Localizer",
+    "MapLocalizer",
+    "LOCALIZERS",
+    "RegistryView",
+    "register_localizer",
+    "check_scenario",
+    "check_y",
+    "check_params",
+    "dictionaries",
+    "cell_centres",
+    "GridReadout",
+    "Readout",
+]
 
 
 class Localizer:
-    """Base of every localiser: ``__call__(scenario, y) -> (n, 2)`` positions, metres.
+    """Base of every localiser: :meth:`locate` ``(scenario, y, n_users) -> (n, U, 2)`` positions, metres.
 
-    Subclasses implement ``_locate(scenario, y)`` (``y`` validated, (n, M, N)
-    complex128) and may add scenario checks in ``_check_scenario``.  A
-    dataclass subclass with a field ``params`` and the class attribute
-    ``params_type`` (a frozen dataclass of hyper-parameters) gets ``params``
+    Subclasses implement ``_process(scenario, y, n_users)`` or, for one user only,
+    ``_locate(scenario, y) -> (n, 2)``; they may add scenario checks in ``_check_scenario`` and
+    user-count checks in ``_check_users``.  A dataclass subclass with a field ``params`` and the
+    class attribute ``params_type`` (a frozen dataclass of hyper-parameters) gets ``params``
     checked at construction, None meaning ``params_type()``.
+
+    Class attributes
+    ----------------
+    multi_user : bool
+        Whether ``_process`` serves several users (False: ``n_users > 1`` raises ``ValueError``).
+    scale_invariant : bool
+        Whether ``c * y`` gives the positions of ``y`` (False for methods set in units of the
+        noise power: SRL, VB, MM, the Bayesian and blockage-robust estimators).
     """
 
     params_type: ClassVar[type | None] = None
+    multi_user: ClassVar[bool] = False
+    scale_invariant: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.params_type is None:
             return
         object.__setattr__(self, "params", check_params(getattr(self, "params", None), self.params_type))
 
-    def __call__(self, scenario: Scenario, y: Any) -> np.ndarray:
-        """Position estimates.
+    def __call__(self, scenario: Scenario, y: Any, n_users: int | None = None) -> np.ndarray:
+        """Position estimates: (n, 2) for one user (``n_users`` None), else (n, U, 2), metres.
 
         Parameters
         ----------
         scenario : Scenario
         y : (n, M, N) or (M, N) complex, numpy array or tensor
+        n_users : int >= 1 or None
+        """
+        if n_users is None:
+            return self.locate(scenario, y, 1)[:, 0]
+        return self.locate(scenario, y, n_users)
 
-        Returns
-        -------
-        (n, 2) float, metres
+    def locate(self, scenario: Scenario, y: Any, n_users: int = 1) -> np.ndarray:
+        """Positions of ``n_users`` users per sample, (n, U, 2) metres, in arbitrary user order.
+
+        Parameters
+        ----------
+        scenario : Scenario
+        y : (n, M, N) or (M, N) complex, numpy array or tensor
+        n_users : int >= 1
         """
         scenario = check_scenario(scenario)
         self._check_scenario(scenario)
-        return self._locate(scenario, check_y(scenario, y))
+        n_users = check_n_users(n_users)
+        if n_users > scenario.n_grid:
+            raise ValueError(f"n_users: expected at most the K = {scenario.n_grid} grid cells, got {n_users}")
+        self._check_users(scenario, n_users)
+        y = check_y(scenario, y)
+        return check_positions_out(self._process(scenario, y, n_users), y.shape[0], n_users, self.describe())
+
+    def describe(self) -> str:
+        """How error messages name this localiser (class and readout)."""
+        readout = getattr(self, "readout", None)
+        return type(self).__name__ + (f"(readout={readout!r})" if readout is not None else "")
 
     def _check_scenario(self, scenario: Scenario) -> None:
         """Raise ``ValueError`` naming ``scenario`` when this localiser cannot serve it."""
+
+    def _check_users(self, scenario: Scenario, n_users: int) -> None:
+        """Raise ``ValueError`` naming ``n_users`` when this localiser cannot separate that many users."""
+        if n_users > 1 and not self.multi_user:
+            raise ValueError(f"n_users: {self.describe()} localises one user per snapshot; got n_users = {n_users}")
+
+    def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        return np.asarray(self._locate(scenario, y))[:, None]
 
     def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -77,18 +144,22 @@ class Localizer:
 class MapLocalizer(Localizer):
     """A map estimator followed by a readout of :data:`daun_lib.readouts.READOUTS`.
 
-    Subclasses implement ``_map(scenario, y) -> score (n, K) or X (n, K, M)``.
-    With the class attribute ``block`` set, map and readout run per block of
-    that many samples (bounds the memory of X).
+    Subclasses implement ``_map(scenario, y) -> score (n, K) or X (n, K, M)``.  With the class
+    attribute ``block`` set, the map runs per block of that many samples (bounds the memory of X):
+    with one user map and readout run per block; with several the blocks' score maps (n, K) are
+    read out together.
 
     Attributes
     ----------
     readout : str
-        Name of the readout (default ``"argmax"``); unknown names raise
-        ``ValueError`` naming ``readout``.
+        Name of the readout (default ``"argmax"``); unknown names raise ``ValueError`` naming
+        ``readout``.  Whether several users can be served is the readout's declaration.
+    suppression_m : float >= 0, keyword-only
+        With several users: cells within this distance (metres) of a pick are not picked again.
     """
 
     readout: str = "argmax"
+    suppression_m: float = field(default=SUPPRESSION_M, kw_only=True)
     readout_fn: Readout = field(init=False, repr=False, compare=False)
 
     block: ClassVar[int | None] = None
@@ -96,24 +167,116 @@ class MapLocalizer(Localizer):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "readout_fn", get_readout(self.readout))
+        object.__setattr__(self, "suppression_m", check_suppression(self.suppression_m))
+
+    @property
+    def multi_user(self) -> bool:  # type: ignore[override]
+        """Whether the readout serves several users."""
+        return self.readout_fn.multi_user
+
+    @property
+    def scale_invariant(self) -> bool:  # type: ignore[override]
+        """The map's scale behaviour (class attribute ``map_scale_invariant``) and the readout's."""
+        return type(self).map_scale_invariant and self.readout_fn.scale_invariant
+
+    map_scale_invariant: ClassVar[bool] = True
+
+    def _check_users(self, scenario: Scenario, n_users: int) -> None:
+        self.readout_fn.check_users(n_users)
 
     def _map(self, scenario: Scenario, y: np.ndarray) -> Any:
         raise NotImplementedError
 
     def cells(self, scenario: Scenario) -> np.ndarray:
-        """(K, 2) centres of the grid cells that a :class:`~daun_lib.readouts.GridReadout` picks from."""
+        """(K, 2) centres of the grid cells that a grid readout picks from."""
         return cell_centres(scenario)
 
-    def _read(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
-        score = self._map(scenario, y)
-        if isinstance(self.readout_fn, GridReadout):
-            return self.cells(scenario)[self.readout_fn.index(score)]
-        return self.readout_fn(score, scenario, y)
+    def scores(self, scenario: Scenario, y: Any) -> np.ndarray:
+        """The score map (n, K) for ``y`` (n, M, N) (validated): the map, or X's row powers."""
+        scenario = check_scenario(scenario)
+        self._check_scenario(scenario)
+        return self._scores(scenario, check_y(scenario, y))
 
-    def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+    def _scores(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
         if self.block is None:
-            return self._read(scenario, y)
-        out = np.empty((y.shape[0], 2))
+            return score_of(self._map(scenario, y))
+        return np.concatenate(
+            [score_of(self._map(scenario, y[lo : lo + self.block])) for lo in range(0, y.shape[0], self.block)]
+        )
+
+    def _read(self, scenario: Scenario, y: np.ndarray, score: Any, n_users: int) -> np.ndarray:
+        cells = np.asarray(self.cells(scenario), dtype=float)
+        return self.readout_fn(score, scenario, y, n_users, cells=cells, suppression_m=self.suppression_m)
+
+    def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        if n_users > 1:
+            return self._read(scenario, y, self._scores(scenario, y), n_users)
+        if self.block is None:
+            return self._read(scenario, y, self._map(scenario, y), 1)
+        out = np.empty((y.shape[0], 1, 2))
         for lo in range(0, y.shape[0], self.block):
-            out[lo : lo + self.block] = self._read(scenario, y[lo : lo + self.block])
+            yb = y[lo : lo + self.block]
+            out[lo : lo + self.block] = self._read(scenario, yb, self._map(scenario, yb), 1)
         return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The one table of named localisers
+
+
+LOCALIZERS: dict[str, tuple[Localizer, bool]] = {}
+"""Name -> (localiser, listed among the multi-user entries); filled by :func:`register_localizer`."""
+
+
+def register_localizer(
+    name: str, localizer: Localizer, *, multi_user: bool = False, replace: bool = False
+) -> Localizer:
+    """Add ``localizer`` to :data:`LOCALIZERS` under ``name`` (returns it).
+
+    Parameters
+    ----------
+    name : str
+        A new name (or an existing one with ``replace=True``).
+    localizer : Localizer
+        Any :class:`Localizer`; the contract tests of ``tests/test_contract.py`` run over every entry.
+    multi_user : bool
+        List it in :data:`daun_lib.multiuser.MULTI_REGISTRY` (the multi-user study's entries, called
+        ``f(scenario, y, n_users)``) instead of :data:`daun_lib.methods.REGISTRY` (``f(scenario, y)``).
+    replace : bool
+        Allow replacing an entry.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected a non-empty string, got {name!r}")
+    if not isinstance(localizer, Localizer):
+        raise ValueError(f"localizer: expected a daun_lib.localizers.Localizer, got {type(localizer).__name__}")
+    for flag, value in (("multi_user", multi_user), ("replace", replace)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{flag}: expected True or False, got {value!r}")
+    if name in LOCALIZERS and not replace:
+        raise ValueError(f"name: localizer {name!r} is already registered (pass replace=True to replace it)")
+    if multi_user and not localizer.multi_user:
+        raise ValueError(f"localizer: {localizer.describe()} serves one user; it cannot be a multi-user entry")
+    LOCALIZERS[name] = (localizer, multi_user)
+    return localizer
+
+
+class RegistryView(Mapping):
+    """A read-only, live view of :data:`LOCALIZERS`: the single-user or the multi-user entries."""
+
+    def __init__(self, multi_user: bool) -> None:
+        self._multi_user = multi_user
+
+    def __getitem__(self, name: str) -> Localizer:
+        entry = LOCALIZERS.get(name)
+        if entry is None or entry[1] != self._multi_user:
+            raise KeyError(name)
+        return entry[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([n for n, (_, multi) in LOCALIZERS.items() if multi == self._multi_user])
+
+    def __len__(self) -> int:
+        return sum(1 for _, multi in LOCALIZERS.values() if multi == self._multi_user)
+
+    def __repr__(self) -> str:
+        return f"RegistryView({dict(self)!r})"

@@ -22,8 +22,9 @@ DAUN-ML    ``DAUNLocalizer(readout="ml")``        DAUN, then the continuous ML (
 DAUN-MLB   ``DAUNLocalizer(readout="ml-bs")``     the same with an unknown noise level per BS
 DPD-ML     ``DPDLocalizer(readout="ml")``         the continuous ML of the LoS-only model (:mod:`daun_lib.continuous`)
 DPD-MLB    ``DPDLocalizer(readout="ml-bs")``      the same with an unknown noise level per BS
-DPD-MMSE   ``DPDLocalizer(readout="mmse")``       posterior mean (:mod:`daun_lib.posterior`; the map is not used)
-DPD-Disk   ``DPDLocalizer(readout="disk")``       most posterior mass within 1 m (the same posterior)
+DPD-MMSE   ``PosteriorMeanLocalizer()``           posterior mean (:mod:`daun_lib.posterior`; no map: release 0.1's
+                                                  ``DPDLocalizer(readout="mmse")`` computed a DPD map and ignored it)
+DPD-Disk   ``DiskLocalizer()``                    most posterior mass within 1 m (the same posterior)
 Subset-MAP ``SubsetMAPLocalizer()``               blockage-robust: joint MAP of position and LoS states
                                                   (:mod:`daun_lib.blockage`, TR 38.901 LoS prior)
 Mixture-   ``MixtureMeanLocalizer()``             blockage-robust: posterior mean under the LoS/NLoS mixture
@@ -76,18 +77,19 @@ sample is rejected by every method.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from . import admm
+from . import admm, posterior
 from ._checks import dictionaries
 from .baselines import dpd, mm, srl, stansfield, vb
 from .blockage import MixtureMeanLocalizer, SubsetMAPLocalizer
-from .localizers import Localizer, MapLocalizer
+from .localizers import Localizer, MapLocalizer, RegistryView, register_localizer
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
@@ -100,6 +102,8 @@ __all__ = [
     "DAUN_S_CHUNK",
     "Localizer",
     "PADMMLocalizer",
+    "PosteriorMeanLocalizer",
+    "DiskLocalizer",
     "DAUNLocalizer",
     "localize",
     "daun_available",
@@ -184,27 +188,65 @@ class DAUNLocalizer(MapLocalizer):
         return _pretrained(scenario.geometry).grid.detach().cpu().double().numpy()
 
 
-REGISTRY: dict[str, Callable[[Scenario, Any], np.ndarray]] = {
-    "DAUN": DAUNLocalizer(readout="argmax"),
-    "DAUN-R": DAUNLocalizer(readout="alg1"),
-    "DAUN-S": DAUNLocalizer(readout="subgrid"),
-    "P-ADMM": PADMMLocalizer(readout="argmax"),
-    "DPD": dpd.DPDLocalizer(readout="argmax"),
-    "DPD-S": dpd.DPDLocalizer(readout="subgrid"),
-    "Stansfield": stansfield.StansfieldLocalizer(),
-    "SRL": srl.SRLLocalizer(),
-    "VB": vb.VBLocalizer(readout="argmax"),
-    "MM": mm.MMLocalizer(readout="argmax"),
-    "DAUN-ML": DAUNLocalizer(readout="ml"),
-    "DAUN-MLB": DAUNLocalizer(readout="ml-bs"),
-    "DPD-ML": dpd.DPDLocalizer(readout="ml"),
-    "DPD-MLB": dpd.DPDLocalizer(readout="ml-bs"),
-    "DPD-MMSE": dpd.DPDLocalizer(readout="mmse"),
-    "DPD-Disk": dpd.DPDLocalizer(readout="disk"),
-    "Subset-MAP": SubsetMAPLocalizer(),
-    "Mixture-MMSE": MixtureMeanLocalizer(),
-}
-"""Method name -> ``localizer(scenario, y) -> (n, 2)`` (a :class:`~daun_lib.localizers.Localizer`)."""
+@dataclass(frozen=True)
+class PosteriorMeanLocalizer(Localizer):
+    """Posterior mean of the position (:func:`daun_lib.posterior.posterior_mean`, default settings, every
+    link LoS whatever the scenario's ``los_model``) -> (n, 2).  Computes no map (the ``DPD-MMSE`` entry)."""
+
+    scale_invariant: ClassVar[bool] = False  # in units of the noise power
+
+    def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        return posterior.posterior_mean(_all_los(scenario), y)
+
+
+@dataclass(frozen=True)
+class DiskLocalizer(Localizer):
+    """The position with the most posterior mass within 1 m of it (:func:`daun_lib.posterior.disk_map`, default
+    settings, every link LoS) -> (n, 2).  Computes no map (the ``DPD-Disk`` entry)."""
+
+    scale_invariant: ClassVar[bool] = False  # in units of the noise power
+
+    def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        return posterior.disk_map(_all_los(scenario), y)
+
+
+def _all_los(scenario: Scenario) -> Scenario:
+    """The all-LoS twin of ``scenario``: the posterior estimators' model has no blockage prior."""
+    return dataclasses.replace(scenario, los_model="always", multipath=True)
+
+
+REGISTRY: Mapping[str, Localizer] = RegistryView(multi_user=False)
+"""Method name -> ``localizer(scenario, y) -> (n, 2)`` (a :class:`~daun_lib.localizers.Localizer`): the
+single-user entries of :data:`daun_lib.localizers.LOCALIZERS`, a read-only live view."""
+
+
+def _register_defaults() -> None:
+    """The package's single-user entries (table in the module docstring)."""
+    entries = {
+        "DAUN": DAUNLocalizer(readout="argmax"),
+        "DAUN-R": DAUNLocalizer(readout="alg1"),
+        "DAUN-S": DAUNLocalizer(readout="subgrid"),
+        "P-ADMM": PADMMLocalizer(readout="argmax"),
+        "DPD": dpd.DPDLocalizer(readout="argmax"),
+        "DPD-S": dpd.DPDLocalizer(readout="subgrid"),
+        "Stansfield": stansfield.StansfieldLocalizer(),
+        "SRL": srl.SRLLocalizer(),
+        "VB": vb.VBLocalizer(readout="argmax"),
+        "MM": mm.MMLocalizer(readout="argmax"),
+        "DAUN-ML": DAUNLocalizer(readout="ml"),
+        "DAUN-MLB": DAUNLocalizer(readout="ml-bs"),
+        "DPD-ML": dpd.DPDLocalizer(readout="ml"),
+        "DPD-MLB": dpd.DPDLocalizer(readout="ml-bs"),
+        "DPD-MMSE": PosteriorMeanLocalizer(),
+        "DPD-Disk": DiskLocalizer(),
+        "Subset-MAP": SubsetMAPLocalizer(),
+        "Mixture-MMSE": MixtureMeanLocalizer(),
+    }
+    for name, localizer in entries.items():
+        register_localizer(name, localizer)
+
+
+_register_defaults()
 
 #: The P-ADMM and DPD-S entries under their former function names.
 padmm = REGISTRY["P-ADMM"]

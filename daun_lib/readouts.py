@@ -1,52 +1,58 @@
-r"""Readouts: a map over the position grid -> positions (n, 2), registered by name.
+r"""Readouts: a map over the position grid -> positions of one or several users, registered by name.
 
-Every map estimator of the package (DPD, P-ADMM, DAUN, VB, MM) ends in the same
-step: turn what it estimated over the K grid cells into positions.  What it
-estimated is either
+Every map estimator of the package (DPD, P-ADMM, DAUN, VB, MM) ends in the same step: turn
+what it estimated over the K grid cells into positions.  What it estimated is either
 
 * a **score map** ``score`` (n, K) >= 0, one value per grid cell (DPD's cost), or
-* the LoS gains **X** (n, K, M) of (3), whose row powers ``||[X]_{k,:}||_2^2``
-  are the score (:func:`daun_lib.refine.row_power`).
+* the LoS gains **X** (n, K, M) of (3), whose row powers ``||[X]_{k,:}||_2^2`` are the score
+  (:func:`daun_lib.refine.row_power`).
 
-A readout is a function ``readout(score_or_X, scenario, y) -> (n, 2)`` (metres);
-``y`` (n, M, N) is the data the map came from, for readouts that need it (the
-continuous and Bayesian ones).  :data:`READOUTS` maps a name to a readout; a map
-estimator takes ``readout=<name>`` (:class:`daun_lib.localizers.MapLocalizer`).
-Adding a readout is one function and one :func:`register_readout` call.
+One registry, :data:`READOUTS`, serves one and several users.  A readout is called as
 
-========= ===================================================================
-name      readout
-========= ===================================================================
-argmax    the plain readout after (3): ``k = argmax_k ||[X]_{k,:}||_2`` (or of the score)
-alg1      Algorithm 1 of Sec. III-C (:func:`daun_lib.refine.refine`); needs X
-subgrid   3-point Gaussian fit around the peak (:func:`daun_lib.refine.subgrid`; not in the paper)
-ml        continuous ML: from the map's peak cell, safeguarded Newton ascent of the DPD cost
-          ``sum_m |a_m(p)^H y_m|^2`` (:func:`daun_lib.continuous.ml_localize`); the map only
-          chooses the start (the basin), the data choose the position; the ML of the LoS-only model (the DPD cost)
-ml-bs     the same with an unknown noise level per BS (cost ``-N sum_m log(||y_m||^2 - |a_m^H y_m|^2)``,
-          :mod:`daun_lib.continuous`): a BS whose data the LoS ray explains badly (strong NLoS
-          clusters) weighs less
-mmse      posterior mean over the user area (:func:`daun_lib.posterior.posterior_mean`)
-disk      the position with the most posterior mass within ``disk_radius_m``
-          (1 m) of it (:func:`daun_lib.posterior.disk_map`): aims at P(error < 1 m)
-========= ===================================================================
+    ``readout(score_or_X, scenario, y, n_users, cells=..., suppression_m=...) -> (n, U, 2)``
 
-The Bayesian readouts (``mmse``, ``disk``) compute the posterior of the
-position from ``y`` over a fine grid of the area, with every link LoS whatever
-the scenario's ``los_model`` (the blockage-aware posterior is
-:class:`daun_lib.blockage.MixtureMeanLocalizer`) (:mod:`daun_lib.posterior`,
-known-modulus Ricean likelihood, uniform prior, the model's own temperature,
-the defaults of :class:`daun_lib.posterior.PosteriorParams`; other settings are
-one ``register_readout`` call away);
-they do not use the map, so every map estimator gives the same positions with
-them (the registry pairs them with DPD, the cheapest map).  Like SRL, VB and MM
-they are defined in units of the noise power (the SNR is estimated from
-``||y||^2`` with the model's unit noise), unlike the other readouts.
+(metres; ``y`` (n, M, N) is the data the map came from, for the readouts that need it; ``cells``
+(K, 2) the centres that a grid pick is placed on, the estimator's own for DAUN; ``suppression_m``
+the radius around a pick that the next user's pick avoids), or without ``n_users`` as
+``readout(score_or_X, scenario, y) -> (n, 2)`` for one user.  For several users the readouts pick
+the ``U`` peaks greedily with suppression (:mod:`daun_lib.peaks`) and place each user.
 
-Readouts that pick one grid cell per sample are :class:`GridReadout` objects:
-their ``index`` function gives the cell, and the position is the cell centre.
-A localiser whose network carries its own cell centres (DAUN) places the pick
-there (:meth:`daun_lib.localizers.MapLocalizer.cells`).
+========= ===== ===========================================================================
+name      users readout
+========= ===== ===========================================================================
+argmax    any   the plain readout after (3): ``k = argmax_k ||[X]_{k,:}||_2`` (or of the score); for
+                several users the U greedy peaks (alias ``grid``, the name of release 0.1's
+                multi-user vocabulary)
+alg1      1     Algorithm 1 of Sec. III-C (:func:`daun_lib.refine.refine`); needs X
+subgrid   any   3-point Gaussian fit around each peak (:func:`daun_lib.refine.subgrid`; not in the paper)
+ml        any   continuous ML from the peak cell: safeguarded Newton ascent of the DPD cost
+                ``sum_m |a_m(p)^H y_m|^2`` (:func:`daun_lib.continuous.ml_localize`); the map only
+                chooses the start; for several users each user's after projecting the other
+                picks' atoms out of ``y`` (:func:`daun_lib.peaks.ml_per_user`)
+ml-bs     1     the same with an unknown noise level per BS (cost ``-N sum_m log(||y_m||^2 - |a_m^H y_m|^2)``)
+ap        any   the joint ML of the U LoS sources from the U peaks (:func:`daun_lib.joint_ml.joint_ascent`:
+                one trust-region Newton ascent on all ``2 U`` coordinates; Ziskind & Wax 1988)
+ap-multi  any   the same from every U-subset of the U + 1 best peaks, the best joint fit kept
+                (:func:`daun_lib.peaks.multistart_from_peaks`)
+mmse      1     posterior mean over the user area (:func:`daun_lib.posterior.posterior_mean`)
+disk      1     the position with the most posterior mass within 1 m of it (:func:`daun_lib.posterior.disk_map`)
+========= ===== ===========================================================================
+
+With one user, ``argmax``, ``subgrid`` and ``ml`` are the single-user readouts of release 0.1
+exactly (the same code path), and the several-user readouts of a map estimator at ``n_users = 1``
+give the same positions as the single-user entry.
+
+The Bayesian readouts (``mmse``, ``disk``) do not use the map (every map estimator gives the
+same positions with them); the registry's ``DPD-MMSE`` and ``DPD-Disk`` entries are therefore
+estimators of their own (:class:`daun_lib.methods.PosteriorMeanLocalizer`,
+:class:`daun_lib.methods.DiskLocalizer`) that compute no map.  Like SRL, VB and MM they are
+defined in units of the noise power (``scale_invariant=False``).
+
+Adding a readout is one function and one :func:`register_readout` call::
+
+    register_readout("strongest-bs", fn)                     # fn(score, scenario, y) -> (n, 2): one user
+    register_readout("my-peaks", fn2, multi_user=True)       # fn2(score, scenario, y, n_users, *, cells,
+                                                             #     suppression_m) -> (n, U, 2)
 """
 
 from __future__ import annotations
@@ -58,13 +64,12 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import cell_centres, check_scenario
+from . import continuous, joint_ml, posterior
+from ._checks import cell_centres, check_n_users, check_scenario
 from ._validation import as_array
+from .peaks import SUPPRESSION_M, greedy_peaks, ml_per_user, multistart_from_peaks, score_of, subgrid_per_user
 from .refine import argmax_rows, refine, row_power, subgrid
 from .scenario import Scenario
-
-Readout = Callable[[Any, Scenario, Any], np.ndarray]
-"""``readout(score (n, K) or X (n, K, M), scenario, y (n, M, N)) -> positions (n, 2)``."""
 
 
 def check_map(score: Any, scenario: Scenario) -> Any:
@@ -129,11 +134,88 @@ def subgrid_readout(score: Any, scenario: Scenario, y: Any = None) -> np.ndarray
     return subgrid(score, scenario)
 
 
+@dataclass(frozen=True)
+class Readout:
+    """A registered readout: ``fn`` with what it declares (:func:`register_readout`).
+
+    Attributes
+    ----------
+    name : str
+    fn : callable
+        ``multi_user=True``: ``fn(score_or_X, scenario, y, n_users, *, cells, suppression_m) -> (n, U, 2)``;
+        else ``fn(score_or_X, scenario, y) -> (n, 2)`` (a :class:`GridReadout` is placed on ``cells``).
+    multi_user : bool
+        Whether ``fn`` serves several users.
+    scale_invariant : bool
+        Whether ``c * y`` gives the positions of ``y`` (False for readouts in units of the noise power).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    multi_user: bool = False
+    scale_invariant: bool = True
+
+    def check_users(self, n_users: int) -> None:
+        """Raise ``ValueError`` naming ``n_users`` when this readout cannot place that many users."""
+        if n_users > 1 and not self.multi_user:
+            raise ValueError(
+                f"n_users: readout {self.name!r} places one user; for {n_users} users use a multi-user readout "
+                f"({', '.join(sorted(n for n, r in READOUTS.items() if r.multi_user))})"
+            )
+
+    def __call__(
+        self,
+        score: Any,
+        scenario: Scenario,
+        y: Any = None,
+        n_users: int | None = None,
+        *,
+        cells: Any = None,
+        suppression_m: float = SUPPRESSION_M,
+    ) -> np.ndarray:
+        """Positions (n, U, 2), or (n, 2) when ``n_users`` is None (one user), metres.
+
+        ``score`` (n, K) or X (n, K, M); ``y`` (n, M, N) the data the map came from; ``cells``
+        (K, 2) the centres a grid pick is placed on (default the scenario's grid).
+        """
+        users = 1 if n_users is None else check_n_users(n_users)
+        self.check_users(users)
+        score = check_map(score, scenario)
+        cells = cell_centres(scenario) if cells is None else np.asarray(cells, dtype=float)
+        if self.multi_user:
+            out = self.fn(score, scenario, y, users, cells=cells, suppression_m=suppression_m)
+        elif isinstance(self.fn, GridReadout):
+            out = cells[self.fn.index(score)][:, None]
+        else:
+            out = np.asarray(self.fn(score, scenario, y))[:, None]
+        out = check_positions_out(out, score.shape[0], users, f"readout {self.name!r}")
+        return out[:, 0] if n_users is None else out
+
+
+def check_positions_out(out: Any, n: int, n_users: int, what: str) -> np.ndarray:
+    """The rule for positions leaving a readout or a localiser: a finite float (n, U, 2) array.
+
+    Anything else raises ``ValueError`` naming ``what`` (the method or readout): a wrong shape or a
+    NaN is never passed on as a position.
+    """
+    arr = np.asarray(out)
+    if arr.shape != (n, n_users, 2) or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(
+            f"{what}: returned {arr.dtype} positions of shape {arr.shape}; expected real ({n}, {n_users}, 2) metres"
+        )
+    arr = arr.astype(float, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what}: returned NaN or inf positions")
+    return arr
+
+
 READOUTS: dict[str, Readout] = {}
-"""Readout name -> ``readout(score_or_X, scenario, y) -> (n, 2)``."""
+"""Readout name -> :class:`Readout`; add entries with :func:`register_readout`."""
 
 
-def register_readout(name: str, fn: Readout, *, replace: bool = False) -> Readout:
+def register_readout(
+    name: str, fn: Callable[..., Any], *, multi_user: bool = False, scale_invariant: bool = True, replace: bool = False
+) -> Callable[..., Any]:
     """Add ``fn`` to :data:`READOUTS` under ``name`` (returns ``fn``).
 
     Parameters
@@ -141,19 +223,25 @@ def register_readout(name: str, fn: Readout, *, replace: bool = False) -> Readou
     name : str
         A new name (or an existing one with ``replace=True``).
     fn : callable
-        ``fn(score (n, K) or X (n, K, M), scenario, y (n, M, N)) -> (n, 2)`` positions, metres.
+        ``multi_user=False``: ``fn(score (n, K) or X (n, K, M), scenario, y (n, M, N)) -> (n, 2)`` positions,
+        metres (one user; asked for several, the readout raises ``ValueError`` naming ``n_users``).
+        ``multi_user=True``: ``fn(score, scenario, y, n_users, *, cells, suppression_m) -> (n, U, 2)``.
+    multi_user : bool
+    scale_invariant : bool
+        Declare False when the readout is in units of the noise power (the contract tests check it).
     replace : bool
         Allow replacing a registered readout (localisers built before keep the old one).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected a non-empty string, got {name!r}")
     if not callable(fn):
-        raise ValueError(f"fn: expected a callable readout(score_or_X, scenario, y), got {type(fn).__name__}")
-    if not isinstance(replace, bool):
-        raise ValueError(f"replace: expected True or False, got {replace!r}")
+        raise ValueError(f"fn: expected a callable readout(score_or_X, scenario, y, ...), got {type(fn).__name__}")
+    for flag, value in (("multi_user", multi_user), ("scale_invariant", scale_invariant), ("replace", replace)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{flag}: expected True or False, got {value!r}")
     if name in READOUTS and not replace:
         raise ValueError(f"name: readout {name!r} is already registered (pass replace=True to replace it)")
-    READOUTS[name] = fn
+    READOUTS[name] = Readout(name, fn, multi_user, scale_invariant)
     return fn
 
 
@@ -164,9 +252,53 @@ def get_readout(name: Any) -> Readout:
     return READOUTS[name]
 
 
-def _ml(score: Any, scenario: Scenario, y: Any, cost: str) -> np.ndarray:
-    from . import continuous  # lazy: continuous imports the localiser module, which imports this one
+# ------------------------------------------------------------------------------------------------
+# The package's readouts.  With one user each takes release 0.1's single-user path.
 
+
+def argmax_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """The grid pick(s): ``argmax`` for one user, the ``U`` greedy peaks otherwise -> (n, U, 2)."""
+    if n_users == 1:
+        return cells[argmax_index(score)][:, None]
+    return cells[greedy_peaks(score_of(score), cells, n_users, suppression_m)]
+
+
+def subgrid_multi(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """Sub-grid fit around each of the ``U`` peaks -> (n, U, 2)."""
+    if n_users == 1:
+        return subgrid_readout(score, scenario)[:, None]
+    P = score_of(score)
+    return subgrid_per_user(P, scenario, greedy_peaks(P, cells, n_users, suppression_m))
+
+
+def ml_multi(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """Continuous ML per user (after cancelling the other picks' atoms) -> (n, U, 2)."""
+    if n_users == 1:
+        return ml_readout(score, scenario, y)[:, None]
+    k = greedy_peaks(score_of(score), cells, n_users, suppression_m)
+    return ml_per_user(scenario, _checked_y(y, score), k, cells[k])
+
+
+def ap_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """Joint ML of the ``U`` users from the ``U`` peaks (one joint Newton ascent) -> (n, U, 2)."""
+    k = greedy_peaks(score_of(score), cells, n_users, suppression_m)
+    return joint_ml.joint_ascent(scenario, _checked_y(y, score), cells[k])[0]
+
+
+def ap_multi_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """Joint ML from every U-subset of the ``U + 1`` best peaks, the best fit kept -> (n, U, 2)."""
+    return multistart_from_peaks(scenario, _checked_y(y, score), score_of(score), cells, n_users, suppression_m)
+
+
+def _checked_y(y: Any, score: Any) -> np.ndarray:
+    """``y`` as (n, M, N) complex128 with one sample per row of the map."""
+    n = getattr(y, "shape", (None,))[0] if getattr(y, "ndim", 0) == 3 else None
+    if n != score.shape[0]:
+        raise ValueError(f"y: expected {score.shape[0]} samples (one per row of the map), got {n}")
+    return np.ascontiguousarray(y, dtype=np.complex128)
+
+
+def _ml(score: Any, scenario: Scenario, y: Any, cost: str) -> np.ndarray:
     score = check_map(score, scenario)
     start = cell_centres(scenario)[argmax_index(score)]
     return continuous.ml_localize(scenario, y, start=start, cost=cost)
@@ -195,23 +327,22 @@ def _posterior_inputs(score: Any, scenario: Scenario, y: Any) -> tuple[Scenario,
 def mmse_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
     """Posterior mean (:func:`daun_lib.posterior.posterior_mean`, default settings, every link LoS); the map is
     not used -> (n, 2)."""
-    from . import posterior
-
     return posterior.posterior_mean(*_posterior_inputs(score, scenario, y))
 
 
 def disk_readout(score: Any, scenario: Scenario, y: Any) -> np.ndarray:
     """Disk MAP (:func:`daun_lib.posterior.disk_map`, default settings, every link LoS); the map is not used
     -> (n, 2)."""
-    from . import posterior
-
     return posterior.disk_map(*_posterior_inputs(score, scenario, y))
 
 
-register_readout("argmax", GridReadout(argmax_index))
+register_readout("argmax", argmax_readout, multi_user=True)
+register_readout("grid", argmax_readout, multi_user=True)
 register_readout("alg1", GridReadout(alg1_index))
-register_readout("subgrid", subgrid_readout)
-register_readout("ml", ml_readout)
+register_readout("subgrid", subgrid_multi, multi_user=True)
+register_readout("ml", ml_multi, multi_user=True)
 register_readout("ml-bs", ml_bs_readout)
-register_readout("mmse", mmse_readout)
-register_readout("disk", disk_readout)
+register_readout("ap", ap_readout, multi_user=True)
+register_readout("ap-multi", ap_multi_readout, multi_user=True)
+register_readout("mmse", mmse_readout, scale_invariant=False)
+register_readout("disk", disk_readout, scale_invariant=False)

@@ -25,13 +25,18 @@ EXPECTED = {
     "DAUN-MLB": (methods.DAUNLocalizer, "ml-bs"),
     "DPD-ML": (dpd.DPDLocalizer, "ml"),
     "DPD-MLB": (dpd.DPDLocalizer, "ml-bs"),
-    "DPD-MMSE": (dpd.DPDLocalizer, "mmse"),
-    "DPD-Disk": (dpd.DPDLocalizer, "disk"),
+    "DPD-MMSE": (methods.PosteriorMeanLocalizer, None),
+    "DPD-Disk": (methods.DiskLocalizer, None),
     "Subset-MAP": (blockage.SubsetMAPLocalizer, None),
     "Mixture-MMSE": (blockage.MixtureMeanLocalizer, None),
 }
 #: Entries that are neither map estimators nor bearing estimators.
-WHOLE = (blockage.SubsetMAPLocalizer, blockage.MixtureMeanLocalizer)
+WHOLE = (
+    blockage.SubsetMAPLocalizer,
+    blockage.MixtureMeanLocalizer,
+    methods.PosteriorMeanLocalizer,
+    methods.DiskLocalizer,
+)
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from daun_lib import Scenario, channel, methods, metrics
 from daun_lib import joint_ml as jml
 from daun_lib import multiuser as mu
 from daun_lib.baselines import dpd
+from daun_lib.joint_ml import orthonormal_basis, project_out
+from daun_lib.multiuser.search import sic_cells
+from daun_lib.peaks import found_atoms
 
 SMALL = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16)
 CLASSICAL = ("DPD-peaks", "DPD-SIC", "OMP")
@@ -86,7 +89,7 @@ def test_ap_readout_reaches_the_joint_ml_of_off_grid_users():
     b1, b2 = channel.simulate(s, 6, 30.0, seed=21), channel.simulate(s, 6, 30.0, seed=22)
     y = b1.h + b2.h
     truth = np.stack([b1.positions, b2.positions], axis=1)
-    start = s.grid[mu._sic_cells(s, y, 2, 3.0)[0]]
+    start = s.grid[sic_cells(s, y, 2, 3.0)[0]]
     ml = metrics.assigned_errors(mu.SICLocalizer(readout="ml")(s, y, 2), truth).max(axis=1)
     p = jml.alternating_projection(s, y, start, sweeps=16)
     ap = metrics.assigned_errors(p, truth).max(axis=1)
@@ -113,7 +116,7 @@ def test_conditional_value_is_the_increase_of_the_joint_fit(geometry):
     y = rng.standard_normal((5, s.n_bs, 16)) + 1j * rng.standard_normal((5, s.n_bs, 16))
     others = rng.uniform(-15, 15, (5, 2, 2))
     p = rng.uniform(-15, 15, (5, 2))
-    Q = mu.orthonormal_basis(np.stack([s.los_steering(others[:, j]) for j in range(2)], axis=-1))
+    Q = orthonormal_basis(np.stack([s.los_steering(others[:, j]) for j in range(2)], axis=-1))
     gain = mu.joint_fit(s, y, np.concatenate([others, p[:, None]], axis=1)) - mu.joint_fit(s, y, others)
     np.testing.assert_allclose(jml._conditional_value(s, jml.project_out(y, Q), Q, p), gain, rtol=1e-9)
 
@@ -135,7 +138,7 @@ def test_ap_readout_in_3d_and_at_the_shipped_sweeps():
 def test_ap_readout_is_scale_free(ascent):
     # the ascents themselves, from fixed picks (the SIC picks square y in the DPD cost)
     y = channel.simulate(SMALL, 8, 10.0, seed=9, n_users=2).y
-    k = mu._sic_cells(SMALL, y, 3, 3.0)[0]
+    k = sic_cells(SMALL, y, 3, 3.0)[0]
     if ascent == "multistart":
 
         def run(yy):
@@ -193,7 +196,7 @@ def test_one_user_daun_peaks_equals_daun():
 
 
 def test_daun_mu_entry_iff_weights_shipped():
-    assert ("DAUN-MU" in mu.MULTI_REGISTRY) == mu._DAUN_MU_FILE.is_file()
+    assert ("DAUN-MU" in mu.MULTI_REGISTRY) == mu.DAUN_MU_FILE.is_file()
 
 
 def test_sic_recovers_noiseless_on_grid_users():
@@ -237,7 +240,7 @@ def test_omp_matches_reference():
 
 def test_ml_readout_with_nothing_left_keeps_the_pick():
     y = _on_grid_users(SMALL, np.array([[9]]), np.full((1, 1, SMALL.n_bs), 5.0 + 0j))  # one user, asked for two
-    k = mu._sic_cells(SMALL, y, 2, 3.0)[0]
+    k = sic_cells(SMALL, y, 2, 3.0)[0]
     p = mu.SICLocalizer(readout="ml")(SMALL, y, 2)
     assert np.isfinite(p).all()
     assert np.array_equal(p[0, 1], SMALL.grid[k[0, 1]])  # the second pick: round-off left after cancelling user 1
@@ -249,8 +252,8 @@ def test_omp_residual_cancels_picked_cells():
     gains = rng.normal(size=(1, 3, SMALL.n_bs)) + 1j * rng.normal(size=(1, 3, SMALL.n_bs))
     y = _on_grid_users(SMALL, cells, gains)
     A = SMALL.dictionaries()[0]
-    Q = mu.orthonormal_basis(mu._found_atoms(A, cells))
-    assert np.allclose(mu.project_out(y, Q), 0.0, atol=1e-10)
+    Q = orthonormal_basis(found_atoms(A, cells))
+    assert np.allclose(project_out(y, Q), 0.0, atol=1e-10)
     assert np.allclose(mu.conditional_cost(A, y, Q), 0.0, atol=1e-10)
 
 

@@ -214,9 +214,14 @@ class DPDLocalizer(MapLocalizer):
     def _map(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
         return cost(_common.dictionaries(scenario)[0], y)
 
-    def _locate(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
-        p = super()._locate(scenario, y)
-        return _zoom(scenario, y, p, self.params) if self.params.offgrid else p
+    def _check_users(self, scenario: Scenario, n_users: int) -> None:
+        super()._check_users(scenario, n_users)
+        if self.params.offgrid and n_users > 1:
+            raise ValueError(f"n_users: the off-grid zoom of DPDParams(offgrid=True) places one user; got {n_users}")
+
+    def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
+        p = super()._process(scenario, y, n_users)
+        return _zoom(scenario, y, p[:, 0], self.params)[:, None] if self.params.offgrid else p
 
 
 def localize(scenario: Scenario, y: Any, params: DPDParams | None = None) -> np.ndarray:

@@ -254,6 +254,7 @@ class MMLocalizer(_gram.GramLocalizer):
 
     params: MMParams | None = None
     params_type: ClassVar[type] = MMParams
+    map_scale_invariant: ClassVar[bool] = False  # in units of the noise power
     solver: ClassVar[Callable] = staticmethod(_solve_gram)
 
 

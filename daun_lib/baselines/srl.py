@@ -330,6 +330,7 @@ class SRLLocalizer(bearings.BearingLocalizer):
 
     params: SRLParams | None = None
     params_type: ClassVar[type] = SRLParams
+    scale_invariant: ClassVar[bool] = False  # in units of the noise power
 
     def _angles(self, scenario: Scenario, y: np.ndarray) -> tuple[np.ndarray, None]:
         return _aoa(scenario, y, self.params), None

@@ -266,6 +266,7 @@ class VBLocalizer(_gram.GramLocalizer):
 
     params: VBParams | None = None
     params_type: ClassVar[type] = VBParams
+    map_scale_invariant: ClassVar[bool] = False  # in units of the noise power
     solver: ClassVar[Callable] = staticmethod(_solve_gram)
 
 

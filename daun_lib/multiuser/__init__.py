@@ -15,6 +15,13 @@ sparsity of (3)).  Every localiser here has the shape
 the order of the ``U`` estimates of a sample being arbitrary (:func:`daun_lib.metrics.assigned_errors`
 matches them to the truth by an optimal assignment).
 
+Since release 0.2 every localiser of the package serves this contract
+(:meth:`daun_lib.localizers.Localizer.locate`): a map estimator with a multi-user readout is a
+multi-user localiser (``DPDLocalizer(readout="ap-multi").locate(scenario, y, 2)``), the readouts
+are in :mod:`daun_lib.readouts` and the peak picking in :mod:`daun_lib.peaks`.  This package holds
+the searches that are not a readout of one map (:mod:`daun_lib.multiuser.search`), the user count
+(:mod:`daun_lib.multiuser.count`), the multi-user DAUN variant and the registry's multi-user entries.
+
 Localisers (frozen dataclasses; their fields are the whole configuration):
 
 * :class:`PeaksLocalizer`: a score map over the position grid (the DPD cost (Weiss 2004,
@@ -89,23 +96,24 @@ are in :mod:`daun_lib.metrics` (:func:`~daun_lib.metrics.assigned_errors`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import gamma
 
-from .. import joint_ml, methods
-from .._checks import check_n_users, check_noise_floor, check_scenario, check_y, dictionaries
-from .._validation import as_array, nonnegative
+from .. import methods
+from .._checks import check_n_users
 from ..baselines import dpd
-from ..joint_ml import SPAN_TOL as _SPAN_TOL
-from ..joint_ml import conditional_terms, joint_fit, orthonormal_basis, project_out
-from ..localizers import MapLocalizer
-from ..refine import row_power, subgrid
+from ..joint_ml import joint_fit
+from ..localizers import Localizer, MapLocalizer, RegistryView, register_localizer
+from ..peaks import SUPPRESSION_M, cell_distances, greedy_peaks
 from ..scenario import Scenario
+from .count import estimate_n_users, noise_threshold
+from .search import OMPLocalizer, SICLocalizer, conditional_cost
 
 __all__ = [
     "MULTI_REGISTRY",
@@ -118,188 +126,25 @@ __all__ = [
     "noise_threshold",
     "joint_fit",
     "estimate_n_users",
+    "check_n_users",
+    "cell_distances",
+    "greedy_peaks",
+    "conditional_cost",
 ]
 
 #: Variant name of the DAUN trained on two-user snapshots (``daun.load_pretrained(DAUN_MU_VARIANT)``,
 #: ``daun.checkpoints.VARIANTS_MULTIUSER``, weight file ``weights/daun_multi2.pt``);
-#: :data:`MULTI_REGISTRY` gets a ``"DAUN-MU"`` entry only when that file is shipped (checked
+#: :data:`MULTI_REGISTRY` gets the ``"DAUN-MU"`` entries only when that file is shipped (checked
 #: without importing torch).
 DAUN_MU_VARIANT = "multi2"
-_DAUN_MU_FILE = Path(__file__).resolve().parent.parent / "weights" / "daun_multi2.pt"
+DAUN_MU_FILE = Path(__file__).resolve().parent.parent / "weights" / "daun_multi2.pt"
 
-
-def _check_suppression(value: Any) -> float:
-    try:
-        return nonnegative(value, "suppression_m")
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"suppression_m: expected a finite number >= 0 (metres), got {value!r}") from exc
-
-
-@lru_cache(maxsize=8)
-def _cell_distances(cells_bytes: bytes, K: int) -> np.ndarray:
-    cells = np.frombuffer(cells_bytes, dtype=np.float64).reshape(K, 2)
-    d = np.sqrt(((cells[:, None, :] - cells[None, :, :]) ** 2).sum(axis=-1))
-    d.setflags(write=False)
-    return d
-
-
-def cell_distances(cells: np.ndarray) -> np.ndarray:
-    """(K, K) read-only distances between the cell centres ``cells`` (K, 2), cached."""
-    cells = np.ascontiguousarray(cells, dtype=np.float64)
-    return _cell_distances(cells.tobytes(), cells.shape[0])
-
-
-def greedy_peaks(score: np.ndarray, cells: np.ndarray, n_users: int, suppression_m: float) -> np.ndarray:
-    """``n_users`` peaks of each map, greedily, each suppressing the cells within ``suppression_m``.
-
-    Parameters
-    ----------
-    score : (n, K) float
-        A score per grid cell (higher = more likely a user).
-    cells : (K, 2) float
-        Cell centres, metres.
-    n_users : int >= 1
-    suppression_m : float >= 0
-        Cells at distance ``<= suppression_m`` from a pick are not picked again; when every
-        cell of a sample is suppressed, the best cell not yet picked is taken.
-
-    Returns
-    -------
-    (n, U) int
-        Grid indices, strongest first; the first column is ``argmax(score, axis=1)``.
-    """
-    score = np.asarray(as_array(score, "score", 2, complex_ok=False), dtype=float)
-    n_users = check_n_users(n_users)
-    suppression_m = _check_suppression(suppression_m)
-    n, K = score.shape
-    if n_users > K:
-        raise ValueError(f"n_users: expected at most K = {K} (one cell per user), got {n_users}")
-    D = cell_distances(cells)
-    blocked = np.zeros((n, K), dtype=bool)
-    picked = np.zeros((n, K), dtype=bool)
-    out = np.empty((n, n_users), dtype=np.int64)
-    for u in range(n_users):
-        out[:, u] = _pick(score, D, suppression_m, blocked, picked)
-    return out
-
-
-def _pick(
-    score: np.ndarray, D: np.ndarray, suppression_m: float, blocked: np.ndarray, picked: np.ndarray
-) -> np.ndarray:
-    """One greedy step: per sample the best cell of ``score`` (n, K) not ``blocked`` (the best not yet
-    ``picked`` when every cell is blocked) -> (n,) int; marks it picked and blocks the cells within
-    ``suppression_m`` of it (``D`` (K, K) cell distances) in place."""
-    rows = np.arange(score.shape[0])
-    k = np.argmax(np.where(blocked, -np.inf, score), axis=1)
-    full = blocked.all(axis=1)
-    if full.any():  # every cell suppressed: the best cell not yet picked
-        k[full] = np.argmax(np.where(picked[full], -np.inf, score[full]), axis=1)
-    picked[rows, k] = True
-    blocked |= D[k] <= suppression_m
-    blocked |= picked
-    return k
-
-
-def _score_of(m: Any) -> np.ndarray:
-    """A map estimator's output as a score map (n, K): a map as is, X (n, K, M) as its row powers."""
-    if getattr(m, "ndim", None) == 3:
-        return row_power(m, normalize=True)  # the quantity argmax_rows maximises
-    return np.asarray(m, dtype=float)
-
-
-def _subgrid_per_user(score: np.ndarray, scenario: Scenario, k: np.ndarray) -> np.ndarray:
-    """:func:`daun_lib.refine.subgrid` around each of the peaks ``k`` (n, U) of ``score`` (n, K) -> (n, U, 2)."""
-    n, U = k.shape
-    P = np.maximum(score, 0.0)
-    rep = np.repeat(P, U, axis=0)  # (n U, K): sample i's map once per user
-    return subgrid(rep, scenario, k.reshape(-1)).reshape(n, U, 2)
-
-
-def _ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Continuous ML per user after cancelling the others (:func:`daun_lib.continuous.ml_localize`).
-
-    For user u, ``y_m`` is projected off the other picks' atoms ``A_m[:, k_j]`` (j != u) per BS and
-    the DPD cost of the projected data is maximised by the safeguarded Newton ascent from
-    ``start[:, u]`` (a sample whose projected data are round-off only keeps ``start``).  k (n, U) grid
-    indices, start (n, U, 2) -> (n, U, 2).  With U = 1 this is the ``ml`` readout of the
-    single-user pipeline.
-    """
-    from .. import continuous  # lazy, as the readouts do
-
-    A = dictionaries(scenario)[0]
-    n, U = k.shape
-    out = np.empty((n, U, 2))
-    for u in range(U):
-        others = [j for j in range(U) if j != u]
-        yu = y if not others else project_out(y, orthonormal_basis(_found_atoms(A, k[:, others])))
-        out[:, u] = start[:, u]
-        # nothing left after the cancellation but round-off (energy below 1e-24 of y's): keep the pick
-        live = np.sum(np.abs(yu) ** 2, axis=(1, 2)) > 1e-24 * np.sum(np.abs(y) ** 2, axis=(1, 2))
-        if live.any():
-            out[live, u] = continuous.ml_localize(scenario, yu[live], start=start[live, u], cost="dpd")
-    return out
-
-
-#: Extra peaks of the ``"ap-multi"`` readout: ``U + AP_EXTRA_PEAKS`` peaks are picked and every
-#: U-subset of them starts a joint Newton ascent (:func:`_ap_multistart`).
-AP_EXTRA_PEAKS = 1
-
-
-def _ap_multistart(
-    scenario: Scenario, y: np.ndarray, score: np.ndarray, cells: np.ndarray, n_users: int, suppression_m: float
-) -> np.ndarray:
-    """Multi-start joint ML: the joint Newton ascent from every U-subset of the ``U + 1`` best peaks.
-
-    The ``U + AP_EXTRA_PEAKS`` greedy peaks of ``score`` (n, K) (cell centres ``cells`` (K, 2),
-    suppression as :func:`greedy_peaks`) give ``C(U + 1, U) = U + 1`` start sets;
-    :func:`daun_lib.joint_ml.multistart` refines each and keeps the largest joint fit per sample
-    (ties: the subset of the U strongest peaks, which is the ``"ap"`` readout).  A weaker user
-    whose cell the single-start picks miss (a sidelobe or a cluster of the stronger one ranks
-    above it) gets a start of its own.  Costs about ``U + 1`` times the ``"ap"`` readout.  -> (n, U, 2)
-    """
-    L = min(n_users + AP_EXTRA_PEAKS, score.shape[1])
-    k = greedy_peaks(score, cells, L, suppression_m)
-    return joint_ml.multistart_fit(scenario, y, cells[k], n_users)
-
-
-_READOUTS = ("grid", "subgrid", "ml", "ap", "ap-multi")
-
-
-def _check_readout(readout: Any, allowed: tuple[str, ...] = _READOUTS) -> str:
-    if readout not in allowed:
-        raise ValueError(f"readout: expected one of {allowed}, got {readout!r}")
-    return readout
-
-
-class MultiLocalizer:
-    """Base of the multi-user localisers: ``__call__(scenario, y, n_users) -> (n, U, 2)``.
-
-    Validates the scenario (:func:`daun_lib.localizers.check_scenario`), ``y``
-    (:func:`daun_lib.localizers.check_y`, (n, M, N) or (M, N)) and ``n_users`` (int >= 1),
-    then calls ``_locate_multi(scenario, y (n, M, N) complex128, n_users)``.
-    """
-
-    def __call__(self, scenario: Scenario, y: Any, n_users: int = 1) -> np.ndarray:
-        """Position estimates (n, U, 2), metres, in arbitrary user order per sample."""
-        scenario = check_scenario(scenario)
-        self._check_scenario(scenario)
-        n_users = check_n_users(n_users)
-        if n_users > scenario.n_grid:
-            raise ValueError(f"n_users: expected at most the K = {scenario.n_grid} grid cells, got {n_users}")
-        self._check_users(scenario, n_users)
-        return self._locate_multi(scenario, check_y(scenario, y), n_users)
-
-    def _check_scenario(self, scenario: Scenario) -> None:
-        """Raise ``ValueError`` naming ``scenario`` when this localiser cannot serve it."""
-
-    def _check_users(self, scenario: Scenario, n_users: int) -> None:
-        """Raise ``ValueError`` naming ``n_users`` when this localiser cannot separate that many users."""
-
-    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
-        raise NotImplementedError
-
+#: Release 0.1's base class of the multi-user localisers: every :class:`~daun_lib.localizers.Localizer`
+#: now takes ``n_users``.
+MultiLocalizer = Localizer
 
 _SOURCES = ("dpd", "p-admm", "daun")
+_PEAK_READOUTS = ("grid", "subgrid", "ml", "ap", "ap-multi")
 
 
 def _source_estimator(source: Any) -> MapLocalizer:
@@ -316,200 +161,22 @@ def _source_estimator(source: Any) -> MapLocalizer:
     )
 
 
-@dataclass(frozen=True)
-class PeaksLocalizer(MultiLocalizer):
-    """``U`` greedy peaks of a single-user map with suppression (:func:`greedy_peaks`) -> (n, U, 2).
+def PeaksLocalizer(source: Any = "dpd", suppression_m: float = SUPPRESSION_M, readout: str = "grid") -> MapLocalizer:
+    """Release 0.1's peaks localiser: the map estimator ``source`` with a multi-user ``readout``.
 
-    Attributes
-    ----------
-    source : "dpd", "p-admm", "daun" or a MapLocalizer
-        The map: ``"dpd"`` the DPD cost (:class:`~daun_lib.baselines.dpd.DPDLocalizer`),
-        ``"p-admm"`` the row powers of P-ADMM's X (:class:`~daun_lib.methods.PADMMLocalizer`,
-        300 iterations), ``"daun"`` those of the shipped single-user DAUN
-        (:class:`~daun_lib.methods.DAUNLocalizer`); any estimator with a ``_map`` (its readout is
-        not used; its ``cells`` give the pick positions, its ``block`` the chunking).
-    suppression_m : float >= 0
-        Radius around each pick excluded from later picks (3 m, issue 14).
-    readout : "grid", "subgrid", "ml", "ap" or "ap-multi"
-        The cell centre of each peak; :func:`daun_lib.refine.subgrid` around it on the
-        (unsuppressed) map; the continuous ML per user after projecting off the other
-        users' atoms (:func:`_ml_per_user`); the joint ML of all users from the peaks
-        (:func:`daun_lib.joint_ml.joint_newton`); or that from every U-subset of the U + 1 best peaks, the best joint fit kept
-        (:func:`_ap_multistart`; with U = 1 two starts, so it need not equal the single-user
-        ``ml`` readout).
-
-    With ``n_users = 1`` the positions are those of the single-user pipeline: ``"grid"`` the
-    estimator's argmax readout (``PeaksLocalizer("dpd")(s, y, 1)[:, 0]`` equals
-    ``REGISTRY["DPD"](s, y)``), ``"subgrid"`` DPD-S, ``"ml"`` and ``"ap"`` DPD-ML (for the DPD source).
+    ``source`` is ``"dpd"``, ``"p-admm"`` (300 iterations), ``"daun"`` (the shipped single-user
+    network) or a :class:`~daun_lib.localizers.MapLocalizer`; ``readout`` one of ``"grid"`` (the
+    U greedy peaks' cell centres, the readout ``argmax``), ``"subgrid"``, ``"ml"``, ``"ap"`` or
+    ``"ap-multi"`` (:mod:`daun_lib.readouts`).  Returns ``dataclasses.replace(estimator,
+    readout=..., suppression_m=...)``: an ordinary map estimator, so
+    ``PeaksLocalizer("dpd", readout="ap")`` equals ``DPDLocalizer(readout="ap")``.
     """
-
-    source: Any = "dpd"
-    suppression_m: float = 3.0
-    readout: str = "grid"
-    estimator: MapLocalizer = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "estimator", _source_estimator(self.source))
-        object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
-        _check_readout(self.readout)
-
-    def _check_scenario(self, scenario: Scenario) -> None:
-        self.estimator._check_scenario(scenario)
-
-    def scores(self, scenario: Scenario, y: Any) -> np.ndarray:
-        """The score map (n, K) of the source for ``y`` (n, M, N) (validated)."""
-        scenario = check_scenario(scenario)
-        self._check_scenario(scenario)
-        y = check_y(scenario, y)
-        return self._scores(scenario, y)
-
-    def _scores(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
-        block = self.estimator.block
-        if block is None:
-            return _score_of(self.estimator._map(scenario, y))
-        return np.concatenate(
-            [_score_of(self.estimator._map(scenario, y[lo : lo + block])) for lo in range(0, y.shape[0], block)]
-        )
-
-    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
-        score = self._scores(scenario, y)
-        cells = self.estimator.cells(scenario)
-        if self.readout == "ap-multi":
-            return _ap_multistart(scenario, y, score, np.asarray(cells, dtype=float), n_users, self.suppression_m)
-        k = greedy_peaks(score, np.asarray(cells, dtype=float), n_users, self.suppression_m)
-        pos = np.asarray(cells, dtype=float)[k]
-        if self.readout == "subgrid":
-            return _subgrid_per_user(score, scenario, k)
-        if self.readout == "ml":
-            return _ml_per_user(scenario, y, k, pos)
-        if self.readout == "ap":
-            return joint_ml.joint_ascent(scenario, y, pos)[0]
-        return pos
-
-
-def _found_atoms(A: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """The atoms ``A_m[:, k_j]`` of the picked cells k (n, u) -> (n, M, N, u)."""
-    return np.transpose(A[:, :, k], (2, 0, 1, 3))  # A[:, :, k]: (M, N, n, u)
-
-
-def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Conditional DPD cost of one more LoS source given the found ones.
-
-    Parameters
-    ----------
-    A : (M, N, K) complex, unit-norm columns
-    y : (n, M, N) complex
-    Q : (n, M, N, u) complex
-        Orthonormal basis (zero columns allowed) of the found users' steering vectors per BS.
-
-    Returns
-    -------
-    (n, K) float
-        ``sum_m |a_m(k)^H P_m y_m|^2 / ||P_m a_m(k)||^2`` with ``P_m = I - Q_m Q_m^H``; a term with
-        ``||P_m a_m(k)||^2 < 1e-6`` is 0.  For unit white noise each term is Exp(1), the sum
-        Gamma(M, 1) (the projection keeps the noise white in the complement).
-    """
-    r = project_out(y, Q)
-    out = np.zeros((y.shape[0], A.shape[2]))
-    for m in range(A.shape[0]):
-        num = np.abs(r[:, m, :] @ A[m].conj()) ** 2  # (n, K): |a^H P y|^2 (P Hermitian, P y = r)
-        inner = np.einsum("bnu,nk->buk", Q[:, m].conj(), A[m])  # Q^H a (n, u, K)
-        den = 1.0 - np.sum(np.abs(inner) ** 2, axis=1)  # ||P a||^2 = 1 - ||Q^H a||^2
-        ok = den > _SPAN_TOL
-        out += np.where(ok, num / np.where(ok, den, 1.0), 0.0)
-    return out
-
-
-@dataclass(frozen=True)
-class SICLocalizer(MultiLocalizer):
-    """DPD with successive cancellation (:func:`conditional_cost`, suppression) -> (n, U, 2).
-
-    Attributes
-    ----------
-    suppression_m : float >= 0
-        Cells within this distance of a found user are not picked again (3 m, as the peaks).
-    readout : "grid", "ml" or "ap"
-        The picked cells' centres; the continuous ML per user after projecting off the
-        other users' atoms (:func:`_ml_per_user`); or the joint ML of all users from the picks
-        (:func:`daun_lib.joint_ml.joint_newton`).
-    """
-
-    suppression_m: float = 3.0
-    readout: str = "grid"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "suppression_m", _check_suppression(self.suppression_m))
-        _check_readout(self.readout, ("grid", "ml", "ap"))
-
-    def _check_users(self, scenario: Scenario, n_users: int) -> None:
-        if n_users > scenario.n_antennas:
-            raise ValueError(
-                f"n_users: the cancellation projects one steering vector per found user out of each BS's "
-                f"{scenario.n_antennas} antennas; expected at most {scenario.n_antennas} users, got {n_users}"
-            )
-
-    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
-        k = _sic_cells(scenario, y, n_users, self.suppression_m)[0]
-        pos = scenario.grid[k]
-        if self.readout == "ml":
-            return _ml_per_user(scenario, y, k, pos)
-        if self.readout == "ap":
-            return joint_ml.joint_ascent(scenario, y, pos)[0]
-        return pos
-
-
-def _sic_cells(scenario: Scenario, y: np.ndarray, n_users: int, suppression_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """SIC picks (n, U) int and the peak value of the conditional cost at each pick (n, U)."""
-    A = dictionaries(scenario)[0]
-    cells = scenario.grid
-    D = cell_distances(cells)
-    n = y.shape[0]
-    rows = np.arange(n)
-    blocked = np.zeros((n, scenario.n_grid), dtype=bool)
-    picked = np.zeros((n, scenario.n_grid), dtype=bool)
-    k = np.empty((n, n_users), dtype=np.int64)
-    peak = np.empty((n, n_users))
-    for u in range(n_users):
-        if u == 0:
-            score = dpd.cost(A, y)
-        else:
-            score = conditional_cost(A, y, orthonormal_basis(_found_atoms(A, k[:, :u])))
-        k[:, u] = _pick(score, D, suppression_m, blocked, picked)
-        peak[:, u] = score[rows, k[:, u]]
-    return k, peak
-
-
-@dataclass(frozen=True)
-class OMPLocalizer(MultiLocalizer):
-    """Simultaneous OMP on the LoS dictionary A (support shared across BSs) -> (n, U, 2).
-
-    Each step picks ``argmax_k sum_m |A_m[:, k]^H r_m|^2`` (the DPD cost of the residual,
-    :func:`daun_lib.baselines.dpd.cost`; picked cells excluded) and refits all picked cells'
-    gains per sample and BS by least squares: ``r_m = (I - A_{m,S} A_{m,S}^+) y_m``.  ``B`` is
-    not in the fit (module docstring).  With ``n_users = 1`` it is the grid DPD.
-    """
-
-    def _check_users(self, scenario: Scenario, n_users: int) -> None:
-        if n_users > scenario.n_antennas:
-            raise ValueError(
-                f"n_users: the least-squares refit of {n_users} cells per BS needs at most N = "
-                f"{scenario.n_antennas} of them; got {n_users}"
-            )
-
-    def _locate_multi(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
-        A = dictionaries(scenario)[0]
-        n = y.shape[0]
-        rows = np.arange(n)
-        k = np.empty((n, n_users), dtype=np.int64)
-        picked = np.zeros((n, scenario.n_grid), dtype=bool)
-        r = y
-        for u in range(n_users):
-            score = np.where(picked, -np.inf, dpd.cost(A, r))
-            k[:, u] = np.argmax(score, axis=1)
-            picked[rows, k[:, u]] = True
-            if u + 1 < n_users:
-                r = project_out(y, orthonormal_basis(_found_atoms(A, k[:, : u + 1])))
-        return scenario.grid[k]
+    if readout not in _PEAK_READOUTS:
+        raise ValueError(f"readout: expected one of {_PEAK_READOUTS}, got {readout!r}")
+    estimator = _source_estimator(source)
+    return dataclasses.replace(
+        estimator, readout="argmax" if readout == "grid" else readout, suppression_m=suppression_m
+    )
 
 
 @dataclass(frozen=True)
@@ -532,146 +199,35 @@ def _variant(variant: str, geometry: str) -> Any:
     return daun.load_pretrained(variant, geometry=geometry)
 
 
-MULTI_REGISTRY: dict[str, MultiLocalizer] = {
-    "DPD-peaks": PeaksLocalizer("dpd"),
-    "DPD-SIC": SICLocalizer(),
-    "OMP": OMPLocalizer(),
-    "P-ADMM-peaks": PeaksLocalizer("p-admm"),
-    "DAUN-peaks": PeaksLocalizer("daun"),
-    "DPD-peaks-S": PeaksLocalizer("dpd", readout="subgrid"),
-    "DPD-SIC-ML": SICLocalizer(readout="ml"),
-    "DPD-AP": SICLocalizer(readout="ap"),
-    "P-ADMM-peaks-AP": PeaksLocalizer("p-admm", readout="ap"),
-    "DPD-peaks-APM": PeaksLocalizer("dpd", readout="ap-multi"),
-    "P-ADMM-peaks-APM": PeaksLocalizer("p-admm", readout="ap-multi"),
-    "P-ADMM-peaks-S": PeaksLocalizer("p-admm", readout="subgrid"),
-    "DAUN-peaks-S": PeaksLocalizer("daun", readout="subgrid"),
-}
-"""Name -> ``localizer(scenario, y, n_users) -> (n, U, 2)``.  ``"DAUN-MU"`` (the peaks of a DAUN
-trained for several users, variant :data:`DAUN_MU_VARIANT`) is added when its weights are shipped."""
-if _DAUN_MU_FILE.is_file():  # the weights are shipped (a tree without them has no DAUN-MU entries)
-    MULTI_REGISTRY["DAUN-MU"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT))
-    MULTI_REGISTRY["DAUN-MU-S"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="subgrid")
-    MULTI_REGISTRY["DAUN-MU-AP"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="ap")
-    MULTI_REGISTRY["DAUN-MU-APM"] = PeaksLocalizer(DAUNVariantLocalizer(variant=DAUN_MU_VARIANT), readout="ap-multi")
+MULTI_REGISTRY: Mapping[str, Localizer] = RegistryView(multi_user=True)
+"""Name -> ``localizer(scenario, y, n_users) -> (n, U, 2)``: the multi-user entries of
+:data:`daun_lib.localizers.LOCALIZERS`, a read-only live view (add entries with
+``register_localizer(name, localizer, multi_user=True)``)."""
 
 
-# ----------------------------------------------------------------------------------------------
-# Unknown number of users
+def _register_defaults() -> None:
+    """The package's multi-user entries (table in the module docstring); the ``DAUN-MU`` ones only
+    when the two-user network's weights are shipped."""
+    entries = {
+        "DPD-peaks": dpd.DPDLocalizer(readout="argmax"),
+        "DPD-SIC": SICLocalizer(),
+        "OMP": OMPLocalizer(),
+        "P-ADMM-peaks": methods.PADMMLocalizer(readout="argmax"),
+        "DAUN-peaks": methods.DAUNLocalizer(readout="argmax"),
+        "DPD-peaks-S": dpd.DPDLocalizer(readout="subgrid"),
+        "DPD-SIC-ML": SICLocalizer(readout="ml"),
+        "DPD-AP": SICLocalizer(readout="ap"),
+        "P-ADMM-peaks-AP": methods.PADMMLocalizer(readout="ap"),
+        "DPD-peaks-APM": dpd.DPDLocalizer(readout="ap-multi"),
+        "P-ADMM-peaks-APM": methods.PADMMLocalizer(readout="ap-multi"),
+        "P-ADMM-peaks-S": methods.PADMMLocalizer(readout="subgrid"),
+        "DAUN-peaks-S": methods.DAUNLocalizer(readout="subgrid"),
+    }
+    if DAUN_MU_FILE.is_file():
+        for suffix, readout in (("", "argmax"), ("-S", "subgrid"), ("-AP", "ap"), ("-APM", "ap-multi")):
+            entries["DAUN-MU" + suffix] = DAUNVariantLocalizer(variant=DAUN_MU_VARIANT, readout=readout)
+    for name, localizer in entries.items():
+        register_localizer(name, localizer, multi_user=True)
 
 
-def noise_threshold(scenario: Scenario, pfa: float = 0.01, rule: str = "min-bs") -> float:
-    """Detection threshold of :func:`estimate_n_users` for a map without a further user.
-
-    Without a user at a cell, each BS term ``|a^H P n_m|^2 / ||P a||^2`` (unit-norm ``a``, white
-    noise ``n_m`` of unit power, ``P`` a projection) is Exp(1), independent across the M BSs.
-
-    * ``rule="sum"``: the conditional DPD cost, their sum, is Gamma(M, 1); the threshold is its
-      upper quantile at ``pfa / K``.
-    * ``rule="min-bs"``: the smallest of the M terms is Exp(M); ``P(min > t) = exp(-M t)``, so
-      ``t = ln(K / pfa) / M``.
-
-    Both are Bonferroni over the K cells: the probability that any cell of a noise-only map
-    exceeds the threshold is at most ``pfa``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    pfa : float in (0, 1)
-        False-alarm probability per map.
-    rule : "min-bs" or "sum"
-
-    Returns
-    -------
-    float
-    """
-    scenario = check_scenario(scenario)
-    if isinstance(pfa, (bool, np.bool_)) or not isinstance(pfa, (int, float, np.floating)) or not 0 < pfa < 1:
-        raise ValueError(f"pfa: expected a probability in (0, 1), got {pfa!r}")
-    if rule == "sum":
-        return float(gamma.isf(pfa / scenario.n_grid, scenario.n_bs))
-    if rule == "min-bs":
-        return float(np.log(scenario.n_grid / pfa) / scenario.n_bs)
-    raise ValueError(f"rule: expected 'min-bs' or 'sum', got {rule!r}")
-
-
-def _per_bs_statistics(scenario: Scenario, y: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Per-BS normalised conditional beam powers at the SIC picks k (n, U) -> (n, U, M).
-
-    NaN where the pick's atom lies in the span of the found ones at that BS (the BS sees the
-    new cell on the bearing of a found user and cannot tell them apart).
-
-    Step u: ``|a_m(k_u)^H P_m y_m|^2 / (||P_m a_m(k_u)||^2 sigma_m^2)`` with ``P_m`` the projection
-    off the first u - 1 picks' atoms and ``sigma_m^2 = ||P_m y_m||^2 / (N - rank)`` the per-BS
-    residual level (the residual taken as white: noise plus whatever the found atoms do not explain).
-    """
-    A = dictionaries(scenario)[0]
-    n, U = k.shape
-    N = scenario.n_antennas
-    out = np.empty((n, U, scenario.n_bs))
-    for u in range(U):
-        if u == 0:
-            Q = np.zeros(y.shape + (1,), dtype=complex)
-        else:
-            Q = orthonormal_basis(_found_atoms(A, k[:, :u]))
-        r = project_out(y, Q)
-        rank = np.count_nonzero(np.abs(Q).sum(axis=2) > 0, axis=-1)  # (n, M)
-        sig2 = np.maximum((np.abs(r) ** 2).sum(axis=-1) / (N - rank), np.finfo(float).tiny)
-        num, den = conditional_terms(np.transpose(A[:, :, k[:, u]], (2, 0, 1)), r, Q)  # a: (n, M, N)
-        out[:, u] = np.where(den > _SPAN_TOL, num / np.maximum(den, _SPAN_TOL) / sig2, np.nan)
-    return out
-
-
-def estimate_n_users(
-    scenario: Scenario,
-    y: Any,
-    max_users: int,
-    *,
-    pfa: float = 0.01,
-    suppression_m: float = 3.0,
-    rule: str = "min-bs",
-) -> np.ndarray:
-    """Number of users per sample: successive-cancellation detections above a noise threshold.
-
-    Run :class:`SICLocalizer`'s search for ``max_users`` steps; ``U_hat`` is the number of leading
-    steps whose pick passes the test of ``rule`` at false-alarm probability ``pfa`` per map
-    (:func:`noise_threshold`), so ``0 <= U_hat <= max_users``.
-
-    * ``"min-bs"`` (default): every BS must see the new user.  Per BS the conditional beam power
-      at the pick is normalised by that BS's residual level after projecting off the found users
-      (an unknown noise level per BS, as the ``ml-bs`` readout), and the smallest of the M values
-      is compared with ``ln(K / pfa) / M`` (a BS that sees the pick exactly on the bearing of a
-      found user, ``||P_m a_m||^2 < 1e-6``, is left out of the minimum).  Scale-free (no noise level needed).  A residue of a
-      found user that is off its grid cell, or of its NLoS clusters, is strong at one or two BSs
-      but rarely along a common point at all of them.
-    * ``"sum"``: the conditional DPD cost at the pick against the Gamma(M, 1) quantile, in units
-      of the model's unit noise power.  It ignores those residues and over-counts from about
-      10 dB up (measured in the issue-14 report).
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    max_users : int >= 1
-    pfa : float in (0, 1)
-    suppression_m : float >= 0
-    rule : "min-bs" or "sum"
-
-    Returns
-    -------
-    (n,) int in [0, max_users]
-    """
-    scenario = check_scenario(scenario)
-    y = check_y(scenario, y)
-    max_users = check_n_users(max_users, "max_users")
-    if max_users > scenario.n_grid:
-        raise ValueError(f"max_users: expected at most the K = {scenario.n_grid} grid cells, got {max_users}")
-    t = noise_threshold(scenario, pfa, rule)
-    if rule == "sum":  # the only rule in units of the noise power: refuse data that cannot be in those units
-        check_noise_floor(y, 1.0, "the unit noise power of rule='sum'")
-    k, peak = _sic_cells(scenario, y, max_users, _check_suppression(suppression_m))
-    if rule == "min-bs":
-        stats = _per_bs_statistics(scenario, y, k)
-        seen = ~np.isnan(stats)  # BSs that can separate the pick from the found users
-        peak = np.where(seen.any(axis=-1), np.where(seen, stats, np.inf).min(axis=-1), 0.0)
-    return np.cumprod(peak > t, axis=1).sum(axis=1)
+_register_defaults()
