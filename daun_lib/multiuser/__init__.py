@@ -24,7 +24,7 @@ the searches that are not a readout of one map (:mod:`daun_lib.multiuser.search`
 
 Localisers (frozen dataclasses; their fields are the whole configuration):
 
-* :class:`PeaksLocalizer`: a score map over the position grid (the DPD cost (Weiss 2004,
+* map estimators with a multi-user readout (release 0.1's :func:`PeaksLocalizer`): a score map over the position grid (the DPD cost (Weiss 2004,
   :func:`daun_lib.baselines.dpd.cost`), or the row powers ``||X[k, :]||^2`` of any single-user
   map estimator with a ``_map``: P-ADMM, DAUN, VB, MM), ``U`` peaks picked greedily, each pick
   suppressing the cells within ``suppression_m`` of it (issue 14: "a second user's peak found
@@ -39,20 +39,19 @@ Localisers (frozen dataclasses; their fields are the whole configuration):
   LoS source with unknown gain, i.e. the first step of Ziskind & Wax's alternating projection;
   a BS that sees the cell in the span of the found vectors, ``||P_m a_m(k)||^2 < 1e-6``,
   contributes nothing to it).  Step 1 is the plain DPD cost.  Found users' neighbourhoods
-  (``suppression_m``) are excluded as in :class:`PeaksLocalizer`: a grid pick is up to half a
+  (``suppression_m``) are excluded as in the peak picking of :mod:`daun_lib.peaks`: a grid pick is up to half a
   cell off the user, so the projection leaves a residue of that user next to its cell.
-* ``readout="ap-multi"`` (:class:`PeaksLocalizer`): the same joint ML from every U-subset of the
+* ``readout="ap-multi"`` (map estimators): the same joint ML from every U-subset of the
   U + 1 best peaks, the best joint fit kept (a weaker user that the U strongest peaks miss gets a
   start of its own).
-* ``readout="ap"`` (both classes): the joint deterministic ML of the ``U`` LoS sources
+* ``readout="ap"`` (map estimators and :class:`SICLocalizer`): the joint deterministic ML of the ``U`` LoS sources
   (Ziskind & Wax 1988) from the picks, every user's position refined with the others' at
   once (:func:`daun_lib.joint_ml.joint_newton`: a trust-region Newton ascent on all ``2 U``
   coordinates of the concentrated likelihood).  The name is that of the alternating projection
   the readout first used (:func:`daun_lib.joint_ml.alternating_projection`, still available).
   From the same starts the joint ascent usually ends at the better fit, though not always (from
   the SIC picks of 256 prototype snapshots at 10 dB: better in 28 % of two-user and 59 % of
-  three-user samples, worse in 3 % and 8 %), and is 1.5-2 times faster (``docs/design.md``
-  section 10).  ``DPD-AP`` (SIC picks, then this) is the strongest classical pipeline of
+  three-user samples, worse in 3 % and 8 %), and is 1.5-2 times faster (the design notes).  ``DPD-AP`` (SIC picks, then this) is the strongest classical pipeline of
   notebook 08.
 * :class:`OMPLocalizer`: simultaneous orthogonal matching pursuit on ``A`` (Tropp, Gilbert &
   Strauss 2006): the support is shared by the BSs (one grid cell = one atom per BS), each step
@@ -69,20 +68,20 @@ Registry :data:`MULTI_REGISTRY` (name -> localiser):
 ================ ================================================ ==============================================
 name             entry                                            with ``n_users = 1`` equal to
 ================ ================================================ ==============================================
-DPD-peaks        ``PeaksLocalizer("dpd")``                        ``REGISTRY["DPD"]``
+DPD-peaks        ``DPDLocalizer("argmax")``                       ``REGISTRY["DPD"]``
 DPD-SIC          ``SICLocalizer()``                               ``REGISTRY["DPD"]``
 OMP              ``OMPLocalizer()``                               ``REGISTRY["DPD"]``
-P-ADMM-peaks     ``PeaksLocalizer("p-admm")``                     ``REGISTRY["P-ADMM"]``
-DAUN-peaks       ``PeaksLocalizer("daun")``                       ``REGISTRY["DAUN"]`` (shipped single-user net)
-DPD-peaks-S      ``PeaksLocalizer("dpd", readout="subgrid")``     ``REGISTRY["DPD-S"]``
+P-ADMM-peaks     ``PADMMLocalizer("argmax")``                     ``REGISTRY["P-ADMM"]``
+DAUN-peaks       ``DAUNLocalizer("argmax")``                      ``REGISTRY["DAUN"]`` (shipped single-user net)
+DPD-peaks-S      ``DPDLocalizer("subgrid")``                      ``REGISTRY["DPD-S"]``
 DPD-SIC-ML       ``SICLocalizer(readout="ml")``                   ``REGISTRY["DPD-ML"]``
 DPD-AP           ``SICLocalizer(readout="ap")``                   ``REGISTRY["DPD-ML"]``
-DPD-peaks-APM    ``PeaksLocalizer("dpd", readout="ap-multi")``    (two starts: a joint fit at least DPD-ML's)
-P-ADMM-peaks-S   ``PeaksLocalizer("p-admm", readout="subgrid")``  P-ADMM with the sub-grid readout
-P-ADMM-peaks-AP  ``PeaksLocalizer("p-admm", readout="ap")``       P-ADMM with the ``ml`` readout
-P-ADMM-peaks-APM ``PeaksLocalizer("p-admm", readout="ap-multi")`` (two starts)
-DAUN-peaks-S     ``PeaksLocalizer("daun", readout="subgrid")``    ``REGISTRY["DAUN-S"]``
-DAUN-MU          peaks of the multi-user DAUN variant             (when ``weights/daun_multi2.pt`` is shipped)
+DPD-peaks-APM    ``DPDLocalizer("ap-multi")``                     (two starts: a joint fit at least DPD-ML's)
+P-ADMM-peaks-S   ``PADMMLocalizer("subgrid")``                    P-ADMM with the sub-grid readout
+P-ADMM-peaks-AP  ``PADMMLocalizer("ap")``                         P-ADMM with the ``ml`` readout
+P-ADMM-peaks-APM ``PADMMLocalizer("ap-multi")``                   (two starts)
+DAUN-peaks-S     ``DAUNLocalizer("subgrid")``                     ``REGISTRY["DAUN-S"]``
+DAUN-MU          ``DAUNVariantLocalizer("multi2")``, argmax       (when ``weights/daun_multi2.pt`` is shipped)
 DAUN-MU-S        the same with the sub-grid readout per user
 DAUN-MU-AP       the same with the joint ML readout ``"ap"``
 DAUN-MU-APM      the same with the multi-start ``"ap-multi"``
