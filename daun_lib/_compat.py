@@ -1,6 +1,6 @@
 """Old import paths of modules that moved, kept working for one release with a ``DeprecationWarning``.
 
-Release 0.2 put the notebook back-ends under :mod:`daun_lib.studies` and the Sionna adapter
+The release after 0.1.0 put the notebook back-ends under :mod:`daun_lib.studies` and the Sionna adapter
 under :mod:`daun_lib.channel`.  Code written for 0.1 still runs::
 
     from daun_lib.limits import closest_report   # DeprecationWarning: use daun_lib.studies.limits
