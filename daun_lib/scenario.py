@@ -12,7 +12,7 @@ Conventions (used by every module of the package)
   ``theta = wrap(phi - normal)`` in ``(-pi, pi]``; for points of the area this
   is exactly the paper's ``theta_m(p) = arctan((p_y - p~_y) / (p_x - p~_x))``
   (Sec. II-A).  A ULA sees only ``sin(theta)``: front and back are the same.
-* Steering vector (phase reference at the array centre, unit norm)::
+* Steering vector (phase reference at the array centre, unit norm; :mod:`daun_lib.arrays`)::
 
       a(theta)[n] = exp(j 2 pi d (n - (N-1)/2) sin(theta)) / sqrt(N),  n = 0..N-1
 
@@ -31,13 +31,21 @@ Conventions (used by every module of the package)
 from __future__ import annotations
 
 import numbers
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._validation import positions as _check_positions
 from ._validation import positive, real_array
+from .arrays import (
+    array_phase,
+    check_identifiable,
+    element_offsets,
+    element_wavenumbers,
+    phase_step,
+    steering,
+    wrap_angle,
+)
 
 __all__ = [
     "DICTIONARY_FIELDS",
@@ -49,6 +57,7 @@ __all__ = [
     "element_wavenumbers",
     "phase_step",
     "steering",
+    "wrap_angle",
 ]
 
 #: Scenario fields that determine the dictionaries ``A`` and ``B`` (and hence a
@@ -76,82 +85,6 @@ PAPER_BS_POSITIONS: tuple[tuple[float, float], ...] = (
     (50.0, -50.0),
 )
 """BS positions of Sec. IV (metres)."""
-
-
-def element_offsets(n_antennas: int) -> np.ndarray:
-    """(N,) float: element positions ``n - (N-1)/2``, n = 0..N-1, in units of the spacing (centred)."""
-    return np.arange(n_antennas) - (n_antennas - 1) / 2.0
-
-
-def phase_step(sin_theta: np.ndarray, spacing: float) -> np.ndarray:
-    """(...) float: phase difference ``2 pi d sin(theta)`` between neighbouring elements of a ULA."""
-    return 2.0 * np.pi * spacing * sin_theta
-
-
-def array_phase(sin_theta: np.ndarray, n_antennas: int, spacing: float) -> np.ndarray:
-    """The ULA phase term of the steering vector, the one place it is written out.
-
-    Parameters
-    ----------
-    sin_theta : (...) float
-        Direction cosines ``sin(theta)`` along the array axis (trusted: finite, real).
-    n_antennas : int
-        Number of elements N.
-    spacing : float
-        Element spacing d in wavelengths.
-
-    Returns
-    -------
-    (..., N) float
-        ``2 pi d (n - (N-1)/2) sin(theta)``, i.e. :func:`phase_step` times :func:`element_offsets`.
-    """
-    return phase_step(sin_theta, spacing)[..., None] * element_offsets(n_antennas)
-
-
-def element_wavenumbers(n_antennas: int, spacing: float) -> np.ndarray:
-    """(N,) float: ``2 pi d (n - (N-1)/2)``, the factor of ``sin(theta)`` in :func:`array_phase`.
-
-    For code that multiplies many ``sin(theta)`` values by the same factor
-    (``u[..., None] * element_wavenumbers(N, d)``); equal to :func:`array_phase`
-    up to float rounding (the products are associated differently).
-    """
-    return 2.0 * np.pi * spacing * element_offsets(n_antennas)
-
-
-def steering(theta: np.ndarray, n_antennas: int, spacing: float = 0.5) -> np.ndarray:
-    """Unit-norm ULA steering vectors.
-
-    Parameters
-    ----------
-    theta : (...,) float
-        Angles from broadside, radians.
-    n_antennas : int
-        Number of elements N.
-    spacing : float
-        Element spacing in wavelengths.
-
-    Returns
-    -------
-    (..., N) complex128
-        ``exp(j 2 pi spacing (n - (N-1)/2) sin(theta)) / sqrt(N)`` (:func:`array_phase`).
-
-    Raises
-    ------
-    ValueError
-        ``theta`` not real or not finite, ``n_antennas`` not a positive
-        integer, ``spacing`` not a finite positive number.
-    """
-    positive(n_antennas, "n_antennas", integer=True)
-    positive(spacing, "spacing")
-    theta = real_array(theta, "theta", "a real array of angles")
-    if not np.isfinite(theta).all():
-        raise ValueError("theta: contains NaN or inf")
-    return np.exp(1j * array_phase(np.sin(theta), n_antennas, spacing)) / np.sqrt(n_antennas)
-
-
-def wrap_angle(angle: np.ndarray) -> np.ndarray:
-    """Wrap angles to (-pi, pi]."""
-    return -(np.mod(-np.asarray(angle) + np.pi, 2.0 * np.pi) - np.pi)
 
 
 @dataclass(frozen=True)
@@ -226,8 +159,8 @@ class Scenario:
         dictionary field (the dictionaries and a trained network do not
         depend on it).
 
-    Identifiability rules (checked on construction)
-    ------------------------------------------------
+    Identifiability rules (checked on construction, :func:`daun_lib.arrays.check_identifiable`)
+    -------------------------------------------------------------------------------------------
     A ULA measures only ``sin(theta)``, the direction cosine along its axis
     (the line through the BS perpendicular to the broadside).  Two points that
     are mirror images across that axis line give the same steering vector, and
@@ -342,7 +275,15 @@ class Scenario:
             if all(v % 360.0 == r for v, r in zip(nd, rule, strict=True)):
                 nd = None  # the default geometry written out: one canonical form, so equal scenarios compare equal
             object.__setattr__(self, "array_normal_deg", nd)
-        self._check_identifiable()
+        # the identifiability rules of the class docstring; stacklevel 4: the warnings name the caller of Scenario(...)
+        check_identifiable(
+            self.bs_array,
+            self.array_normals,
+            self.area_size,
+            self.antenna_spacing,
+            self.los_sines if self.geometry == "3d" else None,
+            stacklevel=4,
+        )
 
     def _check_height_range(self) -> None:
         """Validate and canonicalise :attr:`ut_height_range_m` (a tuple of two floats or None)."""
@@ -375,73 +316,6 @@ class Scenario:
                 f"got {rng!r}"
             )
         object.__setattr__(self, "ut_height_range_m", (lo, hi))
-
-    def _check_identifiable(self) -> None:
-        """Apply the identifiability rules of the class docstring (warn or raise)."""
-        bs = self.bs_array
-        normals = self.array_normals
-        half = self.area_size / 2.0
-        corners = np.array([[-half, -half], [-half, half], [half, -half], [half, half]])
-        scale = half + np.abs(bs).max()
-        tol = 1e-9 * scale
-        usable = []
-        for m, (b, nrm) in enumerate(zip(bs, normals, strict=True)):
-            nvec = np.array([np.cos(nrm), np.sin(nrm)])
-            ahead = (corners - b) @ nvec  # signed distances of the corners from the axis line
-            where = f"BS {m} at ({b[0]:g}, {b[1]:g}) (broadside {np.rad2deg(nrm):g} deg)"
-            if ahead.min() < -tol and ahead.max() > tol:
-                warnings.warn(
-                    f"{where}: its array axis passes through the user area, so users mirrored across that "
-                    f"line give identical signals at this BS (mirror ambiguity); set array_normal_deg or move "
-                    f"the BS so that the whole area lies on one side of the axis",
-                    UserWarning,
-                    stacklevel=4,
-                )
-                continue
-            if ahead.max() <= tol:
-                raise ValueError(
-                    f"array_normal_deg: {where} faces away from the user area; a ULA cannot tell front from "
-                    f"back, so every angle it reports would be mirrored: turn this broadside by 180 deg"
-                )
-            usable.append(m)
-            axis = np.array([-np.sin(nrm), np.cos(nrm)])
-            if self.geometry == "3d":
-                sin_t = self.los_sines(corners)[:, m]
-            else:
-                rel = corners - b
-                sin_t = (rel @ axis) / np.linalg.norm(rel, axis=1)
-            if self.antenna_spacing > 0.5 and (sin_t.max() - sin_t.min()) * self.antenna_spacing >= 1.0 - 1e-12:
-                warnings.warn(
-                    f"{where}: with antenna_spacing {self.antenna_spacing:g} > 0.5 the array has grating lobes "
-                    f"inside the user area (directions whose sin(theta) differ by 1/spacing give identical signals)",
-                    UserWarning,
-                    stacklevel=4,
-                )
-        M = len(bs)
-        groups: list[list[int]] = []
-        for m in range(M):
-            for g in groups:
-                if np.linalg.norm(bs[g[0]] - bs[m]) <= tol:
-                    g.append(m)
-                    break
-            else:
-                groups.append([m])
-        for g in groups:
-            if len(g) > 1:
-                warnings.warn(
-                    f"bs_positions: BSs {g} coincide at ({bs[g[0]][0]:g}, {bs[g[0]][1]:g}); they measure the "
-                    f"same bearing and add no geometric diversity",
-                    UserWarning,
-                    stacklevel=4,
-                )
-        distinct = {min(g) for g in groups for m in g if m in usable}
-        if len(distinct) < 2:
-            raise ValueError(
-                f"bs_positions: fewer than two usable arrays ({len(usable)} of {M} arrays are unambiguous, at "
-                f"{len(distinct)} distinct position(s)); a position needs bearings from at least two distinct "
-                f"points whose array axes do not cross the user area (see the Scenario docstring; "
-                f"array_normal_deg sets the broadsides)"
-            )
 
     # ------------------------------------------------------------------ sizes
     @property
