@@ -85,18 +85,29 @@ def test_rows_height_aware_beats_the_2d_model_on_3d_data(tmp_path):
 
 def test_plot_geometry(tmp_path):
     table = [
-        {"source": s, "dictionaries": k, "method": "DPD-S", "snr_db": x, "mse": 0.1 + x, "p_submeter": 0.5}
+        {"source": s, "dictionaries": k, "method": m, "snr_db": x, "mse": 0.1 + x + i, "p_submeter": 0.5 - 0.1 * i}
         for s in ("package", "sionna")
         for k in geometry_study.DICTIONARY_KINDS
+        for i, m in enumerate(("DPD-S", "DPD", "DAUN-S", "Stansfield"))
         for x in (0.0, 10.0)
     ]
+    package = [r for r in table if r["source"] == "package"]
     fig, axes = plt.subplots(1, 2)
-    geometry_study.plot_geometry(axes, table, xticks=[0.0, 10.0])
-    assert len(axes[0].get_lines()) >= 4 and axes[1].get_yscale() == "log"
+    geometry_study.plot_geometry(axes, package, xticks=[0.0, 10.0])
+    labels = [ln.get_label() for ln in axes[0].get_lines() if not ln.get_label().startswith("_")]
+    # per family the best height-aware entry (DPD-S beats DPD), each with both dictionary kinds
+    assert labels == ["DPD-S", "DPD-S, 2-D model", "DAUN-S", "DAUN-S, 2-D model", "Stansfield", "Stansfield, 2-D model"]
+    assert axes[1].get_yscale() == "log"
+    line = {ln.get_label(): ln for ln in axes[0].get_lines()}
+    assert line["DPD-S"].get_color() == line["DPD-S, 2-D model"].get_color()  # one colour per family
+    assert line["DPD-S"].get_linestyle() == line["DAUN-S"].get_linestyle()  # one line per readout
+    assert line["DPD-S, 2-D model"].get_markerfacecolor() == "none"  # the 2-D model: open markers
     with pytest.raises(ValueError, match="axes"):
-        geometry_study.plot_geometry(axes[:1], table, xticks=[0.0])
+        geometry_study.plot_geometry(axes[:1], package, xticks=[0.0])
     with pytest.raises(ValueError, match="table"):
         geometry_study.plot_geometry(axes, [{"method": "DPD"}], xticks=[0.0])
+    with pytest.raises(ValueError, match="one source"):
+        geometry_study.plot_geometry(axes, table, xticks=[0.0])
     plt.close(fig)
 
 

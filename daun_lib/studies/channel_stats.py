@@ -141,4 +141,171 @@ def channel_statistics(n_users: int, seed: int) -> ChannelStatistics:
     return ChannelStatistics(links=links, los_rows=los_rows, stat_rows=stat_rows, spreads=spreads)
 
 
-__all__ = ["ChannelStatistics", "channel_statistics", "los_probability_rows"]
+def plot_channel_stats(los_table: list, stats_table: list, spreads: dict, ut_height_m: float) -> Any:
+    """Notebook 01, ``figures/channel_stats``: three panels against TR 38.901 UMa.
+
+    Left: the drawn LoS fraction per distance bin (+-2 s.e.) over the formula of Table 7.4.2-1; middle: the
+    histogram of the drawn K-factor (all-LoS links) over N(9 dB, 3.5 dB); right: the CDF of the BS-side RMS
+    angular spread of the generated rays (LoS, NLoS links of the "3gpp" draw) next to the lgASD distribution
+    of Table 7.5-6.  No estimator curves: the colours are the LoS (C0) and NLoS (C1) states, black the standard.
+
+    Parameters
+    ----------
+    los_table, stats_table : list of dict
+        ``results/channel_los_probability.csv`` and ``results/channel_stats.csv`` (:func:`channel_statistics`).
+    spreads : dict
+        :attr:`ChannelStatistics.spreads` (the drawn values; not in the CSVs).
+    ut_height_m : float
+        The user height of the formula (m).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+    from scipy.stats import norm
+
+    from .. import channel
+
+    fig, axes = plt.subplots(1, 3, figsize=(7.16, 2.3), constrained_layout=True)
+
+    ax = axes[0]
+    d = np.linspace(10, 150, 300)
+    ax.plot(d, channel.los_probability(d, ut_height_m), color="k", lw=0.8, label="TR 38.901 formula")
+    mid = np.array([(r["d_lo_m"] + r["d_hi_m"]) / 2 for r in los_table])
+    ax.errorbar(
+        mid,
+        [r["p_los_drawn"] for r in los_table],
+        yerr=[2 * r["p_los_stderr"] for r in los_table],
+        fmt="o",
+        ms=2.5,
+        lw=0.7,
+        color="C0",
+        label="drawn ($\\pm$2 s.e.)",
+    )
+    ax.set_xlabel("BS-user distance (m)")
+    ax.set_ylabel("LoS probability")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+
+    ax = axes[1]
+    k = spreads[("all-LoS", "LoS", "k_factor_db")]
+    ax.hist(k, bins=30, density=True, color="C0", alpha=0.6, label="drawn")
+    kk = np.linspace(k.min() - 2, k.max() + 2, 200)
+    ax.plot(
+        kk,
+        np.exp(-0.5 * ((kk - channel.UMA_LOS["k_mu"]) / channel.UMA_LOS["k_sigma"]) ** 2)
+        / (channel.UMA_LOS["k_sigma"] * np.sqrt(2 * np.pi)),
+        color="k",
+        lw=0.8,
+        label="N(9, 3.5$^2$)",
+    )
+    ax.set_xlabel("K-factor (dB)")
+    ax.set_ylabel("density")
+    ax.legend()
+
+    ax = axes[2]
+    for state, color in (("LoS", "C0"), ("NLoS", "C1")):
+        v = spreads.get(("3gpp", state, "lg_rms_spread"))
+        if v is None:
+            continue
+        x = np.sort(10**v)
+        ax.plot(x, np.arange(1, x.size + 1) / x.size, color=color, label=f"{state}, generated rays")
+        row = next(
+            r for r in stats_table if r["links"] == "3gpp" and r["state"] == state and r["quantity"] == "lg_asd_drawn"
+        )
+        xs = np.logspace(-0.5, 2.2, 200)
+        ax.plot(
+            xs,
+            norm.cdf(np.log10(xs), row["table_mean"], row["table_std"]),
+            ls="--",
+            color=color,
+            label=f"{state}, lgASD of Table 7.5-6",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("BS-side RMS angular spread (deg)")
+    ax.set_ylabel("CDF")
+    ax.legend(fontsize=5.5)
+    return fig
+
+
+def scenario_figure(scenario: Any) -> Any:
+    """Notebook 01: the four BSs with their ULAs and broadside arrows, the user area and the position grid."""
+    import matplotlib.pyplot as plt
+
+    half = scenario.area_size / 2
+    fig, ax = plt.subplots(figsize=(3.5, 3.3))
+    grid = scenario.grid
+    ax.plot(grid[:, 0], grid[:, 1], ".", ms=0.8, color="0.55", label=f"position grid (K = {scenario.n_grid})")
+    ax.add_patch(plt.Rectangle((-half, -half), 2 * half, 2 * half, fill=False, lw=0.8, color="k"))
+    bs = scenario.bs_array
+    ax.plot(bs[:, 0], bs[:, 1], "^", ms=6, color="C3", label=f"BS (ULA, N = {scenario.n_antennas})")
+    for m, ((x, y), normal) in enumerate(zip(bs, scenario.array_normals, strict=True)):
+        ax.plot([x, x], [y - 6, y + 6], lw=2.0, color="C3")  # the array axis (y)
+        ax.annotate(
+            "", xy=(x + 12 * np.cos(normal), y), xytext=(x, y), arrowprops=dict(arrowstyle="->", lw=0.7, color="C3")
+        )  # broadside
+        ax.text(
+            x + (5 if normal == 0 else -5),
+            y + (6 if y > 0 else -9),
+            f"BS {m + 1}",
+            ha="left" if normal == 0 else "right",
+            fontsize=7,
+        )
+    ax.set_xlim(-62, 62)
+    ax.set_ylim(-62, 62)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.legend(loc="lower center", fontsize=6)
+    return fig
+
+
+def spectra_figure(scenario: Any, batch: Any, snr_db: float) -> Any:
+    """Notebook 01: per BS, ``|B_m^H y_m|`` on the angle grid (top) and ``|A_m^H y_m|`` on the position grid (bottom).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    batch : channel batch of one user (:func:`daun_lib.channel.simulate`): ``y``, ``positions``, ``los``
+    snr_db : float
+        Its SNR (dB), for the title.
+    """
+    import matplotlib.pyplot as plt
+
+    A, B = scenario.dictionaries()
+    half = scenario.area_size / 2
+    y, p = batch.y[0], batch.positions[0]
+    spec_angle = np.abs(np.einsum("mnl,mn->ml", B.conj(), y))  # (M, L)
+    spec_grid = np.abs(np.einsum("mnk,mn->mk", A.conj(), y))  # (M, K)
+    theta_los = scenario.los_angles(batch.positions)[0]  # (M,)
+    nx, ny = scenario.grid_shape
+
+    fig, axes = plt.subplots(2, scenario.n_bs, figsize=(7.16, 3.4), constrained_layout=True)
+    for m in range(scenario.n_bs):
+        ax = axes[0, m]
+        ax.plot(np.rad2deg(scenario.angles), spec_angle[m], lw=0.8)
+        ax.axvline(np.rad2deg(theta_los[m]), ls="--", lw=0.7, color="C3")
+        ax.set_title(f"BS {m + 1}" + ("" if batch.los[0, m] else " (NLoS)"))
+        ax.set_xlabel("angle (deg)")
+        ax.set_xlim(-90, 90)
+        ax = axes[1, m]
+        img = spec_grid[m].reshape(nx, ny).T  # k = ix * ny + iy -> rows y, columns x
+        ax.imshow(img, origin="lower", extent=(-half, half, -half, half), cmap="viridis", aspect="equal")
+        ax.plot(p[0], p[1], "x", color="w", ms=5, mew=1.2)
+        ax.set_xlabel("x (m)")
+        ax.grid(False)
+    axes[0, 0].set_ylabel(r"$|B_m^H y_m|$")
+    axes[1, 0].set_ylabel("y (m)")
+    fig.suptitle(f"user at ({p[0]:.1f}, {p[1]:.1f}) m, SNR {snr_db:g} dB", fontsize=8)
+    return fig
+
+
+__all__ = [
+    "ChannelStatistics",
+    "channel_statistics",
+    "los_probability_rows",
+    "plot_channel_stats",
+    "scenario_figure",
+    "spectra_figure",
+]

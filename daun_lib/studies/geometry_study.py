@@ -53,9 +53,6 @@ DICTIONARY_KINDS: tuple[str, ...] = ("height-aware", "2-D model")
 SOURCES: tuple[str, ...] = ("package", "sionna")
 """Values of the ``source`` column: the package's 3-D channel or Sionna's UMa."""
 
-_LINESTYLES = {"height-aware": "-", "2-D model": "--"}
-_MARKERS = {"package": "o", "sionna": "s"}
-
 
 def available_sources() -> tuple[str, ...]:
     """The data sources that can run here: ``("package",)``, plus ``"sionna"`` when Sionna is installed."""
@@ -223,21 +220,31 @@ def geometry_rows(
     return rows
 
 
-def plot_geometry(axes: Sequence[Any], table: Sequence[Mapping[str, Any]], xticks: Sequence[float]) -> None:
-    """Two panels against the SNR: P(error < 1 m) (``axes[0]``) and the MSE in m^2 (``axes[1]``, log axis).
+def plot_geometry(
+    axes: Sequence[Any],
+    table: Sequence[Mapping[str, Any]],
+    xticks: Sequence[float],
+    methods: Sequence[str] | None = None,
+) -> None:
+    """Two panels of one data source against the SNR: P(error < 1 m) (``axes[0]``) and the MSE (``axes[1]``, log).
 
-    Colour per method (:data:`daun_lib.studies.figures.STYLES`), line style per dictionary kind (solid: height-aware,
-    dashed: 2-D model), marker per source (circle: package, square: Sionna); error bars +-2 standard errors.
+    Style of :func:`daun_lib.studies.plotting.style_of`: colour per family, line style and marker per readout;
+    the height-aware dictionaries with filled markers, the paper's 2-D model as a variant (open markers, label
+    ``"<method>, 2-D model"``).  Error bars +-2 standard errors.
 
     Parameters
     ----------
     axes : two matplotlib Axes
     table : list of dict
-        Rows of :func:`geometry_rows` (read back with :func:`daun_lib.experiments.read_csv`).
+        Rows of :func:`geometry_rows` of **one** ``source`` (read back with :func:`daun_lib.experiments.read_csv`).
     xticks : list of float
         The SNR points (dB) to mark.
+    methods : list of str, optional
+        The methods to draw, each with both dictionary kinds.  Default: per family the entry with the highest
+        P(error < 1 m) averaged over the height-aware rows (:func:`daun_lib.studies.plotting.best_per_family`),
+        at most one per family, hence at most six curves for three families.
     """
-    from .figures import STYLES
+    from .plotting import best_per_family, curve, style_of
 
     if len(axes) != 2 or not all(hasattr(ax, "errorbar") for ax in axes):
         raise ValueError(f"axes: expected two matplotlib Axes, got {axes!r}")
@@ -246,30 +253,31 @@ def plot_geometry(axes: Sequence[Any], table: Sequence[Mapping[str, Any]], xtick
     missing = {"source", "dictionaries", "method", "snr_db", "mse", "p_submeter"} - set(table[0])
     if missing:
         raise ValueError(f"table: rows lack {sorted(missing)}")
-    groups: dict[tuple[str, str, str], list] = {}
+    sources = sorted({r["source"] for r in table})
+    if len(sources) != 1:
+        raise ValueError(f"table: expected the rows of one source, got {sources} (one pair of panels per source)")
+    if methods is None:
+        methods = best_per_family([r for r in table if r["dictionaries"] == "height-aware"], "p_submeter")
+    groups: dict[tuple[str, str], list] = {}
     for r in table:
-        groups.setdefault((r["method"], r["dictionaries"], r["source"]), []).append(r)
-    methods = list(dict.fromkeys(r["method"] for r in table))
-    for (m, kind, source), rs in groups.items():
-        rs = sorted(rs, key=lambda r: r["snr_db"])
-        color = STYLES.get(m, (f"C{methods.index(m) % 10}",))[0]
-        x = np.array([r["snr_db"] for r in rs], dtype=float)
-        for ax, key, logy in ((axes[0], "p_submeter", False), (axes[1], "mse", True)):
-            v = np.array([r[key] for r in rs], dtype=float)
-            se2 = 2 * np.nan_to_num(np.array([r.get(key + "_stderr", np.nan) for r in rs], dtype=float))
-            yerr = np.vstack([np.minimum(se2, 0.9 * v), se2]) if logy else se2
-            ax.errorbar(
-                x,
-                v,
-                yerr=yerr,
-                color=color,
-                ls=_LINESTYLES.get(kind, ":"),
-                marker=_MARKERS.get(source, "."),
-                mfc="none" if source != "package" else color,
-                capsize=1.5,
-                elinewidth=0.5,
-                label=f"{m}, {kind}, {source}",
-            )
+        groups.setdefault((r["method"], r["dictionaries"]), []).append(r)
+    for m in methods:
+        for kind in DICTIONARY_KINDS:
+            rs = sorted(groups.get((m, kind), []), key=lambda r: r["snr_db"])
+            if not rs:
+                continue
+            st = style_of(m, variant=None if kind == "height-aware" else kind)
+            label = m if kind == "height-aware" else f"{m}, {kind}"
+            for ax, key, logy in ((axes[0], "p_submeter", False), (axes[1], "mse", True)):
+                curve(
+                    ax,
+                    [r["snr_db"] for r in rs],
+                    [r[key] for r in rs],
+                    [r.get(key + "_stderr", np.nan) for r in rs],
+                    st,
+                    label,
+                    logy,
+                )
     for ax in axes:
         ax.set_xlabel("SNR (dB)")
         ax.set_xticks(list(xticks))
