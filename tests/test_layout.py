@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "daun_lib.refine": 2,
     # 3 readout maths and the readout registry
     "daun_lib.continuous": 3,
+    "daun_lib._ml_cost": 3,  # the cost maths of continuous
     "daun_lib.posterior": 3,
     "daun_lib.joint_ml": 3,
     "daun_lib.peaks": 3,
