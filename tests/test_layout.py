@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "daun_lib.continuous": 3,
     "daun_lib._ml_cost": 3,  # the cost maths of continuous
     "daun_lib.posterior": 3,
+    "daun_lib._posterior_grid": 3,  # the posterior maths of posterior
     "daun_lib.joint_ml": 3,
     "daun_lib.peaks": 3,
     "daun_lib.readouts": 3,

@@ -11,6 +11,7 @@ from scipy.special import logsumexp
 
 from daun_lib import Scenario
 from daun_lib import posterior as P
+from daun_lib._posterior_grid import candidate_shape
 from daun_lib.scenario import array_phase
 
 
@@ -129,7 +130,7 @@ def test_disk_mass_matches_correlation_with_disk_kernel():
 def test_disk_map_prefers_mass_over_peak():
     # a tall isolated spike against a broad plateau holding more mass within 1 m: disk MAP takes the plateau
     s = Scenario()
-    nx, h = P._grid_shape(s, 0.25)
+    nx, h = candidate_shape(s, 0.25)
     prob = np.zeros((1, nx, nx))
     prob[0, 10, 10] = 0.2
     prob[0, 100:103, 100:103] = 0.8 / 9
