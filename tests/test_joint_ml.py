@@ -1,9 +1,10 @@
-"""The joint ML readout of several users (daun_lib.joint_ml): analytic derivatives, ascent, checks."""
+"""The joint ML readout of several users (daun_lib.joint_ml and its _alternating_projection): derivatives, ascent."""
 
 import numpy as np
 import pytest
 
 from daun_lib import Scenario, channel
+from daun_lib import _alternating_projection as ap
 from daun_lib import joint_ml as jml
 from daun_lib.continuous import unit_scale_y
 
@@ -26,18 +27,18 @@ def _case(s, n_others, seed, zero_column=False):
 def test_analytic_derivatives_match_the_definition(geometry, n_others, zero_column):
     s = Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16, geometry=geometry)
     r, Q, p = _case(s, n_others, 3 + n_others, zero_column)
-    W = jml._moments(s, r, Q)
-    F, g, H = jml._conditional_derivatives(s, W, p)
-    np.testing.assert_allclose(F, jml._conditional_value(s, r, Q, p), rtol=1e-10)
+    W = ap._moments(s, r, Q)
+    F, g, H = ap._conditional_derivatives(s, W, p)
+    np.testing.assert_allclose(F, ap._conditional_value(s, r, Q, p), rtol=1e-10)
     # finite differences where no BS sees p near the others' span (1 - ||Q^H a||^2 > 0.01: there the
     # cost is smooth on the scale of the step; nearer the span round-off dominates the differences)
     clear = jml.conditional_terms(s.los_steering(p), r, Q)[1].min(axis=1) > 0.01
     assert clear.sum() >= 3
     h = 1e-4
     for i, e in enumerate(np.eye(2) * h):
-        fd_g = (jml._conditional_value(s, r, Q, p + e) - jml._conditional_value(s, r, Q, p - e)) / (2 * h)
+        fd_g = (ap._conditional_value(s, r, Q, p + e) - ap._conditional_value(s, r, Q, p - e)) / (2 * h)
         np.testing.assert_allclose(g[clear, i], fd_g[clear], rtol=1e-6, atol=1e-7 * np.abs(g).max())
-        fd_h = (jml._conditional_derivatives(s, W, p + e)[1] - jml._conditional_derivatives(s, W, p - e)[1]) / (2 * h)
+        fd_h = (ap._conditional_derivatives(s, W, p + e)[1] - ap._conditional_derivatives(s, W, p - e)[1]) / (2 * h)
         np.testing.assert_allclose(H[clear, i], fd_h[clear], rtol=1e-5, atol=1e-6 * np.abs(H).max())
 
 
@@ -45,15 +46,15 @@ def test_analytic_derivatives_match_the_definition(geometry, n_others, zero_colu
 def test_phase_product_equals_the_steering_vector(n_antennas):
     s = Scenario(n_antennas=n_antennas, grid_shape=(8, 8), n_angles=16)
     p = np.random.default_rng(0).uniform(-20, 20, (30, 2))
-    got = jml._conj_steering(s, s.los_sines(p))
+    got = ap.conj_steering(s, s.los_sines(p))
     np.testing.assert_allclose(got, s.los_steering(p).conj(), rtol=0, atol=1e-14)
 
 
 def test_ascent_never_decreases_the_conditional_cost():
     r, Q, p = _case(SMALL, 1, 7)  # noise only: a rugged cost, the ascent stops where it stops
-    W = jml._moments(SMALL, r, Q)
-    q = jml._newton(SMALL, W, p)
-    before, after = jml._conditional_value(SMALL, r, Q, p), jml._conditional_value(SMALL, r, Q, q)
+    W = ap._moments(SMALL, r, Q)
+    q = ap._newton(SMALL, W, p)
+    before, after = ap._conditional_value(SMALL, r, Q, p), ap._conditional_value(SMALL, r, Q, q)
     assert (after >= before).all() and (after > before).any()
 
 
@@ -69,7 +70,7 @@ def test_ascent_reaches_a_noiseless_source(geometry):
     y = gains[0] * s.los_steering(p1) + gains[1] * s.los_steering(p2)
     Q = jml.orthonormal_basis(s.los_steering(p1)[..., None])
     start = p2 + 0.3 * np.stack([np.cos(rng.uniform(0, 2 * np.pi, 8)), np.sin(rng.uniform(0, 2 * np.pi, 8))], axis=1)
-    got = jml._newton(s, jml._moments(s, jml.project_out(y, Q), Q), start)
+    got = ap._newton(s, ap._moments(s, jml.project_out(y, Q), Q), start)
     np.testing.assert_allclose(got, p2, atol=1e-3)
 
 
@@ -107,14 +108,14 @@ def test_joint_derivatives_match_the_joint_fit(geometry, n_users):
     y, truth = _two_sources(s, 6, 20 + n_users, n_users, noise=0.3)
     p = truth + np.random.default_rng(5).normal(0.0, 0.5, truth.shape)
     J, g, H = jml._joint_derivatives(s, y, p)
-    np.testing.assert_allclose(J, jml._joint_fit(s, y, p), rtol=1e-10)
+    np.testing.assert_allclose(J, ap.explained_energy(s, y, p), rtol=1e-10)
     assert np.allclose(H, np.swapaxes(H, 1, 2), rtol=1e-10, atol=1e-12 * np.abs(H).max())
     h = 1e-5
     for i in range(2 * n_users):
         e = np.zeros(2 * n_users)
         e[i] = h
         e = e.reshape(n_users, 2)
-        fd = (jml._joint_fit(s, y, p + e) - jml._joint_fit(s, y, p - e)) / (2 * h)
+        fd = (ap.explained_energy(s, y, p + e) - ap.explained_energy(s, y, p - e)) / (2 * h)
         np.testing.assert_allclose(g[:, i], fd, rtol=1e-6, atol=1e-7 * np.abs(g).max())
     # at a noiseless exact fit the Gauss-Newton curvature is the exact Hessian (the residual is 0)
     y0, t0 = _two_sources(s, 6, 30 + n_users, n_users)
@@ -177,17 +178,17 @@ def test_public_functions_check_their_arguments():
     assert np.array_equal(jml.alternating_projection(SMALL, y, start[:, :1], sweeps=0), start[:, :1])
 
 
-def _recorded(monkeypatch, name):
-    """Record every value the evaluation ``jml.<name>`` returns (it returns value, gradient, Hessian)."""
+def _recorded(monkeypatch, module, name):
+    """Record every value the evaluation ``module.<name>`` returns (it returns value, gradient, Hessian)."""
     seen = []
-    inner = getattr(jml, name)
+    inner = getattr(module, name)
 
     def spy(*args):
         out = inner(*args)
         seen.extend(out[0].tolist())
         return out
 
-    monkeypatch.setattr(jml, name, spy)
+    monkeypatch.setattr(module, name, spy)
     return seen
 
 
@@ -197,7 +198,7 @@ def test_joint_newton_keeps_the_best_point_it_evaluated(monkeypatch):
     for _ in range(40):
         y = rng.standard_normal((1, SMALL.n_bs, 16)) + 1j * rng.standard_normal((1, SMALL.n_bs, 16))
         start = rng.uniform(-19, 19, (1, 2, 2))
-        seen = _recorded(monkeypatch, "_joint_derivatives")
+        seen = _recorded(monkeypatch, jml, "_joint_derivatives")
         p = jml.joint_ascent(SMALL, y, start)[0]
         monkeypatch.undo()
         assert len(seen) > 2
@@ -208,12 +209,12 @@ def test_one_user_ascent_keeps_the_best_point_it_evaluated(monkeypatch):
     rng = np.random.default_rng(10)
     for i in range(60):
         r, Q, _ = _case(SMALL, 1, 100 + i)
-        W = jml._moments(SMALL, r[:1], Q[:1])
-        seen = _recorded(monkeypatch, "_conditional_derivatives")
-        q = jml._newton(SMALL, W, rng.uniform(-19, 19, (1, 2)))
+        W = ap._moments(SMALL, r[:1], Q[:1])
+        seen = _recorded(monkeypatch, ap, "_conditional_derivatives")
+        q = ap._newton(SMALL, W, rng.uniform(-19, 19, (1, 2)))
         monkeypatch.undo()
         assert len(seen) > 2
-        assert jml._conditional_derivatives(SMALL, W, q)[0][0] == max(seen)
+        assert ap._conditional_derivatives(SMALL, W, q)[0][0] == max(seen)
 
 
 def test_complex_tensor_positions_are_refused():

@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "daun_lib.posterior": 3,
     "daun_lib._posterior_grid": 3,  # the posterior maths of posterior
     "daun_lib.joint_ml": 3,
+    "daun_lib._alternating_projection": 3,  # the criterion and alternating projection of joint_ml
     "daun_lib.peaks": 3,
     "daun_lib.readouts": 3,
     # 4 estimators and localisers

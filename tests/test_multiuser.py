@@ -7,6 +7,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import gamma
 
 from daun_lib import Scenario, channel, methods, metrics
+from daun_lib import _alternating_projection as ap
 from daun_lib import joint_ml as jml
 from daun_lib import multiuser as mu
 from daun_lib.baselines import dpd
@@ -118,7 +119,7 @@ def test_conditional_value_is_the_increase_of_the_joint_fit(geometry):
     p = rng.uniform(-15, 15, (5, 2))
     Q = orthonormal_basis(np.stack([s.los_steering(others[:, j]) for j in range(2)], axis=-1))
     gain = mu.joint_fit(s, y, np.concatenate([others, p[:, None]], axis=1)) - mu.joint_fit(s, y, others)
-    np.testing.assert_allclose(jml._conditional_value(s, jml.project_out(y, Q), Q, p), gain, rtol=1e-9)
+    np.testing.assert_allclose(ap._conditional_value(s, jml.project_out(y, Q), Q, p), gain, rtol=1e-9)
 
 
 def test_ap_readout_in_3d_and_at_the_shipped_sweeps():
