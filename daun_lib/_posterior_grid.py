@@ -1,9 +1,13 @@
-r"""The position posterior over a grid of candidates: LoS/NLoS likelihoods, SNR estimate, prior.
+r"""The position posterior over a grid of candidates: the maths, on checked inputs.
 
-The model of :mod:`daun_lib.posterior`, which reads positions out of this posterior (mean, MAP,
-disk MAP) and re-exports the public names of this module (import them from there).  Shapes:
-``y`` (n, M, N) complex, candidates (K_fine, 2) metres, the log posterior (n, K_fine), per-link
-terms (n, M).
+The derivation of the posterior of :mod:`daun_lib.posterior` (signal model (1), LoS and NLoS
+likelihoods, SNR estimate, LoS prior, candidate grid) and the functions that compute it:
+candidate grid and steering matrices (cached), LoS prior, per-link likelihood terms, and the
+normalised log posterior block by block (:func:`log_posterior_blocks`).  :mod:`daun_lib.posterior`
+checks the inputs, defines :class:`~daun_lib.posterior.PosteriorParams` (the ``params`` taken
+here) and reads positions out of the posterior; it re-exports the public names of this module.
+Shapes: ``y`` (n, M, N) complex, candidates (K_fine, 2) metres, steering matrices
+(M, N, K_fine), the log posterior (b, K_fine) per block, per-link terms (n, M).
 
 Signal model
 ------------
@@ -15,7 +19,7 @@ with ``h_m`` the TR 38.901 clustered channel.  On a LoS link the LoS ray is
 ``exp(j phi) sqrt(N) a_m(u_m(p))`` scaled by the LoS power fraction
 ``kappa / (1 + kappa)`` (TR 38.901 (7.5-7); ``kappa`` the Ricean K-factor
 ``K_R``), ``a_m`` the unit-norm centred ULA steering vector
-(:func:`daun_lib.scenario.array_phase`) and ``u_m(p)`` the measured direction
+(:func:`daun_lib.arrays.array_phase`) and ``u_m(p)`` the measured direction
 cosine :meth:`daun_lib.scenario.Scenario.los_sines` (``"2d"`` and ``"3d"``;
 in ``"3d"`` the users sit at ``scenario.ut_height_m``).
 
@@ -67,7 +71,7 @@ Its variance: ``||y_m||^2 = omega N + 2 sqrt(omega) Re(h^H n) + ||n||^2``,
 and the floor keeps ``|beta| > 0`` so the posterior stays a proper
 (if flat) distribution.  Because of this estimate the posterior, like SRL, VB
 and MM of the package, is defined in units of the noise power (the unit noise
-power of model (1) is assumed known).  ``PosteriorParams(snr_db=...)`` gives
+power of model (1) is assumed known).  ``daun_lib.posterior.PosteriorParams(snr_db=...)`` gives
 the true SNR instead (an oracle, for checks).
 
 Prior and posterior
@@ -85,13 +89,13 @@ links are independent given ``p``, so::
 evaluated with :func:`numpy.logaddexp` (``pi = 0`` or ``1`` select one term)
 and normalised over the candidates (a softmax).  The temperature is 1, the
 model's own; nothing is tuned.  The per-BS LoS posterior at ``p`` is
-``pi L_LoS / (pi L_LoS + (1 - pi) L_NLoS)`` (:func:`los_posterior`).
+``pi L_LoS / (pi L_LoS + (1 - pi) L_NLoS)`` (:func:`daun_lib.posterior.los_posterior`).
 
 Candidates and the choice of resolution
 ---------------------------------------
 The posterior is evaluated on a regular grid of cell centres over the area,
 ``nx = ceil(area_size / resolution_m)`` per axis, spacing
-``h = area_size / nx <= resolution_m`` (:func:`candidates`).  The default
+``h = area_size / nx <= resolution_m`` (:func:`daun_lib.posterior.candidates`).  The default
 ``resolution_m = 0.25`` follows from three requirements:
 
 * The posterior should be sampled finely enough that sums over candidates
@@ -121,80 +125,37 @@ one batched matrix product per block of samples (bounded memory, about
 from __future__ import annotations
 
 import math
-import numbers
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from scipy.special import i0e
 
-from ._checks import check_noise_floor, check_params, check_scenario, check_y
 from .arrays import array_phase
 from .channel import los_probability
 from .scenario import Scenario
 
 __all__ = [
     "MAX_CANDIDATES_PER_AXIS",
-    "PosteriorParams",
     "candidate_positions",
     "candidate_shape",
-    "candidates",
-    "estimate_omega",
-    "log_posterior",
+    "link_terms",
+    "log_los",
     "log_posterior_blocks",
-    "los_posterior",
-    "prepare_inputs",
-    "state_log_posterior",
+    "los_prior",
+    "mix",
+    "omega_hat",
 ]
 
 _BLOCK_BYTES = 64 * 2**20
 """Memory target of one block of ``a^H y`` products (complex (M, B, K_fine))."""
-
-
-@dataclass(frozen=True)
-class PosteriorParams:
-    """Settings of the position posterior (see the module docstring for the derivations).
-
-    Parameters
-    ----------
-    resolution_m : float > 0
-        Largest candidate spacing, metres (the actual spacing is
-        ``area_size / ceil(area_size / resolution_m)``).  Default 0.25.
-    k_factor_db : float or +inf
-        Ricean K-factor of the LoS model, dB; default 9.0 (TR 38.901 Table
-        7.5-6, UMa LoS mean); ``math.inf`` gives the pure-LoS model.
-    disk_radius_m : float > 0
-        Radius of the disk of :func:`daun_lib.posterior.disk_map`, metres (default 1.0).
-    snr_db : float or None
-        ``None`` (default): estimate ``omega`` from ``y`` per sample
-        (:func:`estimate_omega`).  A number: use this known SNR (an oracle).
-    """
-
-    resolution_m: float = 0.25
-    k_factor_db: float = 9.0
-    disk_radius_m: float = 1.0
-    snr_db: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("resolution_m", "disk_radius_m"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
-        k = self.k_factor_db
-        if isinstance(k, bool) or not isinstance(k, numbers.Real) or math.isnan(k) or k == -math.inf:
-            raise ValueError(f"k_factor_db: expected a real number in dB or +inf, got {k!r}")
-        s = self.snr_db
-        if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s)):
-            raise ValueError(f"snr_db: expected None or a finite number in dB, got {s!r}")
-
 
 MAX_CANDIDATES_PER_AXIS = 1000
 """Largest candidate grid per axis (1000 x 1000 candidates; a finer ``resolution_m`` raises ``ValueError``)."""
 
 
 def candidate_shape(scenario: Scenario, resolution_m: float) -> tuple[int, float]:
-    """``(nx, h)``: candidates per axis and their spacing, metres, for ``resolution_m`` (checked); ``ValueError`` above :data:`MAX_CANDIDATES_PER_AXIS`."""
+    """``(nx, h)``: candidates per axis and their spacing (metres) for a checked ``resolution_m``; ``ValueError`` above :data:`MAX_CANDIDATES_PER_AXIS`."""
     n = int(math.ceil(scenario.area_size / resolution_m - 1e-9))
     if n > MAX_CANDIDATES_PER_AXIS:
         raise ValueError(
@@ -205,42 +166,14 @@ def candidate_shape(scenario: Scenario, resolution_m: float) -> tuple[int, float
     return max(n, 1), scenario.area_size / max(n, 1)
 
 
-def _check_resolution(resolution_m: Any) -> float:
-    if isinstance(resolution_m, bool) or not isinstance(resolution_m, numbers.Real):
-        raise ValueError(f"resolution_m: expected a finite number > 0, got {resolution_m!r}")
-    if not (math.isfinite(resolution_m) and resolution_m > 0):
-        raise ValueError(f"resolution_m: expected a finite number > 0, got {resolution_m!r}")
-    return float(resolution_m)
-
-
 @lru_cache(maxsize=8)
 def candidate_positions(scenario: Scenario, resolution_m: float) -> np.ndarray:
-    """(K_fine, 2) float, read-only and cached: :func:`candidates` on checked inputs."""
+    """(K_fine, 2) float, read-only, cached: :func:`daun_lib.posterior.candidates` on checked inputs."""
     n, h = candidate_shape(scenario, resolution_m)
     c = -scenario.area_size / 2.0 + h * (np.arange(n) + 0.5)
     g = np.stack(np.meshgrid(c, c, indexing="ij"), axis=-1).reshape(-1, 2)  # x-major, as Scenario.grid
     g.setflags(write=False)
     return g
-
-
-def candidates(scenario: Scenario, resolution_m: float = 0.25) -> np.ndarray:
-    """Candidate positions of the posterior: cell centres of a regular grid over the area.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    resolution_m : float > 0
-        Largest spacing, metres; the spacing is ``h = area_size / nx`` with
-        ``nx = ceil(area_size / resolution_m)``.
-
-    Returns
-    -------
-    (K_fine, 2) float, read-only
-        ``K_fine = nx^2`` centres, flat index ``ix * nx + iy`` (x-major, like
-        :attr:`Scenario.grid`).
-    """
-    scenario = check_scenario(scenario)
-    return candidate_positions(scenario, _check_resolution(resolution_m))
 
 
 @lru_cache(maxsize=4)
@@ -253,7 +186,7 @@ def _conj_steering(scenario: Scenario, resolution_m: float) -> np.ndarray:
     return a
 
 
-def _los_prior(scenario: Scenario, positions: np.ndarray) -> np.ndarray:
+def los_prior(scenario: Scenario, positions: np.ndarray) -> np.ndarray:
     """(n, M) LoS prior ``pi_m(p)`` of ``scenario.los_model``."""
     model = scenario.los_model
     shape = (positions.shape[0], scenario.n_bs)
@@ -268,7 +201,7 @@ def _los_prior(scenario: Scenario, positions: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _candidate_prior(scenario: Scenario, resolution_m: float) -> tuple[np.ndarray, np.ndarray]:
     """(log pi, log(1 - pi)), each (M, K_fine), -inf where the probability is 0."""
-    pi = _los_prior(scenario, candidate_positions(scenario, resolution_m)).T
+    pi = los_prior(scenario, candidate_positions(scenario, resolution_m)).T
     with np.errstate(divide="ignore"):
         lp, lq = np.log(pi), np.log1p(-pi)
     lp.setflags(write=False)
@@ -276,38 +209,21 @@ def _candidate_prior(scenario: Scenario, resolution_m: float) -> tuple[np.ndarra
     return lp, lq
 
 
-def estimate_omega(scenario: Scenario, y: Any) -> np.ndarray:
-    """Per-sample linear SNR estimate ``max(mean_m ||y_m||^2 / N - 1, 1 / sqrt(M N))``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-
-    Returns
-    -------
-    (n,) float > 0
-        ``omega_hat`` (module docstring: unit noise power, the floor is the
-        estimator's standard deviation at ``omega = 0``).
-    """
-    scenario, y, _ = prepare_inputs(scenario, y, None)
-    return _omega_hat(y)
-
-
-def _omega_hat(y: np.ndarray) -> np.ndarray:
+def omega_hat(y: np.ndarray) -> np.ndarray:
+    """(n,) float: the pooled SNR estimate ``omega_hat`` of ``y`` (n, M, N) (module docstring)."""
     _, M, N = y.shape
     power = (y.real**2 + y.imag**2).sum(axis=(1, 2)) / (M * N)
     return np.maximum(power - 1.0, 1.0 / math.sqrt(M * N))
 
 
-def _omega(y: np.ndarray, params: PosteriorParams) -> np.ndarray:
+def _omega(y: np.ndarray, params: Any) -> np.ndarray:
     if params.snr_db is None:
-        return _omega_hat(y)
+        return omega_hat(y)
     return np.full(y.shape[0], 10.0 ** (params.snr_db / 10.0))
 
 
-def _link_terms(y: np.ndarray, params: PosteriorParams):
-    """Per sample and BS: ``|beta|`` (n, 1), ``s2`` (n, 1), ``||y_m||^2`` (n, M), ``log L_NLoS`` (n, M)."""
+def link_terms(y: np.ndarray, params: Any):
+    """Per sample and BS (``params`` a :class:`~daun_lib.posterior.PosteriorParams`): ``|beta|`` (n, 1), ``s2`` (n, 1), ``||y_m||^2`` (n, M), ``log L_NLoS`` (n, M)."""
     N = y.shape[2]
     omega = _omega(y, params)
     if params.k_factor_db == math.inf:
@@ -323,7 +239,7 @@ def _link_terms(y: np.ndarray, params: PosteriorParams):
     return beta, s2, yy, l_nlos
 
 
-def _log_los(ahy_abs: np.ndarray, beta: np.ndarray, s2: np.ndarray, yy: np.ndarray, N: int) -> np.ndarray:
+def log_los(ahy_abs: np.ndarray, beta: np.ndarray, s2: np.ndarray, yy: np.ndarray, N: int) -> np.ndarray:
     """``log L_LoS`` of the module docstring; ``ahy_abs`` (n, M, ...) ``|a^H y|``, others (n, M) or (n, 1)."""
     extra = (slice(None), slice(None)) + (None,) * (ahy_abs.ndim - 2)
     b, s, yy_ = beta[extra], s2[extra], yy[extra]
@@ -331,7 +247,7 @@ def _log_los(ahy_abs: np.ndarray, beta: np.ndarray, s2: np.ndarray, yy: np.ndarr
     return -N * np.log(np.pi * s) - (yy_ + b**2) / s + np.log(i0e(x)) + x
 
 
-def _mix(l_los: np.ndarray, l_nlos: np.ndarray, log_pi: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+def mix(l_los: np.ndarray, l_nlos: np.ndarray, log_pi: np.ndarray, log_q: np.ndarray) -> np.ndarray:
     """``log(pi L_LoS + (1 - pi) L_NLoS)``; ``log_pi``/``log_q`` may be -inf (pi = 0 or 1)."""
     return np.logaddexp(log_pi + l_los, log_q + l_nlos)
 
@@ -341,143 +257,23 @@ def _blocks(n: int, per_sample_bytes: int):
     return [slice(s, min(s + b, n)) for s in range(0, n, b)]
 
 
-def log_posterior_blocks(scenario: Scenario, y: np.ndarray, params: PosteriorParams):
-    """Yield ``(slice, normalised log posterior (b, K_fine))`` over blocks of samples (checked inputs)."""
+def log_posterior_blocks(scenario: Scenario, y: np.ndarray, params: Any):
+    """Yield ``(slice, normalised log posterior (b, K_fine))`` over blocks of samples (checked inputs,
+    ``params`` a :class:`~daun_lib.posterior.PosteriorParams`)."""
     res = params.resolution_m
     ah = _conj_steering(scenario, res)  # (M, N, K)
     M, N, K = ah.shape
     always = scenario.los_model == "always"
     if not always:
         log_pi, log_q = _candidate_prior(scenario, res)
-    beta, s2, yy, l_nlos = _link_terms(y, params)
+    beta, s2, yy, l_nlos = link_terms(y, params)
     for sl in _blocks(y.shape[0], M * K * 16 * 2):
         ahy = np.abs(np.matmul(np.swapaxes(y[sl], 0, 1), ah))  # (M, b, K)
-        l_los = _log_los(np.swapaxes(ahy, 0, 1), beta[sl], s2[sl], yy[sl], N)  # (b, M, K)
+        l_los = log_los(np.swapaxes(ahy, 0, 1), beta[sl], s2[sl], yy[sl], N)  # (b, M, K)
         if always:
             lp = l_los.sum(axis=1)
         else:
-            lp = _mix(l_los, l_nlos[sl][:, :, None], log_pi[None], log_q[None]).sum(axis=1)
+            lp = mix(l_los, l_nlos[sl][:, :, None], log_pi[None], log_q[None]).sum(axis=1)
         lp -= lp.max(axis=1, keepdims=True)
         lp -= np.log(np.exp(lp).sum(axis=1, keepdims=True))
         yield sl, lp
-
-
-def prepare_inputs(scenario: Any, y: Any, params: Any) -> tuple[Scenario, np.ndarray, PosteriorParams]:
-    """``scenario``, ``y`` (n, M, N) and ``params`` checked, and ``y`` against the unit noise floor of the model."""
-    # imported here: daun_lib.readouts (imported by daun_lib.localizers) imports this module's PosteriorParams
-
-    scenario = check_scenario(scenario)
-    y = check_y(scenario, y)
-    params = check_params(params, PosteriorParams)
-    check_noise_floor(
-        y,
-        1.0,
-        "the unit noise power of the package's model (1) that the posterior assumes",
-        "divide y by the noise amplitude",
-    )
-    return scenario, y, params
-
-
-def log_posterior(scenario: Scenario, y: Any, params: PosteriorParams | None = None) -> np.ndarray:
-    """Normalised log posterior of the position over :func:`candidates`.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        Geometry and ``los_model`` (the LoS prior).
-    y : (n, M, N) or (M, N) complex
-        Received signals of model (1).
-    params : PosteriorParams or None
-
-    Returns
-    -------
-    (n, K_fine) float
-        ``log P(c_k | y_i)``, finite, ``logsumexp`` over k equal to 0.  Memory
-        ``8 n K_fine`` bytes: for many samples prefer the readouts, which work
-        block by block.
-    """
-    scenario, y, params = prepare_inputs(scenario, y, params)
-    K = candidate_positions(scenario, params.resolution_m).shape[0]
-    out = np.empty((y.shape[0], K))
-    for sl, lp in log_posterior_blocks(scenario, y, params):
-        out[sl] = lp
-    return out
-
-
-def _terms_at(scenario: Any, y: Any, positions: Any, params: Any):
-    """Inputs checked; per sample and BS at ``positions`` (n, 2): ``pi``, ``log pi``, ``log(1 - pi)``,
-    ``log L_LoS`` and ``log L_NLoS``, each (n, M) (module docstring)."""
-    scenario, y, params = prepare_inputs(scenario, y, params)
-    p = np.asarray(positions)
-    if p.ndim != 2 or p.shape != (y.shape[0], 2) or not np.isrealobj(p):
-        raise ValueError(f"positions: expected a real ({y.shape[0]}, 2) array (one per sample), got shape {p.shape}")
-    p = p.astype(float)
-    if not np.isfinite(p).all():
-        raise ValueError("positions: contains NaN or inf")
-    N = scenario.n_antennas
-    u = scenario.los_sines(p)  # (n, M)
-    a_conj = np.exp(-1j * array_phase(u, N, scenario.antenna_spacing)) / np.sqrt(N)  # (n, M, N)
-    ahy = np.abs((a_conj * y).sum(axis=2))
-    beta, s2, yy, l_nlos = _link_terms(y, params)
-    l_los = _log_los(ahy, beta, s2, yy, N)
-    pi = _los_prior(scenario, p)
-    with np.errstate(divide="ignore"):
-        log_pi, log_q = np.log(pi), np.log1p(-pi)
-    return pi, log_pi, log_q, l_los, l_nlos
-
-
-def los_posterior(scenario: Scenario, y: Any, positions: Any, params: PosteriorParams | None = None) -> np.ndarray:
-    """Posterior probability that each link is LoS, given the user at ``positions``.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    y : (n, M, N) or (M, N) complex
-    positions : (n, 2) float
-        One position per sample (e.g. an estimate), metres, finite.
-    params : PosteriorParams or None
-
-    Returns
-    -------
-    (n, M) float in [0, 1]
-        ``pi L_LoS / (pi L_LoS + (1 - pi) L_NLoS)`` at ``p`` (module docstring);
-        all ones for ``los_model="always"``.
-    """
-    pi, log_pi, log_q, l_los, l_nlos = _terms_at(scenario, y, positions, params)
-    num = log_pi + l_los
-    out = np.exp(num - _mix(l_los, l_nlos, log_pi, log_q))
-    return np.where(pi >= 1.0, 1.0, np.where(pi <= 0.0, 0.0, np.clip(out, 0.0, 1.0)))
-
-
-def state_log_posterior(
-    scenario: Scenario, y: Any, positions: Any, states: Any, params: PosteriorParams | None = None
-) -> np.ndarray:
-    """Joint log posterior of a position and the LoS states of all links, up to a constant per sample.
-
-    ``log p(p, s | y) = sum_m [s_m (log pi_m(p) + log L_LoS(y_m | p)) + (1 - s_m) (log(1 - pi_m(p)) + log L_NLoS(y_m))]
-    + const`` (module docstring; uniform prior on ``p``).  Comparing its values for
-    different states and positions of the same sample is the joint MAP of
-    (position, LoS states) that :class:`daun_lib.blockage.SubsetMAPLocalizer` maximises.
-
-    Parameters
-    ----------
-    scenario : Scenario
-        Its ``los_model`` sets the prior ``pi_m``.
-    y : (n, M, N) or (M, N) complex
-    positions : (n, 2) float
-        One position per sample, metres, finite.
-    states : (n, M) bool
-        True for a link taken as LoS.
-    params : PosteriorParams or None
-
-    Returns
-    -------
-    (n,) float
-        ``-inf`` where a state has prior probability 0 (e.g. an NLoS link under ``los_model="always"``).
-    """
-    _, log_pi, log_q, l_los, l_nlos = _terms_at(scenario, y, positions, params)
-    st = np.asarray(states)
-    if st.shape != l_los.shape or st.dtype != bool:
-        raise ValueError(f"states: expected a bool {l_los.shape} array, got {st.dtype} {st.shape}")
-    terms = np.where(st, log_pi + l_los, log_q + l_nlos)
-    return terms.sum(axis=1)
