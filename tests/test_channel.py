@@ -7,7 +7,7 @@ import pytest
 
 from daun_lib import Scenario
 from daun_lib import channel as ch
-from daun_lib.channel.signals import _CHUNK
+from daun_lib.channel.rays import CHUNK
 from daun_lib.scenario import steering
 
 SC = Scenario()
@@ -214,9 +214,9 @@ def test_determinism():
 
 
 def test_more_samples_than_one_block():
-    b = ch.simulate(SC, _CHUNK + 3, 0.0, seed=0)
+    b = ch.simulate(SC, CHUNK + 3, 0.0, seed=0)
     np.testing.assert_allclose(np.sum(np.abs(b.h) ** 2, -1), 50, rtol=1e-12)
-    assert b.y.shape == (_CHUNK + 3, 4, 50)
+    assert b.y.shape == (CHUNK + 3, 4, 50)
 
 
 # ----------------------------------------------------------------------------- bad inputs
