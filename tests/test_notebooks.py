@@ -109,7 +109,7 @@ def test_runner_injects_quick_paths_and_runs_in_the_notebook_folder(tmp_path):
     assert probe["quick"] is True
     assert Path(probe["figures_dir"]) == (out / "figures").resolve()
     assert Path(probe["cache_dir"]) == (out / "cache").resolve()
-    assert Path(probe["daun_lib"]).resolve().parent == Path(run_notebooks.__file__).resolve().parent
+    assert Path(probe["daun_lib"]).resolve().parent == Path(run_notebooks.__file__).resolve().parent.parent
     assert not (tmp_path / "src" / "results").exists()  # the committed location was not touched
     assert (out / "07_probe.ipynb").is_file()
 
