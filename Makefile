@@ -5,6 +5,7 @@
 #   make test        install if needed, run the test suite (includes the quick notebooks)
 #   make test-fast   the same without the tests that execute notebooks (marker `notebooks`)
 #   make lint        ruff check (rules in pyproject.toml) and ruff format --check
+#   make docs        regenerate docs/results/*.md and the README's verdict from results/*.csv (daun_lib.studies.report)
 #   make bench       speed benchmarks -> results/benchmark.csv, figures/scaling.png
 #   make validate    package channel vs Sionna's UMa, methods on Sionna's channels -> results/validation_*.csv
 #                    (installs the optional extra 'sionna'; not part of make test)
@@ -20,7 +21,7 @@ TORCH_PIP_ARGS ?=
 BUILD ?= build/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install test test-fast lint format reproduce quick bench validate clean
+.PHONY: install test test-fast lint format reproduce quick docs bench validate clean
 
 install: $(VENV)/.installed
 
@@ -47,9 +48,13 @@ format: install
 reproduce: install
 	$(PY) -c "import sionna.phy" 2>/dev/null || $(PY) -m pip install -q -e ".[sionna]"
 	$(PY) -m daun_lib.studies.run_notebooks --out $(BUILD) $(NOTEBOOKS)
+	$(PY) -m daun_lib.studies.report
 
 quick: install
 	$(PY) -m daun_lib.studies.run_notebooks --quick --out $(BUILD)-quick $(NOTEBOOKS)
+
+docs: install
+	$(PY) -m daun_lib.studies.report
 
 bench: install
 	$(PY) benchmarks/run_benchmarks.py
