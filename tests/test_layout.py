@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "daun_lib._devices": 0,
     "daun_lib._fingerprint": 0,
     "daun_lib._compat": 0,
+    "daun_lib._memo": 0,  # a map shared among the methods of one sweep chunk
     # 1 the model
     "daun_lib": 1,  # the package facade: Scenario and the version
     "daun_lib.scenario": 1,
@@ -38,6 +39,8 @@ LAYERS: dict[str, int] = {
     "daun_lib.channel": 1,
     "daun_lib.bounds": 1,
     "daun_lib.metrics": 1,
+    "daun_lib.operators": 1,  # dense and structured (FFT) dictionary products
+    "daun_lib._structured": 1,  # the FFT-plus-interpolation maths of operators
     # 2 the paper's solvers
     "daun_lib.admm": 2,
     "daun_lib._admm_kernels": 2,
