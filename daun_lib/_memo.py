@@ -12,14 +12,14 @@ is computed once and handed to every later caller with the same key::
 
 Correctness rests on the key, which the caller builds from everything that
 determines the value apart from ``y`` (the estimator's fields other than its
-readout, the scenario, the block bounds); ``y`` enters by identity: the memo
-holds a reference to every ``y`` it keys on, so an id cannot be reused while
-the memo lives, and it checks the shape and dtype as well.  Outside
-:func:`sharing` :func:`shared` just computes.  The memo lives for one
-``with`` block (one chunk), so nothing outlives the arrays it was computed
-from and no cache key on disk changes: a method's results are bit-identical
-with and without sharing, because the shared value is what it would have
-computed itself.
+readout, the scenario); ``y`` enters by its content: shape, dtype and a
+BLAKE2b digest of its bytes (validation may hand each method its own copy of
+the same snapshots, so identity would not do).  Outside :func:`sharing`
+:func:`shared` just computes.  The memo lives for one ``with`` block (one
+chunk) and no cache key on disk changes: a method's results are
+bit-identical with and without sharing, because the shared value is what it
+would have computed itself.  Shared numpy arrays are made read-only, so a
+caller that writes into one fails instead of corrupting the next reader.
 
 Values above ``max_bytes`` in all (default 1 GiB) are computed but not kept.
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, TypeVar
 
@@ -44,7 +45,7 @@ class _Memo:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.values: dict[Hashable, Any] = {}
-        self.inputs: list[np.ndarray] = []  # keeps every keyed y alive, so its id stays unique
+        self.digests: dict[int, tuple[np.ndarray, str]] = {}  # id -> (the array, kept alive; its digest)
         self.hits = 0
         self.misses = 0
 
@@ -68,6 +69,15 @@ def _nbytes(value: Any) -> int:
     return 64
 
 
+def _digest(memo: _Memo, y: np.ndarray) -> str:
+    seen = memo.digests.get(id(y))
+    if seen is not None and seen[0] is y and not y.flags.writeable:
+        return seen[1]  # a read-only array seen before: its bytes cannot have changed
+    digest = hashlib.blake2b(np.ascontiguousarray(y).view(np.uint8).data, digest_size=20).hexdigest()
+    memo.digests[id(y)] = (y, digest)
+    return digest
+
+
 def _freeze(value: Any) -> None:
     """Make shared numpy arrays read-only, so that a caller writing into one fails loudly."""
     if isinstance(value, np.ndarray):
@@ -89,7 +99,7 @@ def sharing(max_bytes: int = MAX_BYTES) -> Iterator[_Memo]:
     finally:
         _ACTIVE.reset(token)
         memo.values.clear()
-        memo.inputs.clear()
+        memo.digests.clear()
 
 
 def active() -> bool:
@@ -101,14 +111,14 @@ def shared(key: Hashable, y: np.ndarray, compute: Callable[[], T]) -> T:
     """``compute()``, or the value already computed for ``(key, y)`` in the open :func:`sharing` block.
 
     ``key`` must hold everything except ``y`` that determines the value; ``y`` is matched by
-    identity, shape and dtype.  The caller must not modify a returned value in place.
+    shape, dtype and a digest of its bytes.  Returned numpy arrays are read-only.
     """
     memo = _ACTIVE.get()
     if memo is None:
         return compute()
     if not isinstance(y, np.ndarray):
         raise ValueError(f"y: expected a numpy array to key the shared value on, got {type(y).__name__}")
-    full = (key, id(y), y.shape, y.dtype.str)
+    full = (key, y.shape, y.dtype.str, _digest(memo, y))
     if full in memo.values:
         memo.hits += 1
         return memo.values[full]
@@ -118,7 +128,6 @@ def shared(key: Hashable, y: np.ndarray, compute: Callable[[], T]) -> T:
     if memo.bytes + size <= memo.max_bytes:
         _freeze(value)
         memo.values[full] = value
-        memo.inputs.append(y)
         memo.bytes += size
     return value
 

@@ -36,12 +36,14 @@ read-only views of it (:class:`RegistryView`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ._checks import cell_centres, check_n_users, check_params, check_scenario, check_y, dictionaries
+from ._fingerprint import fingerprint
+from ._memo import active, shared
 from .peaks import SUPPRESSION_M, check_suppression, score_of
 from .readouts import GridReadout, Readout, check_positions_out, get_readout
 from .scenario import Scenario
@@ -197,11 +199,29 @@ class MapLocalizer(Localizer):
         self._check_scenario(scenario)
         return self._scores(scenario, check_y(scenario, y))
 
+    def _map_key(self, scenario: Scenario) -> str | None:
+        """Fingerprint of what determines ``_map``: the class, every field but the readout's, the scenario."""
+        own = [(f.name, getattr(self, f.name)) for f in fields(self) if f.name not in _READOUT_FIELDS]
+        try:
+            return fingerprint(("map", type(self), own, scenario, self.block), name="localizer")
+        except ValueError:
+            return None  # a field that cannot be fingerprinted: the map is not shared
+
+    def _shared_map(self, scenario: Scenario, y: np.ndarray, key: str | None) -> Any:
+        """``_map(scenario, y)``, computed once per ``y`` among the localisers of an open sharing block."""
+        if key is None:
+            return self._map(scenario, y)
+        return shared(key, y, lambda: self._map(scenario, y))
+
     def _scores(self, scenario: Scenario, y: np.ndarray) -> np.ndarray:
+        key = self._map_key(scenario) if active() else None
         if self.block is None:
-            return score_of(self._map(scenario, y))
+            return score_of(self._shared_map(scenario, y, key))
         return np.concatenate(
-            [score_of(self._map(scenario, y[lo : lo + self.block])) for lo in range(0, y.shape[0], self.block)]
+            [
+                score_of(self._shared_map(scenario, y[lo : lo + self.block], key))
+                for lo in range(0, y.shape[0], self.block)
+            ]
         )
 
     def _read(self, scenario: Scenario, y: np.ndarray, score: Any, n_users: int) -> np.ndarray:
@@ -211,13 +231,18 @@ class MapLocalizer(Localizer):
     def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         if n_users > 1:
             return self._read(scenario, y, self._scores(scenario, y), n_users)
+        key = self._map_key(scenario) if active() else None
         if self.block is None:
-            return self._read(scenario, y, self._map(scenario, y), 1)
+            return self._read(scenario, y, self._shared_map(scenario, y, key), 1)
         out = np.empty((y.shape[0], 1, 2))
         for lo in range(0, y.shape[0], self.block):
             yb = y[lo : lo + self.block]
-            out[lo : lo + self.block] = self._read(scenario, yb, self._map(scenario, yb), 1)
+            out[lo : lo + self.block] = self._read(scenario, yb, self._shared_map(scenario, yb, key), 1)
         return out
+
+
+_READOUT_FIELDS = ("readout", "suppression_m", "readout_fn")
+"""The fields of :class:`MapLocalizer` that choose the readout, not the map (left out of the map's key)."""
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,6 +14,11 @@ and returns ``y`` (1, M, N) (the users superposed, one noise draw), ``positions`
 chunk keeps the (n, U) errors after the optimal assignment
 (:func:`daun_lib.metrics.assigned_errors`).  With ``U = 1`` nothing changes: the
 generator and the methods are called exactly as above, without ``n_users``.
+The methods of a chunk run inside :func:`daun_lib._memo.sharing`, so map
+estimators that differ only in their readout (``P-ADMM-peaks`` and its ``-S``,
+``-AP``, ``-APM`` variants; ``DAUN``, ``DAUN-ML``, ...) compute the map of the
+chunk's ``y`` once; each method's positions are bit-identical to those it
+computes alone, so nothing in the cache keys changes.
 These functions run in the worker processes.
 """
 
@@ -25,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memo import sharing
 from ..metrics import assigned_errors, position_errors
 from .keys import trial_seed
 
@@ -121,29 +127,30 @@ def run_chunk(
     multi = n_users > 1
     shape = (n, n_users, 2) if multi else (n, 2)
     done: list[tuple[str, dict]] = []
-    for name, fn in methods:
-        try:
-            est = np.asarray(fn(scenario, data["y"], n_users) if multi else fn(scenario, data["y"]), dtype=float)
-            if est.shape != shape:
-                raise ValueError(f"method {name!r} returned shape {est.shape}, expected {shape}")
-            bad = int(est.size - np.isfinite(est).sum())
-            if bad:
-                raise ValueError(
-                    f"method {name!r} returned {bad} non-finite entries (NaN or inf) among its {est.size} position "
-                    f"coordinates; nothing of this chunk was cached for it"
-                )
-        except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the method's name
-            return j, t0, done, (name, exc, traceback.format_exc())
-        arrays = {
-            "trials": np.arange(t0, t1, dtype=np.int64),
-            "errors": assigned_errors(est, truth) if multi else position_errors(est, truth),
-            "estimates": est,
-            "positions": truth,
-            "snr_db": np.float64(snr),
-        }
-        if "los" in data:
-            arrays["los"] = data["los"]
-        done.append((name, arrays))
+    with sharing():  # the methods of the chunk compute each shared map once (daun_lib._memo)
+        for name, fn in methods:
+            try:
+                est = np.asarray(fn(scenario, data["y"], n_users) if multi else fn(scenario, data["y"]), dtype=float)
+                if est.shape != shape:
+                    raise ValueError(f"method {name!r} returned shape {est.shape}, expected {shape}")
+                bad = int(est.size - np.isfinite(est).sum())
+                if bad:
+                    raise ValueError(
+                        f"method {name!r} returned {bad} non-finite entries (NaN or inf) among its {est.size} position "
+                        f"coordinates; nothing of this chunk was cached for it"
+                    )
+            except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the method's name
+                return j, t0, done, (name, exc, traceback.format_exc())
+            arrays = {
+                "trials": np.arange(t0, t1, dtype=np.int64),
+                "errors": assigned_errors(est, truth) if multi else position_errors(est, truth),
+                "estimates": est,
+                "positions": truth,
+                "snr_db": np.float64(snr),
+            }
+            if "los" in data:
+                arrays["los"] = data["los"]
+            done.append((name, arrays))
     return j, t0, done, None
 
 
