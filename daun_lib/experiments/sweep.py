@@ -40,7 +40,6 @@ sweeps keep their folder names, chunks and rows.
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
@@ -59,6 +58,14 @@ from ..metrics import (
     median_error,
     median_error_per_user,
     mse_per_user,
+)
+from .arguments import (
+    check_n_jobs,
+    check_n_users,
+    check_seed,
+    check_snr_list,
+    default_simulate,
+    resolve_methods,
 )
 from .cache import check_cache_dir, check_writable, chunk_path, load_chunk, prepare_folder
 from .keys import CACHE_FORMAT, callable_id, callable_key, library_version, sweep_folder
@@ -79,84 +86,6 @@ MULTI_USER_ROW_FIELDS = (
 )
 """Columns of the rows of a sweep with ``n_users >= 2`` (issue 14): ``mse``, ``p_submeter`` and ``median_error``
 per user (over users and trials), ``p_all_submeter`` = P(every user < ``radius_m``)."""
-
-
-# ---------------------------------------------------------------------------
-# argument checks
-# ---------------------------------------------------------------------------
-def _resolve_methods(methods: Any, n_users: int = 1) -> dict[str, Callable]:
-    """Name -> callable; names are looked up in ``methods.REGISTRY`` (one user) or ``multiuser.MULTI_REGISTRY``."""
-    if isinstance(methods, str):
-        methods = [methods]
-    if isinstance(methods, Mapping):
-        items = list(methods.items())
-    else:
-        try:
-            names = list(methods)
-        except TypeError as exc:
-            raise ValueError(f"methods: expected a dict name -> callable or a list of names, got {methods!r}") from exc
-        items = []
-        registry = None
-        for name in names:
-            if not isinstance(name, str):
-                raise ValueError(f"methods: expected method names (str), got {name!r}")
-            if registry is None and n_users > 1:
-                from ..multiuser import MULTI_REGISTRY as registry  # noqa: N811 - lazy, like REGISTRY below
-            elif registry is None:
-                from ..methods import REGISTRY as registry  # noqa: N811 - lazy: methods imports the heavy solvers
-            if name not in registry:
-                raise ValueError(f"methods: unknown method {name!r}; known: {sorted(registry)}")
-            items.append((name, registry[name]))
-    if not items:
-        raise ValueError("methods: expected at least one method")
-    out: dict[str, Callable] = {}
-    for name, fn in items:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"methods: expected non-empty string names, got {name!r}")
-        if not callable(fn):
-            raise ValueError(f"methods: {name!r} is not callable ({type(fn).__name__})")
-        if name in out:
-            raise ValueError(f"methods: duplicate method name {name!r}")
-        out[name] = fn
-    return out
-
-
-def _check_snr(snr_db: Any) -> list[float]:
-    if isinstance(snr_db, numbers.Real) and not isinstance(snr_db, bool):
-        snr_db = [snr_db]
-    try:
-        arr = np.asarray(snr_db, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"snr_db: expected a sequence of numbers (dB), got {snr_db!r}") from exc
-    if arr.ndim != 1 or arr.size < 1:
-        raise ValueError(f"snr_db: expected a non-empty 1-D sequence of numbers, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"snr_db: contains NaN or inf: {arr.tolist()}")
-    return [float(s) for s in arr]
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int (the master seed of the sweep), got {seed!r}")
-    return int(seed)
-
-
-def _check_n_users(n_users: Any) -> int:
-    if isinstance(n_users, bool) or not isinstance(n_users, numbers.Integral) or n_users < 1:
-        raise ValueError(f"n_users: expected a positive int (users per snapshot), got {n_users!r}")
-    return int(n_users)
-
-
-def _check_n_jobs(n_jobs: Any) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs: expected a non-zero int (-1 for all cores), got {n_jobs!r}")
-    return int(n_jobs)
-
-
-def _default_simulate() -> Callable:
-    from ..channel import simulate
-
-    return simulate
 
 
 # ---------------------------------------------------------------------------
@@ -214,11 +143,11 @@ def plan_sweep(
     -------
     SweepPlan
     """
-    n_users = _check_n_users(n_users)
-    fns = _resolve_methods(methods, n_users)
-    snrs = _check_snr(snr_db)
+    n_users = check_n_users(n_users)
+    fns = resolve_methods(methods, n_users)
+    snrs = check_snr_list(snr_db)
     n_trials = positive(n_trials, "n_trials", integer=True)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     chunk_size = positive(chunk_size, "chunk_size", integer=True)
     radius_m = positive(radius_m, "radius_m")
     if not isinstance(force, bool):
@@ -232,7 +161,7 @@ def plan_sweep(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"extra: expected JSON-serialisable values ({exc})") from exc
     if simulate is None:
-        simulate = _default_simulate()
+        simulate = default_simulate()
     elif not callable(simulate):
         raise ValueError(f"simulate: expected a callable, got {type(simulate).__name__}")
     cache_root = check_cache_dir(cache_dir)
@@ -303,7 +232,7 @@ def run_chunks(
         ``positions`` (n, U, 2), ``los`` (n, U, M).
     """
     plan = _check_plan(plan)
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = check_n_jobs(n_jobs)
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "dask":
@@ -504,7 +433,7 @@ def accuracy_sweep(
         ``errors`` (n_trials, U), ``estimates`` and ``positions`` (n_trials, U, 2),
         ``los`` (n_trials, U, M).
     """
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = check_n_jobs(n_jobs)
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     plan = plan_sweep(
