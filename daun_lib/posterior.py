@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_noise_floor, check_params, check_scenario, check_y
+from ._fingerprint import fingerprint
+from ._memo import active, shared
 from ._posterior_grid import (
     MAX_CANDIDATES_PER_AXIS,
     candidate_positions,
@@ -270,6 +272,15 @@ def state_log_posterior(
     return terms.sum(axis=1)
 
 
+def _lp_blocks(scenario: Scenario, y: np.ndarray, params: PosteriorParams):
+    """``log_posterior_blocks``, computed once per ``(scenario, params, y)`` inside a :func:`daun_lib._memo.sharing`
+    block (so DPD-MMSE and DPD-Disk of one sweep chunk share it); the shared blocks are read-only."""
+    if not active():
+        return log_posterior_blocks(scenario, y, params)
+    key = ("posterior.log_posterior_blocks", fingerprint(scenario), fingerprint(params))
+    return shared(key, y, lambda: tuple(log_posterior_blocks(scenario, y, params)))
+
+
 def posterior_mean(scenario: Scenario, y: Any, params: PosteriorParams | None = None) -> np.ndarray:
     """Posterior mean of the position (the MMSE estimate over the candidates).
 
@@ -287,7 +298,7 @@ def posterior_mean(scenario: Scenario, y: Any, params: PosteriorParams | None = 
     scenario, y, params = _prepare(scenario, y, params)
     cand = candidate_positions(scenario, params.resolution_m)
     out = np.empty((y.shape[0], 2))
-    for sl, lp in log_posterior_blocks(scenario, y, params):
+    for sl, lp in _lp_blocks(scenario, y, params):
         out[sl] = np.exp(lp) @ cand
     return out
 
@@ -309,7 +320,7 @@ def map_position(scenario: Scenario, y: Any, params: PosteriorParams | None = No
     scenario, y, params = _prepare(scenario, y, params)
     cand = candidate_positions(scenario, params.resolution_m)
     out = np.empty((y.shape[0], 2))
-    for sl, lp in log_posterior_blocks(scenario, y, params):
+    for sl, lp in _lp_blocks(scenario, y, params):
         out[sl] = cand[np.argmax(lp, axis=1)]
     return out
 
@@ -383,7 +394,7 @@ def disk_map(scenario: Scenario, y: Any, params: PosteriorParams | None = None) 
     cand = candidate_positions(scenario, params.resolution_m)
     nx, h = candidate_shape(scenario, params.resolution_m)
     out = np.empty((y.shape[0], 2))
-    for sl, lp in log_posterior_blocks(scenario, y, params):
+    for sl, lp in _lp_blocks(scenario, y, params):
         mass = disk_mass(np.exp(lp).reshape(-1, nx, nx), h, params.disk_radius_m).reshape(lp.shape)
         tie = mass >= mass.max(axis=1, keepdims=True) * (1.0 - _TIE_RTOL)
         out[sl] = cand[np.argmax(np.where(tie, lp, -np.inf), axis=1)]
