@@ -35,20 +35,17 @@ the same package as the runner, installed or not.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import _schedule
+from ._schedule import Executor, NotebookError
+
 KERNEL_NAME = "python3"
 """Kernel used for every notebook (the committed kernelspec)."""
-
-
-class NotebookError(RuntimeError):
-    """A notebook failed; the message names it and the executed copy."""
 
 
 def _check_kernel(kernel_name: str) -> None:
@@ -73,21 +70,6 @@ def _check_kernel(kernel_name: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def _kernel_env() -> Iterator[None]:
-    """Put the folder holding daun_lib first on PYTHONPATH while kernels start."""
-    root = str(Path(__file__).resolve().parents[2])
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = root + (os.pathsep + old if old else "")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
-
-
 def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
     """The parameters that ``notebook`` declares in its ``parameters`` cell: name -> type name (``"int"``, ...).
 
@@ -96,6 +78,22 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
     import papermill as pm
 
     return {name: p.get("inferred_type_name") or "None" for name, p in pm.inspect_notebook(str(notebook)).items()}
+
+
+def _inspect(notebook: Path) -> dict[str, tuple[str, Any]]:
+    """name -> (type name, default value) of the parameters cell; a default that is not a literal is None."""
+    import ast
+
+    import papermill as pm
+
+    out = {}
+    for name, p in pm.inspect_notebook(str(notebook)).items():
+        try:
+            default = ast.literal_eval(p.get("default") or "None")
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            default = None
+        out[name] = (p.get("inferred_type_name") or "None", default)
+    return out
 
 
 def notebook_parameters(
@@ -192,15 +190,18 @@ def run(
     log_output: bool = False,
     progress_bar: bool = False,
     verbose: bool = True,
+    jobs: int | None = None,
+    force: bool = False,
+    executor: Executor | None = None,
 ) -> dict[str, float]:
-    """Execute ``notebooks`` in order with papermill; stop at the first failure.
+    """Execute ``notebooks`` with papermill on ``jobs`` parallel streams; stop at the first failure.
 
     Parameters
     ----------
     notebooks : sequence of paths
-        ``.ipynb`` files; each runs with its own folder as working directory.
+        ``.ipynb`` files; each runs with its own folder as working directory, in its own kernel process.
     out : path
-        Build folder for the executed copies (and, with ``quick``, for the
+        Build folder for the executed copies, ``timings.json`` and ``stamps/`` (and, with ``quick``, for the
         results, figures and cache of the run).
     quick : bool
         Inject ``quick=True`` and redirect ``results_dir``/``figures_dir``
@@ -215,11 +216,18 @@ def run(
     progress_bar : bool
         Papermill's per-cell progress bar.
     verbose : bool
-        Print the wall time of each notebook and the total.
+        Print one line per start, finish and skip, with the elapsed time and an estimate of what is left.
+    jobs : int, optional
+        Parallel streams; default the number of usable cores (``os.sched_getaffinity``).  With more than one,
+        every notebook but the run-alone ones gets one OpenMP/BLAS thread (:data:`SINGLE_THREAD_ENV`).
+    force : bool
+        Run every notebook, up to date or not.
+    executor : callable, optional
+        ``executor(task, cancel)`` instead of papermill in a child process (for tests).
 
     Returns
     -------
-    dict notebook name -> wall seconds
+    dict notebook file name -> wall seconds, for the notebooks that ran (not those up to date)
 
     Raises
     ------
@@ -227,8 +235,9 @@ def run(
         No notebooks, a path that is not an existing ``.ipynb`` file, an
         ``out`` that is a file or not writable, a parameter that no notebook
         declares or whose value fails its notebook's checks
-        (:mod:`daun_lib.studies.notebook_params`), or a quick run of a notebook that
-        does not declare ``quick``, ``results_dir`` and ``figures_dir``.
+        (:mod:`daun_lib.studies.notebook_params`), a quick run of a notebook that
+        does not declare ``quick``, ``results_dir`` and ``figures_dir``, a bad ``jobs`` or bad ``"daun"``
+        marks (:func:`daun_lib.studies._schedule.notebook_marks`, a cycle of ``after``).
         All of this is checked before the first notebook starts.
     NotebookError
         The kernel is missing, or a notebook failed (the message names the
@@ -240,61 +249,81 @@ def run(
     for p in paths:
         if p.suffix != ".ipynb" or not p.is_file():
             raise ValueError(f"notebooks: not an existing .ipynb file: {os.fspath(p)!r}")
+    if len({p.stem for p in paths}) != len(paths):
+        raise ValueError("notebooks: two notebooks with the same name")
     if not isinstance(quick, bool):
         raise ValueError(f"quick: expected True or False, got {quick!r}")
     if not isinstance(kernel_name, str) or not kernel_name:
         raise ValueError(f"kernel_name: expected a Jupyter kernel name, got {kernel_name!r}")
+    jobs = usable_cores() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected a whole number >= 1, got {jobs!r}")
     from . import notebook_params
 
     notebook_params.check_writable(out, "out")
     user = _check_parameters(parameters)
     if quick and "quick" in user:
         raise ValueError("parameters: quick is set by the quick flag (--quick / quick=True); do not give it as well")
-    out_dir = Path(out)
-    declared = {nb: declared_parameters(nb) for nb in paths}
+    out_dir = Path(out).resolve()
+    inspected = {nb: _inspect(nb) for nb in paths}
+    declared = {nb: {n: t for n, (t, _) in inspected[nb].items()} for nb in paths}
     every = set().union(*declared.values())
     notebook_params.check_names(user, every, owner="these notebooks")
-    injected = {nb: notebook_parameters(nb, out_dir, quick, user, declared[nb]) for nb in paths}
-    import papermill as pm
-
-    _check_kernel(kernel_name)
+    timings = _schedule.load_timings(out_dir / "timings.json")
+    tasks = []
+    for nb in paths:
+        params = notebook_parameters(nb, out_dir, quick, user, declared[nb])
+        marks = _schedule.notebook_marks(nb)
+        folders = {}
+        for name in ("results_dir", "figures_dir"):
+            value = params.get(name, inspected[nb].get(name, (None, None))[1])
+            if isinstance(value, str):
+                folders[name] = (nb.resolve().parent / value).resolve()
+        res = folders.get("results_dir", nb.resolve().parent)
+        tasks.append(
+            _schedule.Task(
+                path=nb,
+                target=out_dir / nb.name,
+                params=params,
+                out_dirs=tuple(folders.values()),
+                run_alone=marks["run_alone"],
+                after=tuple(marks["after"]),
+                reads=tuple(res / r for r in marks["reads"]),
+                estimate=_schedule.estimate(nb.stem, timings),
+            )
+        )
+    _schedule.check_order(tasks)
+    if executor is None:
+        _check_kernel(kernel_name)
+        root = str(Path(__file__).resolve().parents[2])
+        executor = _schedule.subprocess_executor(kernel_name, log_output, progress_bar, root)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"out: cannot create the folder {os.fspath(out_dir)!r}: {exc}") from exc
-    times: dict[str, float] = {}
-    total = time.perf_counter()
-    with _kernel_env():
-        for nb in paths:
-            target = out_dir / nb.name
-            params = injected[nb]
-            start = time.perf_counter()
-            try:
-                pm.execute_notebook(
-                    str(nb),
-                    str(target),
-                    parameters=params,
-                    kernel_name=kernel_name,
-                    cwd=str(nb.resolve().parent),
-                    progress_bar=progress_bar,
-                    log_output=log_output,
-                    start_timeout=180,
-                )
-            except pm.PapermillExecutionError as exc:
-                raise NotebookError(
-                    f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; executed copy: {target}"
-                ) from exc
-            except Exception as exc:  # kernel died, timeout, bad notebook ...
-                raise NotebookError(f"{nb.name} failed: {type(exc).__name__}: {exc}; executed copy: {target}") from exc
-            times[nb.name] = time.perf_counter() - start
-            if verbose:
-                print(f"{nb.name}: {times[nb.name]:.1f} s", flush=True)
+    environment = _schedule.environment_digest()
+    flags = {"quick": quick, "kernel": kernel_name}
     if verbose:
-        print(
-            f"total: {time.perf_counter() - total:.1f} s ({len(paths)} notebooks{', quick' if quick else ''})",
-            flush=True,
-        )
-    return times
+        cores = f"{jobs} stream{'s' if jobs > 1 else ''}"
+        print(f"running {len(tasks)} notebooks{', quick' if quick else ''} on {cores} into {out_dir}", flush=True)
+    times = _schedule.run_tasks(
+        tasks,
+        out_dir,
+        jobs,
+        executor,
+        digest=lambda t: _schedule.input_digest(t, flags, environment),
+        log=(lambda line: print(line, flush=True)) if verbose else (lambda line: None),
+        force=force,
+    )
+    return {f"{stem}.ipynb": s for stem, s in times.items()}
+
+
+def usable_cores() -> int:
+    """The number of cores this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def parse_value(text: str) -> Any:
@@ -340,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kernel", default=KERNEL_NAME, help=f"Jupyter kernel name (default {KERNEL_NAME})")
     parser.add_argument("--log-output", action="store_true", help="echo the notebooks' output")
     parser.add_argument(
+        "-j", "--jobs", type=int, default=None, help="parallel notebook streams (default: the usable cores)"
+    )
+    parser.add_argument("--force", action="store_true", help="run every notebook, even those up to date")
+    parser.add_argument(
         "-p",
         "--parameter",
         nargs=2,
@@ -359,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parameters=parameters,
             kernel_name=args.kernel,
             log_output=args.log_output,
+            jobs=args.jobs,
+            force=args.force,
         )
     except (ValueError, NotebookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
