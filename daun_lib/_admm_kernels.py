@@ -25,6 +25,7 @@ import torch
 
 from ._devices import check_device
 from ._validation import is_tensor
+from .operators import is_operator
 
 __all__ = [
     "FINITE_CHECK_EVERY",
@@ -86,9 +87,19 @@ def to_tensor(x: Any) -> torch.Tensor:
 
 
 def make_operators(A: Any, B: Any, cdtype: torch.dtype, device: Any = None) -> Operators:
-    """Build :class:`Operators` from numpy arrays or tensors (``device`` None: where ``A`` is)."""
+    """Build :class:`Operators` from numpy arrays, tensors or :mod:`daun_lib.operators` objects
+    (``device`` None: where ``A`` is).  A structured operator is kept (its fields are then the
+    operator and its adjoint ``op.H``, with ``shape``; products ``op @ v``)."""
     if device is not None:
         device = check_device(device)
+    if is_operator(A) or is_operator(B):  # a StructuredOperator stays one (op @ v, op.H @ v); a dense one is its array
+        A, B = (D.dense() if getattr(D, "kind", "") == "dense" else D for D in (A, B))
+        if is_operator(A) or is_operator(B):
+            A, B = (
+                D.to(cdtype, device) if is_operator(D) else to_tensor(D).to(device=device, dtype=cdtype) for D in (A, B)
+            )
+            conj = (D.H if is_operator(D) else D.conj().transpose(1, 2).contiguous() for D in (A, B))
+            return Operators(A, next(conj), B, next(conj))
     At = to_tensor(A).to(device=device, dtype=cdtype).contiguous()
     Bt = to_tensor(B).to(device=device, dtype=cdtype).contiguous()
     return Operators(At, At.conj().transpose(1, 2).contiguous(), Bt, Bt.conj().transpose(1, 2).contiguous())
@@ -166,6 +177,8 @@ SMALL_BATCH = 16
 
 def _bmm(op: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Per-BS product ``op[m] @ v[m]``: op (M, P, Q), v (M, Q, n) -> (M, P, n)."""
+    if not isinstance(op, torch.Tensor):  # a structured operator (or its adjoint)
+        return op @ v
     if v.shape[-1] < SMALL_BATCH and v.device.type == "cpu":
         return torch.stack([torch.mm(op[m], v[m]) for m in range(op.shape[0])])
     return torch.matmul(op, v)
@@ -226,7 +239,17 @@ def real_block(D: torch.Tensor) -> torch.Tensor:
 
 def block_operators(ops: Operators) -> BlockOperators:
     """:class:`BlockOperators` of complex :class:`Operators` (same device, matching real dtype)."""
-    return BlockOperators(*(real_block(t) for t in ops))
+    return BlockOperators(*(real_block(t) if isinstance(t, torch.Tensor) else t.block() for t in ops))
+
+
+def _badd(x: torch.Tensor, op: Any, r: torch.Tensor, alpha: float) -> None:
+    """``x += alpha op r`` (in place): a dense block GEMM or a structured operator's own product."""
+    x.baddbmm_(op, r, alpha=alpha) if isinstance(op, torch.Tensor) else op.baddbmm_(x, r, alpha)
+
+
+def _bmm_into(op: Any, x: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = op x``: a dense block GEMM or a structured operator's own product."""
+    torch.bmm(op, x, out=out) if isinstance(op, torch.Tensor) else op.bmm_into(x, out)
 
 
 class InferenceResult(NamedTuple):
@@ -351,17 +374,17 @@ def run_inference(
     for i, (r_i, t1, t2) in enumerate(zip(rho, tau1, tau2, strict=True)):
         torch.mul(s, 1.0 / r_i, out=u).sub_(y)  # s / rho - y
         torch.add(Ax, Bz, out=r).add_(u)
-        x.baddbmm_(bops.AH, r, alpha=-t1)  # c = x - tau1 A^H (...), (9), (11)
+        _badd(x, bops.AH, r, -t1)  # c = x - tau1 A^H (...), (9), (11)
         _sum_squares(x_planes, row).clamp_min_(TINY).rsqrt_()  # 1 / ||c_k||
         row.mul_(-t1 / r_i).add_(1.0).relu_()  # (12): max(1 - lambda1 / ||c_k||, 0)
         x.view(M, 2, K, n).mul_(row)
-        torch.bmm(bops.A, x, out=Ax)
+        _bmm_into(bops.A, x, Ax)
         torch.add(Ax, Bz, out=r).add_(u)
-        z.baddbmm_(bops.BH, r, alpha=-t2)  # d = z - tau2 B^H (...), (15), (16)
+        _badd(z, bops.BH, r, -t2)  # d = z - tau2 B^H (...), (15), (16)
         _sum_squares(z_pairs.transpose(0, 1), mag).clamp_min_(TINY).rsqrt_()  # 1 / |d|
         mag.mul_(wcol).mul_(-t2 / r_i).add_(1.0).relu_()  # (17)
         z_pairs.mul_(mag.unsqueeze(1))
-        torch.bmm(bops.B, z, out=Bz)
+        _bmm_into(bops.B, z, Bz)
         torch.add(Ax, Bz, out=r).sub_(y)  # A x + B z - y
         s.add_(r, alpha=r_i)  # (7)
         if residual is not None:
@@ -453,13 +476,15 @@ def iterate(
     block_ops: BlockOperators | None = None,
 ) -> InferenceResult:
     """Inference iterations, on the fastest path for the batch: :func:`run_small_batch_numpy`
-    for CPU batches under :data:`SMALL_BATCH` samples, :func:`run_inference` otherwise.
+    for CPU batches under :data:`SMALL_BATCH` samples, :func:`run_inference` otherwise (always with a
+    structured operator, whose products are its own FFT-plus-interpolation ones).
 
     ``block_ops`` (optional) are the :class:`BlockOperators` of ``ops``, when cached by the caller
     (otherwise built here, and only for the torch path).
     Shapes as in :func:`run_inference`.
     """
-    if yt.device.type == "cpu" and yt.shape[-1] < SMALL_BATCH:
+    dense = all(isinstance(t, torch.Tensor) for t in ops)  # structured operators run on the torch path
+    if dense and yt.device.type == "cpu" and yt.shape[-1] < SMALL_BATCH:
         return run_small_batch_numpy(ops, yt, rho, tau1, tau2, w, track_residual=track_residual)
     bops = block_operators(ops) if block_ops is None else block_ops
     return run_inference(bops, yt, rho, tau1, tau2, w, track_residual=track_residual)

@@ -90,6 +90,7 @@ from ._admm_kernels import (
 )
 from ._devices import check_device
 from ._validation import as_array, is_tensor, positive, reject_zero_samples, signals, weights
+from .operators import is_operator, max_spectral_norm_sq
 
 __all__ = [
     # the solver and its setting: what a user of P-ADMM needs
@@ -199,10 +200,9 @@ DEFAULT_STEP_FRACTION = 0.99
 DEFAULT_RHO = 0.1
 
 
-def _max_spectral_norm_sq(D: np.ndarray) -> float:
-    """``max_m ||D_m||_2^2`` for D (M, N, P), from the N x N Gram matrices (cheaper than an SVD when N < P)."""
-    gram = D @ np.conj(np.swapaxes(D, 1, 2)) if D.shape[1] <= D.shape[2] else np.conj(np.swapaxes(D, 1, 2)) @ D
-    return float(np.linalg.eigvalsh(gram.astype(np.complex128)).max())
+def _max_spectral_norm_sq(D: Any) -> float:
+    """``max_m ||D_m||_2^2`` for D (M, N, P) or an operator (:meth:`norm_sq`: O(N P) for a structured one)."""
+    return D.norm_sq() if is_operator(D) else max_spectral_norm_sq(D)
 
 
 def default_params(A: Any, B: Any, *, w: float = 1.0) -> ADMMParams:
@@ -216,8 +216,8 @@ def default_params(A: Any, B: Any, *, w: float = 1.0) -> ADMMParams:
 
     Parameters
     ----------
-    A : (M, N, K) complex
-    B : (M, N, L) complex
+    A : (M, N, K) complex, or a :mod:`daun_lib.operators` operator
+    B : (M, N, L) complex, or an operator (a structured one's norm: its Toeplitz Gram, O(N P))
     w : float
         Common NLoS weight w_m.
 
@@ -227,8 +227,7 @@ def default_params(A: Any, B: Any, *, w: float = 1.0) -> ADMMParams:
     """
     A_, B_ = _check_dictionaries(A, B)
     positive(w, "w")
-    a = np.asarray(A_.detach().cpu() if is_tensor(A_) else A_)
-    b = np.asarray(B_.detach().cpu() if is_tensor(B_) else B_)
+    a, b = (D if is_operator(D) else np.asarray(D.detach().cpu() if is_tensor(D) else D) for D in (A_, B_))
     na = _max_spectral_norm_sq(a)
     nb = _max_spectral_norm_sq(b)
     if na == 0.0 or nb == 0.0:
@@ -245,8 +244,7 @@ def default_params(A: Any, B: Any, *, w: float = 1.0) -> ADMMParams:
 # validation
 # ---------------------------------------------------------------------------
 def _check_dictionaries(A: Any, B: Any) -> tuple[Any, Any]:
-    A = as_array(A, "A", 3)
-    B = as_array(B, "B", 3)
+    A, B = (D if is_operator(D) else as_array(D, name, 3) for D, name in ((A, "A"), (B, "B")))
     if A.shape[0] != B.shape[0] or A.shape[1] != B.shape[1]:
         raise ValueError(
             f"A, B: expected A (M, N, K) and B (M, N, L) with the same M and N, "
@@ -374,9 +372,9 @@ def solve(
 
     Parameters
     ----------
-    A : (M, N, K) complex, numpy array or tensor
-        LoS dictionaries, ``A[m]`` is ``A_m``.
-    B : (M, N, L) complex
+    A : (M, N, K) complex, numpy array or tensor, or a :mod:`daun_lib.operators` operator
+        LoS dictionaries, ``A[m]`` is ``A_m`` (e.g. ``Scenario.operators()``: FFT-based products).
+    B : (M, N, L) complex, or an operator
         NLoS dictionaries.
     y : (n, M, N) or (M, N) complex
         Received signals.
@@ -462,8 +460,7 @@ def _step_bounds(A: Any, B: Any) -> tuple[float, float]:
     """``(1 / max_m ||A_m||_2^2, 1 / max_m ||B_m||_2^2)``: the convergence bounds of tau1 and tau2."""
     out = []
     for D in (A, B):
-        d = np.asarray(D.detach().cpu() if is_tensor(D) else D)
-        na = _max_spectral_norm_sq(d)
+        na = _max_spectral_norm_sq(D if is_operator(D) else np.asarray(D.detach().cpu() if is_tensor(D) else D))
         out.append(math.inf if na == 0.0 else 1.0 / na)
     return out[0], out[1]
 

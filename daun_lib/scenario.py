@@ -46,6 +46,7 @@ from .arrays import (
     steering,
     wrap_angle,
 )
+from .operators import for_scenario
 
 __all__ = [
     "DICTIONARY_FIELDS",
@@ -513,3 +514,7 @@ class Scenario:
         ix = np.clip(np.floor((p[:, 0] + half) / dx), 0, nx - 1).astype(int)
         iy = np.clip(np.floor((p[:, 1] + half) / dy), 0, ny - 1).astype(int)
         return ix * ny + iy
+
+    def operators(self, kind: str = "auto", batch: int = 256) -> tuple:
+        """(A, B) as operators ("dense" or FFT-based "structured", any grid): :func:`daun_lib.operators.for_scenario`."""
+        return for_scenario(self, kind, batch)

@@ -34,6 +34,7 @@ from torch import nn
 from .. import _checks, _validation, admm
 from .._devices import check_device
 from .._validation import is_tensor, nonnegative, positive
+from ..operators import split
 from ..refine import argmax_rows
 from ..refine import refine as refine_rows
 from ..scenario import Scenario
@@ -70,6 +71,11 @@ class DAUN(nn.Module):
     init : admm.ADMMParams, optional
         Initial parameters of every layer (default
         :func:`daun_lib.admm.default_params` of the dictionaries).
+    operators : "auto" (default), "dense" or "structured"
+        How the layers compute the products with ``A`` and ``B`` (:mod:`daun_lib.operators`):
+        "auto" is structured above ``operators.AUTO_MIN_NP`` (never at the paper's scale);
+        "structured" needs a scenario or ``StructuredOperator`` dictionaries.  The dense
+        dictionaries are kept as buffers either way.
 
     Notes
     -----
@@ -91,6 +97,7 @@ class DAUN(nn.Module):
         dtype: str = "float32",
         w_min: float = 0.0,
         init: admm.ADMMParams | None = None,
+        operators: str = "auto",
     ) -> None:
         super().__init__()
         device = check_device(device, "device")
@@ -107,7 +114,7 @@ class DAUN(nn.Module):
             grid = scenario.grid
         elif scenario is not None:
             raise ValueError("scenario: give either a scenario or the dictionaries A, B, not both")
-        A, B = admm._check_dictionaries(A, B)
+        A, B, self._fast = split(*admm._check_dictionaries(A, B), operators, scenario, dtype)
         M = int(A.shape[0])
         if n_bs is not None:
             n_bs = positive(n_bs, "n_bs", integer=True)
@@ -156,10 +163,12 @@ class DAUN(nn.Module):
         dtype: str = "float32",
         w_min: float = 0.0,
         init: admm.ADMMParams | None = None,
+        operators: str = "auto",
     ) -> DAUN:
-        """A network for the dictionaries and grid of ``scenario``."""
+        """A network for the dictionaries and grid of ``scenario`` (``operators``: see :class:`DAUN`)."""
         _checks.check_scenario(scenario)
-        return cls(n_layers, scenario=scenario, device=device, dtype=dtype, w_min=w_min, init=init)
+        kw = {"device": device, "dtype": dtype, "w_min": w_min, "init": init, "operators": operators}
+        return cls(n_layers, scenario=scenario, **kw)
 
     @classmethod
     def from_dictionaries(
@@ -186,8 +195,7 @@ class DAUN(nn.Module):
     def _init(self) -> admm.ADMMParams:
         """Initial parameters of new layers (default: :func:`daun_lib.admm.default_params`, computed once)."""
         if self._init_params is None:
-            A = self.A.detach().cpu().numpy()
-            B = self.B.detach().cpu().numpy()
+            A, B = (f or D.detach().cpu().numpy() for f, D in zip(self._fast, (self.A, self.B), strict=True))
             self._init_params = admm.default_params(A, B, w=1.0 + float(self.w_min))
         return self._init_params
 
@@ -288,7 +296,10 @@ class DAUN(nn.Module):
 
     # ---------------------------------------------------------------- forward
     def _ops(self) -> admm.Operators:
-        return admm.Operators(self.A, self.AH, self.B, self.BH)
+        """The dictionaries; a structured operator (``self._fast``) in this network's dtype and device."""
+        self._fast = [None if f is None else f.to(self.A.dtype, self.A.device) for f in self._fast]
+        (fa, fb), d = self._fast, (self.A, self.AH, self.B, self.BH)
+        return admm.Operators(*(d[:2] if fa is None else (fa, fa.H)), *(d[2:] if fb is None else (fb, fb.H)))
 
     def _block_ops(self) -> admm.BlockOperators:
         """Real block dictionaries for :func:`admm.run_inference`, built once per device/dtype."""
@@ -322,8 +333,10 @@ class DAUN(nn.Module):
         (the step bounds are ``tau1 < 1 / ||A||^2``, ``tau2 < 1 / ||B||^2``)."""
 
         def compute() -> tuple[float, float]:
-            A = self.A.detach().cpu().numpy().astype(np.complex128)
-            B = self.B.detach().cpu().numpy().astype(np.complex128)
+            A, B = (
+                f or D.detach().cpu().numpy().astype(np.complex128)
+                for f, D in zip(self._fast, (self.A, self.B), strict=True)
+            )
             return admm._max_spectral_norm_sq(A), admm._max_spectral_norm_sq(B)
 
         return self._cached("norms", compute)
