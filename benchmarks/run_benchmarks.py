@@ -312,6 +312,11 @@ def main() -> None:
 
     sidecar = json.loads(Path(args.out).with_suffix(".json").read_text(encoding="utf-8"))
     plot_scaling(sweep, args.figures, machine_label(sidecar))
+    # issue 21: P-ADMM with dense vs structured dictionary operators -> results/scaling.csv,
+    # figures/operator_scaling.png (one thread, about a minute and a half)
+    import scaling
+
+    scaling.run(Path(args.out).with_name("scaling.csv"), Path(args.figures), args.quick)
     print(json.dumps(experiments.environment_info()))
 
 

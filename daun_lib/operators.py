@@ -21,12 +21,21 @@ complex ``x``, ``r``; N = 256, 100 x 100 grid, complex128 arithmetic, tests/test
 In complex64 the float32 round-off (~1e-7) adds to these.  The defaults (:data:`DEFAULT_TAPS`) are
 8 taps for complex64 and 16 for complex128, with ``oversampling = 2``.
 
-Choice (:func:`choose`, ``kind="auto"``): structured when ``N * P >= AUTO_MIN_NP`` (2^17), dense
-otherwise.  The threshold is set from benchmarks/scaling.py (1 thread, complex64, the two
-products of one P-ADMM half step): at N = 50, K = 900 (the paper's scale, N K = 45,000) the
-products are as fast either way at batch 256 (9.0 ms dense, 9.8 ms structured), so the paper's
-dictionaries stay dense and the committed results are unchanged; at N = 128, K = 3,600 structured
-is 3.8x (batch 256) to 24x (batch 1) faster, at N = 256, K = 10,000 5.6x to 40x.
+Choice (:func:`choose`, ``kind="auto"``), per dictionary: structured when ``N * P >= AUTO_MIN_NP``
+(2^17) at batch >= 16, or ``N * P >= 2^18`` below, dense otherwise.  The thresholds come from
+benchmarks/scaling.py (results/scaling.csv; 1 thread, complex64, one P-ADMM iteration, ms,
+dense / structured)::
+
+    N    K       N K        batch 1         batch 256
+    50   900     45,000     0.12 / 0.50     12.1 / 9.3
+    96   2,025   194,400    0.37 / 0.68     49.7 / 20.5
+    128  3,600   460,800    2.4 / 1.1       129 / 50
+    256  10,000  2,560,000  15.5 / 2.3      685 / 135
+
+so the paper's dictionaries (N K = 45,000 and N L = 5,000) stay dense at every batch size and the
+committed results are unchanged.  ``admm.solve``, 20 iterations, batch 32, per sample: 1.44 ms at
+the paper's scale (dense); at N = 256, 100 x 100 grid, 512 angles 93.2 ms dense (64.8x) and
+8.7 ms structured (6.0x), with the same argmax cells.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from ._validation import positive
 
 __all__ = [
     "AUTO_MIN_NP",
+    "AUTO_SMALL_BATCH",
     "DEFAULT_OVERSAMPLING",
     "DEFAULT_TAPS",
     "KINDS",
@@ -56,8 +66,11 @@ __all__ = [
 
 #: Operator kinds; ``"auto"`` picks one of them (:func:`choose`).
 KINDS: tuple[str, ...] = ("dense", "structured")
-#: ``kind="auto"`` is structured from this dense cost ``N * P`` per BS on (see the module notes).
+#: ``kind="auto"`` is structured from this dense cost ``N * P`` per BS on (twice it below
+#: :data:`AUTO_SMALL_BATCH` samples); see the module notes.
 AUTO_MIN_NP = 2**17
+#: Batches below this size use the doubled threshold (dense P-ADMM's numpy path, admm.SMALL_BATCH).
+AUTO_SMALL_BATCH = 16
 #: Interpolation taps by working precision: relative error ~1e-7 (complex64), ~1e-13 (complex128).
 DEFAULT_TAPS: dict[torch.dtype, int] = {torch.complex64: 8, torch.complex128: 16}
 #: FFT length over N.
@@ -78,13 +91,14 @@ def is_operator(D: Any) -> bool:
 def choose(n_antennas: int, n_columns: int, batch: int = 256) -> str:
     """The kind ``"auto"`` picks for a dictionary of ``n_columns`` (P) columns per BS and ``N`` antennas.
 
-    ``"structured"`` when ``N * P >= AUTO_MIN_NP``, else ``"dense"`` (at every batch size: the
-    structured products are faster at batch 1 and 256 alike above the threshold, benchmarks/scaling.py).
+    ``"structured"`` when ``N * P >= AUTO_MIN_NP`` (2^17) at ``batch >= AUTO_SMALL_BATCH`` (16), or
+    ``N * P >= 2 AUTO_MIN_NP`` below it (where dense P-ADMM runs on its lean numpy path), else
+    ``"dense"``; benchmarks/scaling.py, see the module notes.
     """
     N = positive(n_antennas, "n_antennas", integer=True)
     P = positive(n_columns, "n_columns", integer=True)
-    positive(batch, "batch", integer=True)
-    return "structured" if N * P >= AUTO_MIN_NP else "dense"
+    B = positive(batch, "batch", integer=True)
+    return "structured" if N * P >= (AUTO_MIN_NP if B >= AUTO_SMALL_BATCH else 2 * AUTO_MIN_NP) else "dense"
 
 
 class DenseOperator:

@@ -92,6 +92,7 @@ def test_auto_is_dense_at_paper_scale_and_structured_above():
     assert [op.kind for op in Scenario().operators()] == ["dense", "dense"]
     big = Scenario(n_antennas=256, grid_shape=(100, 100), n_angles=512)
     assert operators.choose(256, big.n_grid) == "structured" and operators.choose(50, 900, 256) == "dense"
+    assert operators.choose(96, 2025, 256) == "structured" and operators.choose(96, 2025, 1) == "dense"
     assert operators.available(Scenario()) == ("dense", "structured")
 
 
