@@ -150,6 +150,14 @@ __all__ = [
 _BLOCK_BYTES = 64 * 2**20
 """Memory target of one block of ``a^H y`` products (complex (M, B, K_fine))."""
 
+LINE_POINTS = 4096
+"""Spatial frequencies per BS at which ``params.evaluation = "line"`` evaluates ``log L_LoS`` (one period of
+``v = d u``; about 80 per main lobe of a 50-element array)."""
+
+LINE_TAPS = 8
+"""Points of the Lagrange interpolation from that line to the candidates (see ``tests/test_posterior.py`` for the
+measured difference from ``evaluation = "dense"``)."""
+
 MAX_CANDIDATES_PER_AXIS = 1000
 """Largest candidate grid per axis (1000 x 1000 candidates; a finer ``resolution_m`` raises ``ValueError``)."""
 
@@ -257,19 +265,74 @@ def _blocks(n: int, per_sample_bytes: int):
     return [slice(s, min(s + b, n)) for s in range(0, n, b)]
 
 
+def _lagrange_weights(t: np.ndarray, taps: int) -> np.ndarray:
+    """(..., taps) weights of Lagrange interpolation at the nodes ``-(taps/2 - 1) .. taps/2`` evaluated at
+    ``t`` in [0, 1) (an even ``taps``)."""
+    nodes = np.arange(taps) - (taps // 2 - 1)
+    w = np.ones(t.shape + (taps,))
+    for i in range(taps):
+        for j in range(taps):
+            if i != j:
+                w[..., i] *= (t - nodes[j]) / (nodes[i] - nodes[j])
+    return w
+
+
+@lru_cache(maxsize=4)
+def _line_weights(scenario: Scenario, resolution_m: float, points: int, taps: int) -> tuple:
+    """Per BS a sparse (K_fine, points) matrix that interpolates a function of the spatial frequency
+    ``v = d u`` (period 1, sampled at ``v_j = j / points``) to every candidate's ``v``."""
+    from scipy.sparse import csr_matrix
+
+    u = scenario.los_sines(candidate_positions(scenario, resolution_m)).T  # (M, K)
+    pos = scenario.antenna_spacing * u * points  # in grid steps
+    base = np.floor(pos)
+    w = _lagrange_weights(pos - base, taps)  # (M, K, taps)
+    offsets = np.arange(taps) - (taps // 2 - 1)
+    idx = np.mod(base[..., None].astype(np.int64) + offsets, points)
+    K = u.shape[1]
+    indptr = np.arange(K + 1) * taps
+    return tuple(csr_matrix((w[m].ravel(), idx[m].ravel(), indptr), shape=(K, points)) for m in range(scenario.n_bs))
+
+
+def _l_los_dense(scenario: Scenario, y: np.ndarray, beta, s2, yy, res: float) -> np.ndarray:
+    """(b, M, K_fine) ``log L_LoS`` at every candidate: ``|a^H y|`` by the dense product."""
+    ah = _conj_steering(scenario, res)  # (M, N, K)
+    ahy = np.abs(np.matmul(np.swapaxes(y, 0, 1), ah))  # (M, b, K)
+    return log_los(np.swapaxes(ahy, 0, 1), beta, s2, yy, y.shape[2])
+
+
+def _l_los_line(scenario: Scenario, y: np.ndarray, beta, s2, yy, res: float) -> np.ndarray:
+    """(b, M, K_fine) ``log L_LoS`` from its values on a line of spatial frequencies per BS.
+
+    ``|a_m(v)^H y_m| = |sum_n y_mn exp(-2 pi j v n)| / sqrt(N)`` (the centring of the array only adds a
+    phase) is a trigonometric polynomial of ``v = d u`` with period 1: one FFT of length
+    :data:`LINE_POINTS` gives it at ``v_j = j / LINE_POINTS``, ``log L_LoS`` is evaluated there, and
+    :data:`LINE_TAPS`-point Lagrange interpolation carries it to each candidate's ``v``.
+    """
+    b, M, N = y.shape
+    g = np.abs(np.fft.fft(y, n=LINE_POINTS, axis=2)) / math.sqrt(N)  # (b, M, L)
+    line = log_los(g, beta, s2, yy, N)  # (b, M, L)
+    W = _line_weights(scenario, res, LINE_POINTS, LINE_TAPS)
+    out = np.empty((b, M, W[0].shape[0]))
+    for m in range(M):
+        out[:, m, :] = (W[m] @ line[:, m, :].T).T
+    return out
+
+
 def log_posterior_blocks(scenario: Scenario, y: np.ndarray, params: Any):
     """Yield ``(slice, normalised log posterior (b, K_fine))`` over blocks of samples (checked inputs,
-    ``params`` a :class:`~daun_lib.posterior.PosteriorParams`)."""
+    ``params`` a :class:`~daun_lib.posterior.PosteriorParams`; ``params.evaluation`` picks
+    :func:`_l_los_line` or :func:`_l_los_dense` for ``log L_LoS``)."""
     res = params.resolution_m
-    ah = _conj_steering(scenario, res)  # (M, N, K)
-    M, N, K = ah.shape
+    K = candidate_positions(scenario, res).shape[0]
+    M = scenario.n_bs
+    l_los_of = _l_los_line if params.evaluation == "line" else _l_los_dense
     always = scenario.los_model == "always"
     if not always:
         log_pi, log_q = _candidate_prior(scenario, res)
     beta, s2, yy, l_nlos = link_terms(y, params)
     for sl in _blocks(y.shape[0], M * K * 16 * 2):
-        ahy = np.abs(np.matmul(np.swapaxes(y[sl], 0, 1), ah))  # (M, b, K)
-        l_los = log_los(np.swapaxes(ahy, 0, 1), beta[sl], s2[sl], yy[sl], N)  # (b, M, K)
+        l_los = l_los_of(scenario, y[sl], beta[sl], s2[sl], yy[sl], res)  # (b, M, K)
         if always:
             lp = l_los.sum(axis=1)
         else:

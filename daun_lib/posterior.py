@@ -86,12 +86,18 @@ class PosteriorParams:
     snr_db : float or None
         ``None`` (default): estimate ``omega`` from ``y`` per sample
         (:func:`estimate_omega`).  A number: use this known SNR (an oracle).
+    evaluation : "line" or "dense"
+        How ``log L_LoS`` reaches the K_fine candidates: ``"line"`` (default) evaluates it on a line of
+        spatial frequencies per BS (one FFT) and interpolates (:func:`daun_lib._posterior_grid._l_los_line`,
+        several times faster); ``"dense"`` computes ``|a^H y|`` at every candidate by a matrix product (the
+        reference).
     """
 
     resolution_m: float = 0.25
     k_factor_db: float = 9.0
     disk_radius_m: float = 1.0
     snr_db: float | None = None
+    evaluation: str = "line"
 
     def __post_init__(self) -> None:
         for name in ("resolution_m", "disk_radius_m"):
@@ -104,6 +110,8 @@ class PosteriorParams:
         s = self.snr_db
         if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s)):
             raise ValueError(f"snr_db: expected None or a finite number in dB, got {s!r}")
+        if self.evaluation not in ("line", "dense"):
+            raise ValueError(f"evaluation: expected 'line' or 'dense', got {self.evaluation!r}")
 
 
 def _check_resolution(resolution_m: Any) -> float:

@@ -55,6 +55,7 @@ def test_candidates_regular_grid_inside_area():
         dict(k_factor_db=math.nan),
         dict(k_factor_db="9"),
         dict(snr_db=math.inf),
+        dict(evaluation="fft"),
     ],
 )
 def test_params_validated(kwargs):
@@ -170,3 +171,26 @@ def test_3d_geometry_and_low_snr_finite():
     y_low = _pure_los(s, p, -20.0, 8)
     for f in (P.posterior_mean, P.disk_map, P.map_position):
         assert np.isfinite(f(s, y_low, prm)).all()
+
+
+@pytest.mark.parametrize("los_model", ["always", "3gpp"])
+@pytest.mark.parametrize("snr_db", [-10.0, 10.0, 30.0])
+def test_line_evaluation_matches_dense(los_model, snr_db):
+    """The default ``evaluation="line"`` (FFT line + 8-point Lagrange) against the dense product: the log
+    posterior where it holds mass and every readout.  Measured on 60 snapshots per point (seeds 9090..9130,
+    not the sweeps'): |d log p| <= 2.2e-5 where log p > -30 (at -10 dB, 5e-9 elsewhere), posterior means
+    within 2e-11 m, the disk map identical; the bounds below leave a factor of about 10."""
+    from daun_lib import channel
+    from daun_lib._posterior_grid import log_posterior_blocks
+
+    s = Scenario(los_model=los_model)
+    y = channel.simulate(s, 12, snr_db, seed=41).y
+    line, dense = P.PosteriorParams(), P.PosteriorParams(evaluation="dense")
+    assert line.evaluation == "line"
+    lpl = np.concatenate([lp for _, lp in log_posterior_blocks(s, y, line)])
+    lpd = np.concatenate([lp for _, lp in log_posterior_blocks(s, y, dense)])
+    mass = lpd > -30
+    assert np.abs(lpl - lpd)[mass].max() < (3e-4 if snr_db < 0 else 1e-7)
+    assert np.abs(P.posterior_mean(s, y, line) - P.posterior_mean(s, y, dense)).max() < 1e-9
+    np.testing.assert_array_equal(P.disk_map(s, y, line), P.disk_map(s, y, dense))
+    np.testing.assert_array_equal(P.map_position(s, y, line), P.map_position(s, y, dense))
