@@ -104,12 +104,13 @@ def test_parallel_streams_run_alone_last_and_after_order(tmp_path):
     assert set(stored) == set(times)
 
 
-def test_one_stream_keeps_default_threads(tmp_path):
-    tasks = [_task(tmp_path, "01"), _task(tmp_path, "02")]
+def test_one_stream_pins_threads_too(tmp_path):
+    """Results and costs must not depend on -j: one stream also runs its notebooks on one BLAS thread."""
+    tasks = [_task(tmp_path, "01"), _task(tmp_path, "02"), _task(tmp_path, "05", run_alone=True)]
     rec = Recorder()
     _run(tasks, tmp_path / "out", rec, jobs=1)
     assert rec.max_active == 1
-    assert rec.env == {"01": {}, "02": {}}
+    assert rec.env == {"01": _schedule.SINGLE_THREAD_ENV, "02": _schedule.SINGLE_THREAD_ENV, "05": {}}
 
 
 def test_second_run_skips_what_is_up_to_date_and_reruns_what_changed(tmp_path):

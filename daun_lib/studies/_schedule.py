@@ -54,7 +54,9 @@ FALLBACK_SECONDS = 60.0
 """Estimate for a notebook with neither a stored timing nor a default."""
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""Set in the kernel's environment of a notebook that runs beside others (torch follows OMP_NUM_THREADS)."""
+"""Set in the kernel's environment of every notebook but the run-alone ones, whatever ``jobs`` (torch follows
+OMP_NUM_THREADS): the package's kernels are single-threaded, a second BLAS thread only spins, and the results
+and their cost then do not depend on how many streams run."""
 
 VERSIONED = ("numpy", "scipy", "torch", "cvxpy", "clarabel", "matplotlib", "papermill", "sionna")
 """Distributions whose versions enter every digest."""
@@ -321,15 +323,15 @@ def run_tasks(
                         done.add(task.stem)
                         say(f"up to date {task.stem}")
                         continue
-                    parallel = jobs > 1 and not task.run_alone
-                    task.env = dict(SINGLE_THREAD_ENV) if parallel else {}
+                    pinned = not task.run_alone
+                    task.env = dict(SINGLE_THREAD_ENV) if pinned else {}
                     stream = free.pop(0)
                     r = _Running(task, stream, time.perf_counter(), snapshot(task.out_dirs), d)
                     for other in running.values():
                         other.beside.add(task.stem)
                         r.beside.add(other.task.stem)
                     running[pool.submit(executor, task, cancel)] = r
-                    threads = "1 thread" if parallel else "default threads"
+                    threads = "1 thread" if pinned else "default threads"
                     say(f"start {task.stem} on stream {stream} ({threads}, estimate {_clock(task.estimate)})")
                 if not running:
                     break

@@ -218,8 +218,9 @@ def run(
     verbose : bool
         Print one line per start, finish and skip, with the elapsed time and an estimate of what is left.
     jobs : int, optional
-        Parallel streams; default the number of usable cores (``os.sched_getaffinity``).  With more than one,
-        every notebook but the run-alone ones gets one OpenMP/BLAS thread (:data:`SINGLE_THREAD_ENV`).
+        Parallel streams; default the number of usable cores (``os.sched_getaffinity``).  Every notebook
+        but the run-alone ones gets one OpenMP/BLAS thread (:data:`daun_lib.studies._schedule.SINGLE_THREAD_ENV`),
+        whatever ``jobs``.
     force : bool
         Run every notebook, up to date or not.
     executor : callable, optional
