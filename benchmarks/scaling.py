@@ -1,4 +1,4 @@
-"""Operator scaling benchmark (issue 21): P-ADMM with dense vs structured dictionary products.
+"""Operator scaling benchmark: P-ADMM with dense vs structured dictionary products.
 
 Writes ``results/scaling.csv`` (+ JSON sidecar, :func:`daun_lib.experiments.write_csv`) and
 ``figures/operator_scaling.{png,pdf}`` (``figures/scaling.png`` is the DAUN layer sweep of
@@ -8,9 +8,11 @@ run_benchmarks.py).  Measured, on one thread (``torch.set_num_threads``), comple
   dense and the structured operators (:mod:`daun_lib.operators`), batch 1 and 256, with the GEMM
   arithmetic bound ``8 * 2 * M * N * (K + L) * batch / peak`` (``peak``: a measured 2048^2 fp32
   matmul);
-* the issue's acceptance rows: ``admm.solve`` (20 iterations, the registry's entry point) per
-  sample at batch 32 at paper scale (N = 50, 30 x 30, L = 100) and at N = 256, 100 x 100, L = 512,
-  dense and structured, with the growth factor and whether the argmax cells agree.
+* ``admm.solve`` (20 iterations) per sample at batch 32 at paper scale (N = 50, 30 x 30, L = 100)
+  and at N = 256, 100 x 100, L = 512, dense and structured, with the growth factor and whether the
+  argmax cells agree;
+* the registry's ``P-ADMM`` entry (300 iterations, operators chosen by ``operators.choose``) per
+  sample at batch 32 at the same two scales, and its growth (rows ``entry-*``).
 
 Usage::
 
@@ -119,6 +121,34 @@ def acceptance_rows(quick: bool) -> list[dict]:
                 }
             )
             print(rows[-1], flush=True)
+    return rows + entry_rows(quick)
+
+
+def entry_rows(quick: bool) -> list[dict]:
+    """The registry's ``P-ADMM`` entry (``PADMM_ITERATIONS`` iterations, ``operators.choose`` per batch) per sample
+    at batch 32, paper scale and the large scale, and its growth: the issue's acceptance measure."""
+    from daun_lib.methods import REGISTRY, _padmm_problem
+
+    entry, rows, base = REGISTRY["P-ADMM"], [], None
+    for N, side, L in (SIZES[0], SIZES[2] if quick else SIZES[-1]):
+        sc = scenario(N, side, L)
+        y = channel.simulate(sc, 32, snr_db=10.0, seed=SEED).y
+        sec = best_time(lambda sc=sc, y=y: entry._map(sc, y), 1)
+        A, B, _ = _padmm_problem(sc, False)
+        base = sec if base is None else base
+        rows.append(
+            {
+                "kind": f"entry-{getattr(A, 'kind', 'dense')}",
+                "N": N,
+                "K": sc.n_grid,
+                "L": L,
+                "NK": N * sc.n_grid,
+                "batch": 32,
+                "ms_per_sample": 1e3 * sec / 32,
+                "growth_vs_paper_dense": sec / base,
+            }
+        )
+        print(rows[-1], flush=True)
     return rows
 
 

@@ -90,6 +90,7 @@ from ._checks import dictionaries
 from .baselines import dpd, mm, srl, stansfield, vb
 from .blockage import MixtureMeanLocalizer, SubsetMAPLocalizer
 from .localizers import Localizer, MapLocalizer, RegistryView, register_localizer
+from .operators import AUTO_SMALL_BATCH
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
@@ -135,14 +136,28 @@ def _padmm_params(scenario: Scenario) -> admm.ADMMParams:
     return admm.default_params(A, B)
 
 
+@lru_cache(maxsize=8)
+def _padmm_problem(scenario: Scenario, small_batch: bool) -> tuple[Any, Any, admm.ADMMParams]:
+    """``(A, B, params)`` for P-ADMM on ``scenario``: the dense arrays where ``operators.choose`` keeps both
+    dictionaries dense (the paper's scale, at every batch), else ``scenario.operators("auto")`` (FFT-based
+    products where they are faster, :mod:`daun_lib.operators`) with step sizes from those operators."""
+    A, B = scenario.operators("auto", batch=1 if small_batch else AUTO_SMALL_BATCH)
+    if A.kind == "dense" and B.kind == "dense":
+        return (*dictionaries(scenario), _padmm_params(scenario))
+    return A, B, admm.default_params(A, B)
+
+
 @dataclass(frozen=True)
 class PADMMLocalizer(MapLocalizer):
     """P-ADMM (5)-(17) run to convergence: X (n, K, M) of :func:`daun_lib.admm.solve` with
-    :func:`daun_lib.admm.default_params` and ``PADMM_ITERATIONS`` iterations, then the readout -> (n, 2)."""
+    :func:`daun_lib.admm.default_params` and ``PADMM_ITERATIONS`` iterations, then the readout -> (n, 2).
+
+    The dictionary products are dense at the paper's scale and FFT-based where :func:`daun_lib.operators.choose`
+    finds them faster for this batch (:func:`_padmm_problem`)."""
 
     def _map(self, scenario: Scenario, y: np.ndarray) -> Any:
-        A, B = dictionaries(scenario)
-        return admm.solve(A, B, y, iterations=PADMM_ITERATIONS, **_padmm_params(scenario).as_kwargs()).X
+        A, B, params = _padmm_problem(scenario, y.shape[0] < AUTO_SMALL_BATCH)
+        return admm.solve(A, B, y, iterations=PADMM_ITERATIONS, **params.as_kwargs()).X
 
 
 @lru_cache(maxsize=2)

@@ -151,3 +151,23 @@ def test_dpd_cost_with_an_operator_matches_dense(big, snapshots):
     c_d, c_s = dpd.cost(A, snapshots), dpd.cost(Ao.to(torch.complex128), snapshots)
     assert c_s.shape == c_d.shape and np.abs(c_s - c_d).max() < 1e-10 * c_d.max()
     assert np.array_equal(dpd.cost(operators.DenseOperator(A), snapshots), c_d)
+
+
+def test_registry_padmm_picks_structured_where_faster_with_the_same_cells():
+    """The ``P-ADMM`` entry keeps the dense arrays at the paper's scale and takes the FFT products where
+    ``operators.choose`` does (here A at N K = 96 x 2025, batch 16), with the argmax cells of the dense run."""
+    from daun_lib import admm, channel
+    from daun_lib._checks import dictionaries
+    from daun_lib.methods import PADMM_ITERATIONS, REGISTRY, _padmm_problem
+
+    paper = Scenario()
+    A, B, _ = _padmm_problem(paper, False)
+    assert A is dictionaries(paper)[0] and B is dictionaries(paper)[1]
+    sc = Scenario(n_antennas=96, grid_shape=(45, 45), n_angles=192)
+    A, B, params = _padmm_problem(sc, False)
+    assert (A.kind, B.kind) == ("structured", "dense")
+    y = channel.simulate(sc, 16, 10.0, seed=5).y
+    X = REGISTRY["P-ADMM"]._map(sc, y)
+    Ad, Bd = dictionaries(sc)
+    Xd = admm.solve(Ad, Bd, y, iterations=PADMM_ITERATIONS, **admm.default_params(Ad, Bd).as_kwargs()).X
+    np.testing.assert_array_equal(np.linalg.norm(X, axis=-1).argmax(axis=1), np.linalg.norm(Xd, axis=-1).argmax(axis=1))
