@@ -330,6 +330,34 @@ def multiuser_values(R: Results) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def operators_values(R: Results) -> dict[str, Any]:
+    par = R.params("scaling")
+    it = {(r["kind"], r["N"], r["batch"]): r for r in R.rows("scaling") if r["kind"] in ("dense", "structured")}
+    sizes = sorted({(n, r["K"], r["L"]) for (_, n, _), r in it.items()})
+    ms = lambda kind, n, b: g3(it[kind, n, b]["ms_per_iteration"])  # noqa: E731
+    body = [
+        [n, k, n_ang] + [f"{ms('dense', n, b)} / {ms('structured', n, b)}" for b in (1, 256)] for n, k, n_ang in sizes
+    ]
+    solve = {(r["kind"], r["N"]): r for r in R.rows("scaling") if r["kind"].startswith(("solve-", "entry-"))}
+    big = max(n for _, n in solve)
+    small = min(n for _, n in solve)
+    entry = solve["entry-structured", big]
+    return dict(
+        iteration_table=table(["N", "K", "L", "batch 1: dense / structured (ms)", "batch 256"], body),
+        peak=f"{par['gemm_peak_gflops']:.0f}", taps=par["taps"], oversampling=f"{par['oversampling']:g}",
+        small_n=small, big_n=big, big_k=entry["K"], big_l=entry["L"],
+        solve_dense=g3(solve["solve-dense", small]["ms_per_sample"]),
+        solve_dense_big=g3(solve["solve-dense", big]["ms_per_sample"]),
+        solve_dense_growth=f"{solve['solve-dense', big]['growth_vs_paper_dense']:.1f}",
+        solve_struct_big=g3(solve["solve-structured", big]["ms_per_sample"]),
+        solve_struct_growth=f"{solve['solve-structured', big]['growth_vs_paper_dense']:.1f}",
+        same_cells="the same" if solve["solve-structured", big]["same_argmax_as_dense"] else "not the same",
+        entry_small=g3(solve["entry-dense", small]["ms_per_sample"]), entry_big=g3(entry["ms_per_sample"]),
+        entry_growth=f"{entry['growth_vs_paper_dense']:.1f}",
+        meets="meets" if entry["growth_vs_paper_dense"] <= 15 else "misses",
+    )  # fmt: skip
+
+
 PAGES: dict[str, Callable[[Results], dict[str, Any]]] = {
     "fig2_accuracy": fig2_values,
     "fig3_convergence": fig3_values,
@@ -338,6 +366,7 @@ PAGES: dict[str, Callable[[Results], dict[str, Any]]] = {
     "geometry": geometry_values,
     "limits": limits_values,
     "multiuser": multiuser_values,
+    "operators": operators_values,
 }
 """Page ``docs/results/<name>.md`` -> the function that computes the values of its template ``<name>.md.in``."""
 
