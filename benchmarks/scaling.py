@@ -12,7 +12,8 @@ run_benchmarks.py).  Measured, on one thread (``torch.set_num_threads``), comple
   and at N = 256, 100 x 100, L = 512, dense and structured, with the growth factor and whether the
   argmax cells agree;
 * the registry's ``P-ADMM`` entry (300 iterations, operators chosen by ``operators.choose``) per
-  sample at batch 32 at the same two scales, and its growth (rows ``entry-*``).
+  sample at batch 32 at the same two scales, and its growth (rows ``entry``; ``operators`` the kinds
+  of A / B it used).
 
 Usage::
 
@@ -138,14 +139,15 @@ def entry_rows(quick: bool) -> list[dict]:
         base = sec if base is None else base
         rows.append(
             {
-                "kind": f"entry-{getattr(A, 'kind', 'dense')}",
+                "kind": "entry",
+                "operators": f"{getattr(A, 'kind', 'dense')}/{getattr(B, 'kind', 'dense')}",
                 "N": N,
                 "K": sc.n_grid,
                 "L": L,
                 "NK": N * sc.n_grid,
                 "batch": 32,
                 "ms_per_sample": 1e3 * sec / 32,
-                "growth_vs_paper_dense": sec / base,
+                "growth_vs_paper_scale": sec / base,
             }
         )
         print(rows[-1], flush=True)

@@ -22,20 +22,14 @@ In complex64 the float32 round-off (~1e-7) adds to these.  The defaults (:data:`
 8 taps for complex64 and 16 for complex128, with ``oversampling = 2``.
 
 Choice (:func:`choose`, ``kind="auto"``), per dictionary: structured when ``N * P >= AUTO_MIN_NP``
-(2^17) at batch >= 16, or ``N * P >= 2^18`` below, dense otherwise.  The thresholds come from
-benchmarks/scaling.py (results/scaling.csv; 1 thread, complex64, one P-ADMM iteration, ms,
-dense / structured)::
-
-    N    K       N K        batch 1         batch 256
-    50   900     45,000     0.12 / 0.50     12.1 / 9.3
-    96   2,025   194,400    0.37 / 0.68     49.7 / 20.5
-    128  3,600   460,800    2.4 / 1.1       129 / 50
-    256  10,000  2,560,000  15.5 / 2.3      685 / 135
-
-so the paper's dictionaries (N K = 45,000 and N L = 5,000) stay dense at every batch size and the
-committed results are unchanged.  ``admm.solve``, 20 iterations, batch 32, per sample: 1.44 ms at
-the paper's scale (dense); at N = 256, 100 x 100 grid, 512 angles 93.2 ms dense (64.8x) and
-8.7 ms structured (6.0x), with the same argmax cells.
+(2^15) at a batch of at least :data:`AUTO_SMALL_BATCH` (16) samples, or ``N * P >= AUTO_MIN_NP_SMALL_BATCH``
+(2^18) below it; dense otherwise.  The thresholds come from benchmarks/scaling.py
+(results/scaling.csv, rendered on docs/results/operators.md): on one thread the structured ``A`` of
+the paper's scale (N K = 45,000) makes a P-ADMM iteration 1.3x faster at batch 16 and 1.7-1.8x at
+32-100 (DAUN's layers 1.3-2x; with two threads 1.1-1.4x from batch 32), while at batch 1 dense is
+faster up to N K of about 2e5.  So at the paper's scale ``A`` is structured for batches of 16 and
+more and ``B`` (N L = 5,000) stays dense; below 16 samples both are dense.  On the sweeps' snapshots
+the argmax cells of P-ADMM and DAUN are those of the dense products (the closing checks of issue 21).
 """
 
 from __future__ import annotations
@@ -50,6 +44,7 @@ from ._validation import positive
 
 __all__ = [
     "AUTO_MIN_NP",
+    "AUTO_MIN_NP_SMALL_BATCH",
     "AUTO_SMALL_BATCH",
     "DEFAULT_OVERSAMPLING",
     "DEFAULT_TAPS",
@@ -58,6 +53,7 @@ __all__ = [
     "StructuredOperator",
     "available",
     "choose",
+    "for_batch",
     "for_scenario",
     "is_operator",
     "max_spectral_norm_sq",
@@ -66,11 +62,13 @@ __all__ = [
 
 #: Operator kinds; ``"auto"`` picks one of them (:func:`choose`).
 KINDS: tuple[str, ...] = ("dense", "structured")
-#: ``kind="auto"`` is structured from this dense cost ``N * P`` per BS on (twice it below
-#: :data:`AUTO_SMALL_BATCH` samples); see the module notes.
-AUTO_MIN_NP = 2**17
-#: Batches below this size use the doubled threshold (dense P-ADMM's numpy path, admm.SMALL_BATCH).
+#: ``kind="auto"`` is structured from this dense cost ``N * P`` per BS on, at batches of
+#: :data:`AUTO_SMALL_BATCH` samples or more; see the module notes.
+AUTO_MIN_NP = 2**15
+#: Batches below this size (dense P-ADMM's numpy path, admm.SMALL_BATCH) use :data:`AUTO_MIN_NP_SMALL_BATCH`.
 AUTO_SMALL_BATCH = 16
+#: The threshold of ``kind="auto"`` below :data:`AUTO_SMALL_BATCH` samples.
+AUTO_MIN_NP_SMALL_BATCH = 2**18
 #: Interpolation taps by working precision: relative error ~1e-7 (complex64), ~1e-13 (complex128).
 DEFAULT_TAPS: dict[torch.dtype, int] = {torch.complex64: 8, torch.complex128: 16}
 #: FFT length over N.
@@ -91,14 +89,14 @@ def is_operator(D: Any) -> bool:
 def choose(n_antennas: int, n_columns: int, batch: int = 256) -> str:
     """The kind ``"auto"`` picks for a dictionary of ``n_columns`` (P) columns per BS and ``N`` antennas.
 
-    ``"structured"`` when ``N * P >= AUTO_MIN_NP`` (2^17) at ``batch >= AUTO_SMALL_BATCH`` (16), or
-    ``N * P >= 2 AUTO_MIN_NP`` below it (where dense P-ADMM runs on its lean numpy path), else
-    ``"dense"``; benchmarks/scaling.py, see the module notes.
+    ``"structured"`` when ``N * P >= AUTO_MIN_NP`` (2^15) at ``batch >= AUTO_SMALL_BATCH`` (16), or
+    ``N * P >= AUTO_MIN_NP_SMALL_BATCH`` (2^18) below it (where dense P-ADMM runs on its lean numpy
+    path), else ``"dense"``; benchmarks/scaling.py, see the module notes.
     """
     N = positive(n_antennas, "n_antennas", integer=True)
     P = positive(n_columns, "n_columns", integer=True)
     B = positive(batch, "batch", integer=True)
-    return "structured" if N * P >= (AUTO_MIN_NP if B >= AUTO_SMALL_BATCH else 2 * AUTO_MIN_NP) else "dense"
+    return "structured" if N * P >= (AUTO_MIN_NP if B >= AUTO_SMALL_BATCH else AUTO_MIN_NP_SMALL_BATCH) else "dense"
 
 
 class DenseOperator:
@@ -349,6 +347,19 @@ def for_scenario(
         else StructuredOperator(u, N, scenario.antenna_spacing, taps=taps, dtype=cdtype)
         for k, D, u in zip(kinds, dense, sines, strict=True)
     )
+
+
+def for_batch(fast: list, kind: str, n_antennas: int, sizes: tuple[int, int], batch: int | None) -> list:
+    """Of the structured operators ``fast`` (``[opA or None, opB or None]``, :func:`split`), those to use for a
+    batch of ``batch`` samples: with ``kind="auto"`` where :func:`choose` picks structured at that batch
+    (``batch=None``: at batch 1, e.g. for the step bounds), otherwise all of them."""
+    if kind != "auto":
+        return list(fast)
+    b = 1 if batch is None else int(batch)
+    return [
+        f if f is not None and choose(n_antennas, P, b) == "structured" else None
+        for f, P in zip(fast, sizes, strict=True)
+    ]
 
 
 def split(A: Any, B: Any, kind: str = "auto", scenario: Any = None, dtype: Any = "float32") -> tuple[Any, Any, list]:

@@ -34,7 +34,7 @@ from torch import nn
 from .. import _checks, _validation, admm
 from .._devices import check_device
 from .._validation import is_tensor, nonnegative, positive
-from ..operators import split
+from ..operators import for_batch, split
 from ..refine import argmax_rows
 from ..refine import refine as refine_rows
 from ..scenario import Scenario
@@ -72,10 +72,10 @@ class DAUN(nn.Module):
         Initial parameters of every layer (default
         :func:`daun_lib.admm.default_params` of the dictionaries).
     operators : "auto" (default), "dense" or "structured"
-        How the layers compute the products with ``A`` and ``B`` (:mod:`daun_lib.operators`):
-        "auto" is structured above ``operators.AUTO_MIN_NP`` (never at the paper's scale);
-        "structured" needs a scenario or ``StructuredOperator`` dictionaries.  The dense
-        dictionaries are kept as buffers either way.
+        How the layers compute the products with ``A`` and ``B`` (:mod:`daun_lib.operators`): "auto"
+        picks per call by :func:`daun_lib.operators.choose` at the call's batch (at the paper's scale:
+        structured ``A`` from 16 samples on, dense below); "structured" needs a scenario or
+        ``StructuredOperator`` dictionaries.  The dense dictionaries are kept as buffers either way.
 
     Notes
     -----
@@ -115,6 +115,7 @@ class DAUN(nn.Module):
         elif scenario is not None:
             raise ValueError("scenario: give either a scenario or the dictionaries A, B, not both")
         A, B, self._fast = split(*admm._check_dictionaries(A, B), operators, scenario, dtype)
+        self._operators = operators
         M = int(A.shape[0])
         if n_bs is not None:
             n_bs = positive(n_bs, "n_bs", integer=True)
@@ -152,7 +153,6 @@ class DAUN(nn.Module):
         self.meta: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
 
-    # ------------------------------------------------------------ construction
     @classmethod
     def from_scenario(
         cls,
@@ -190,12 +190,11 @@ class DAUN(nn.Module):
         """
         return cls(n_layers, A=A, B=B, grid=grid, device=device, dtype=dtype, w_min=w_min, init=init)
 
-    # --------------------------------------------------------------- properties
     @property
     def _init(self) -> admm.ADMMParams:
         """Initial parameters of new layers (default: :func:`daun_lib.admm.default_params`, computed once)."""
         if self._init_params is None:
-            A, B = (f or D.detach().cpu().numpy() for f, D in zip(self._fast, (self.A, self.B), strict=True))
+            A, B = (f or D.detach().cpu().numpy() for f, D in zip(self._fast_for(None), (self.A, self.B), strict=True))
             self._init_params = admm.default_params(A, B, w=1.0 + float(self.w_min))
         return self._init_params
 
@@ -294,20 +293,25 @@ class DAUN(nn.Module):
             for name in ("log_rho", "log_tau1", "log_tau2"):
                 setattr(self, name, nn.Parameter(getattr(self, name).detach()[:n_layers].clone()))
 
-    # ---------------------------------------------------------------- forward
-    def _ops(self) -> admm.Operators:
-        """The dictionaries; a structured operator (``self._fast``) in this network's dtype and device."""
+    def _fast_for(self, batch: int | None) -> list:
+        """The structured operators for a batch of ``batch`` samples (:func:`daun_lib.operators.for_batch`)."""
         self._fast = [None if f is None else f.to(self.A.dtype, self.A.device) for f in self._fast]
-        (fa, fb), d = self._fast, (self.A, self.AH, self.B, self.BH)
+        return for_batch(self._fast, self._operators, self.A.shape[1], (self.A.shape[2], self.B.shape[2]), batch)
+
+    def _ops(self, batch: int | None = None) -> admm.Operators:
+        """The dictionaries for ``batch`` samples; a structured operator where :meth:`_fast_for` gives one."""
+        (fa, fb), d = self._fast_for(batch), (self.A, self.AH, self.B, self.BH)
         return admm.Operators(*(d[:2] if fa is None else (fa, fa.H)), *(d[2:] if fb is None else (fb, fb.H)))
 
-    def _block_ops(self) -> admm.BlockOperators:
-        """Real block dictionaries for :func:`admm.run_inference`, built once per device/dtype."""
-        key = (self.A.device, self.A.dtype, self.A.data_ptr(), self.A._version, self.B.data_ptr(), self.B._version)
+    def _block_ops(self, batch: int | None = None) -> admm.BlockOperators:
+        """Real block dictionaries for :func:`admm.run_inference`, cached per device/dtype and operator choice."""
+        fast = tuple(f is not None for f in self._fast_for(batch))
+        A, B = self.A, self.B
+        key = (A.device, A.dtype, A.data_ptr(), A._version, B.data_ptr(), B._version, fast)
         cache = self.__dict__.setdefault("_block_cache", {})
         if key not in cache:
-            cache.clear()
-            cache[key] = admm.block_operators(self._ops())
+            cache.clear()  # one choice cached: a sweep sees one batch size
+            cache[key] = admm.block_operators(self._ops(batch))
         return cache[key]
 
     def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
@@ -335,7 +339,7 @@ class DAUN(nn.Module):
         def compute() -> tuple[float, float]:
             A, B = (
                 f or D.detach().cpu().numpy().astype(np.complex128)
-                for f, D in zip(self._fast, (self.A, self.B), strict=True)
+                for f, D in zip(self._fast_for(None), (self.A, self.B), strict=True)
             )
             return admm._max_spectral_norm_sq(A), admm._max_spectral_norm_sq(B)
 
@@ -354,15 +358,16 @@ class DAUN(nn.Module):
                 f"{type(yt).__name__} {getattr(yt, 'dtype', '')} {getattr(yt, 'device', '')}"
             )
         rho, tau1, tau2 = (v.tolist() for v in (self.rho, self.tau1, self.tau2))
+        batch = int(yt.shape[-1])
         return admm.iterate(
-            self._ops(),
+            self._ops(batch),
             yt,
             rho,
             tau1,
             tau2,
             self.w.detach(),
             track_residual=track_residual,
-            block_ops=self._block_ops(),
+            block_ops=self._block_ops(batch),
         )
 
     def run(
@@ -373,7 +378,7 @@ class DAUN(nn.Module):
         ``on_layer(i, state)`` is called after every layer (e.g. to record the NMSE of Fig. 3).
         Returns the final :class:`admm.State`.
         """
-        ops = self._ops()
+        ops = self._ops(int(yt.shape[-1]))
         n = self.n_layers if n_layers is None else n_layers
         rho, tau1, tau2, w = self.rho, self.tau1, self.tau2, self.w
         st = admm.init_state(ops, yt)
@@ -473,7 +478,6 @@ class DAUN(nn.Module):
         k = np.concatenate([readout(X) for X in self._x_chunks(y, batch_size)])
         return self.grid.detach().cpu().double().numpy()[k]
 
-    # ------------------------------------------------------------- checkpoints
     def save(self, path: str | os.PathLike, **extra_meta: Any) -> Path:
         """Write the checkpoint (state dict + metadata + digest) atomically; returns the path.
 
