@@ -89,17 +89,17 @@ def test_norms_and_columns_match_dense(big):
 
 
 def test_auto_by_size_and_batch():
-    """At the paper's scale: A structured from 16 samples on, B (N L = 5,000) always dense, both dense below."""
-    assert [op.kind for op in Scenario().operators()] == ["structured", "dense"]
-    assert [op.kind for op in Scenario().operators(batch=15)] == ["dense", "dense"]
+    """Dense at the paper's scale at every batch (its committed results); structured above, by batch."""
+    assert [op.kind for op in Scenario().operators()] == ["dense", "dense"]
+    assert [op.kind for op in Scenario().operators(batch=1)] == ["dense", "dense"]
     big = Scenario(n_antennas=256, grid_shape=(100, 100), n_angles=512)
     assert operators.choose(256, big.n_grid) == "structured" and operators.choose(256, big.n_grid, 1) == "structured"
-    assert operators.choose(50, 900, 16) == "structured" and operators.choose(50, 900, 15) == "dense"
-    assert operators.choose(96, 2025, 1) == "dense" and operators.choose(50, 100, 256) == "dense"
+    assert operators.choose(96, 2025, 16) == "structured" and operators.choose(96, 2025, 15) == "dense"
+    assert operators.choose(50, 900, 256) == "dense" and operators.choose(256, 512, 256) == "structured"
     assert operators.available(Scenario()) == ("dense", "structured")
     fast = ["opA", "opB"]
-    assert operators.for_batch(fast, "auto", 50, (900, 100), 256) == ["opA", None]
-    assert operators.for_batch(fast, "auto", 50, (900, 100), None) == [None, None]
+    assert operators.for_batch(fast, "auto", 96, (2025, 192), 256) == ["opA", None]
+    assert operators.for_batch(fast, "auto", 96, (2025, 192), None) == [None, None]
     assert operators.for_batch(fast, "structured", 50, (900, 100), 1) == fast
 
 
@@ -161,15 +161,18 @@ def test_dpd_cost_with_an_operator_matches_dense(big, snapshots):
 
 
 def test_registry_padmm_picks_structured_where_faster_with_the_same_cells():
-    """The ``P-ADMM`` entry keeps the dense arrays below 16 samples and takes the FFT products where
-    ``operators.choose`` does (here A at the paper's scale, batch 16), with the argmax cells of the dense run."""
+    """The ``P-ADMM`` entry keeps the dense arrays at the paper's scale and takes the FFT products where
+    ``operators.choose`` does (here A at N K = 96 x 2025, batch 16), with the argmax cells of the dense run."""
     from daun_lib import admm, channel
     from daun_lib._checks import dictionaries
     from daun_lib.methods import PADMM_ITERATIONS, REGISTRY, _padmm_problem
 
-    sc = Scenario()
-    A, B, _ = _padmm_problem(sc, True)
-    assert A is dictionaries(sc)[0] and B is dictionaries(sc)[1]
+    paper = Scenario()
+    for small in (True, False):
+        A, B, _ = _padmm_problem(paper, small)
+        assert A is dictionaries(paper)[0] and B is dictionaries(paper)[1]
+    sc = Scenario(n_antennas=96, grid_shape=(45, 45), n_angles=192)
+    assert _padmm_problem(sc, True)[0] is dictionaries(sc)[0]
     A, B, params = _padmm_problem(sc, False)
     assert (A.kind, B.kind) == ("structured", "dense")
     y = channel.simulate(sc, 16, 10.0, seed=5).y
@@ -181,11 +184,12 @@ def test_registry_padmm_picks_structured_where_faster_with_the_same_cells():
 
 
 def test_daun_auto_picks_per_batch():
-    """DAUN with ``operators="auto"``: dense below 16 samples (bit-identical to ``operators="dense"``), the
-    structured A from 16 on, with the dense network's argmax cells."""
+    """DAUN with ``operators="auto"`` chooses per call: at N K = 96 x 2025 dense below 16 samples (bit-identical to
+    ``operators="dense"``), the structured A from 16 on with the dense network's argmax cells; at the paper's
+    scale dense at every batch."""
     from daun_lib import channel
 
-    sc = Scenario()
+    sc = Scenario(n_antennas=96, grid_shape=(45, 45), n_angles=192)
     auto, dense = DAUN(2, scenario=sc), DAUN(2, scenario=sc, operators="dense")
     y = channel.simulate(sc, 32, 10.0, seed=8).y
     np.testing.assert_array_equal(auto.estimate_x(y[:15]), dense.estimate_x(y[:15]))
@@ -193,3 +197,8 @@ def test_daun_auto_picks_per_batch():
     assert not np.array_equal(Xa, Xd) and np.abs(Xa - Xd).max() < 1e-4 * np.abs(Xd).max()
     np.testing.assert_array_equal(np.linalg.norm(Xa, axis=-1).argmax(1), np.linalg.norm(Xd, axis=-1).argmax(1))
     assert auto.operator_norms() == dense.operator_norms()
+    paper = Scenario()
+    yp = channel.simulate(paper, 32, 10.0, seed=8).y
+    np.testing.assert_array_equal(
+        DAUN(2, scenario=paper).estimate_x(yp), DAUN(2, scenario=paper, operators="dense").estimate_x(yp)
+    )

@@ -73,8 +73,8 @@ class DAUN(nn.Module):
         :func:`daun_lib.admm.default_params` of the dictionaries).
     operators : "auto" (default), "dense" or "structured"
         How the layers compute the products with ``A`` and ``B`` (:mod:`daun_lib.operators`): "auto"
-        picks per call by :func:`daun_lib.operators.choose` at the call's batch (at the paper's scale:
-        structured ``A`` from 16 samples on, dense below); "structured" needs a scenario or
+        picks per call by :func:`daun_lib.operators.choose` at the call's batch (dense at the paper's
+        scale, see :mod:`daun_lib.operators`); "structured" needs a scenario or
         ``StructuredOperator`` dictionaries.  The dense dictionaries are kept as buffers either way.
 
     Notes

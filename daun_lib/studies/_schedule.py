@@ -399,7 +399,11 @@ def subprocess_executor(kernel_name: str, log_output: bool, progress_bar: bool, 
         old = env.get("PYTHONPATH")
         env["PYTHONPATH"] = pythonpath + (os.pathsep + old if old else "")
         cmd = [sys.executable, "-m", "daun_lib.studies._schedule", os.fspath(spec)]
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True, errors="replace"
+        )
+        relay = threading.Thread(target=_relay_stderr, args=(proc.stderr,), daemon=True)
+        relay.start()
         try:
             while proc.poll() is None:
                 if cancel.wait(0.5) and proc.poll() is None:
@@ -407,6 +411,7 @@ def subprocess_executor(kernel_name: str, log_output: bool, progress_bar: bool, 
         finally:
             if proc.poll() is None:
                 _stop(proc)
+            relay.join(5)
         if proc.returncode != 0:
             text = error.read_text(encoding="utf-8") if error.is_file() else ""
             if cancel.is_set() and not text:
@@ -414,6 +419,18 @@ def subprocess_executor(kernel_name: str, log_output: bool, progress_bar: bool, 
             raise NotebookError(text or f"{task.path.name} failed (exit status {proc.returncode})")
 
     return execute
+
+
+QUIET_STDERR = ("Kernel is running over TCP without encryption",)
+"""Kernel start-up notices that say nothing about the notebook; left out of the relayed stderr."""
+
+
+def _relay_stderr(stream: Any) -> None:
+    """Copy a child's stderr to ours line by line, without the :data:`QUIET_STDERR` notices."""
+    for line in stream:
+        if not any(q in line for q in QUIET_STDERR):
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -306,7 +306,10 @@ def run(
     flags = {"quick": quick, "kernel": kernel_name}
     if verbose:
         cores = f"{jobs} stream{'s' if jobs > 1 else ''}"
-        print(f"running {len(tasks)} notebooks{', quick' if quick else ''} on {cores} into {out_dir}", flush=True)
+        print(
+            f"running {len(tasks)} notebook{'s' if len(tasks) != 1 else ''}{', quick' if quick else ''} on {cores} into {out_dir}",
+            flush=True,
+        )
     times = _schedule.run_tasks(
         tasks,
         out_dir,
