@@ -241,6 +241,16 @@ def _newton(scenario: Scenario, y: np.ndarray, p0: np.ndarray, w: np.ndarray, co
     return p
 
 
+def _check_start(scenario: Scenario, start: Any, n: int) -> np.ndarray:
+    """``start`` (n, 2) checked (:func:`check_points`) and inside the user area: a start outside would be
+    clipped to the boundary, far from what the caller asked for (the rule of :mod:`daun_lib.joint_ml`)."""
+    p = check_points(scenario, start, n, "start")
+    half = scenario.area_size / 2.0
+    if (np.abs(p) > half).any():
+        raise ValueError(f"start: expected points inside the user area [-{half:g}, {half:g}]^2 (metres)")
+    return p
+
+
 def newton_ml(
     scenario: Scenario,
     y: Any,
@@ -256,7 +266,7 @@ def newton_ml(
     scenario : Scenario
     y : (n, M, N) complex
     start : (n, 2) float
-        Start positions, metres, finite; projected onto the area first.
+        Start positions, metres, finite, inside the user area (else ``ValueError`` naming ``start``).
     weights : (n, M) or (M,) float >= 0, or None
         Samples with fewer than two positive weights use all BSs (:func:`effective_weights`).
     cost : "dpd" or "per_bs_noise"
@@ -265,7 +275,7 @@ def newton_ml(
     Returns
     -------
     (n, 2) float
-        Positions in the area with ``F(result) >= F(projected start)`` for every sample
+        Positions in the area with ``F(result) >= F(start)`` for every sample
         (``F`` with :func:`effective_weights`).
 
     Raises
@@ -277,7 +287,7 @@ def newton_ml(
     y = _checks.check_y(scenario, y)
     cost = check_cost(cost)
     params = _checks.check_params(params, MLParams)
-    p0 = check_points(scenario, start, y.shape[0], "start")
+    p0 = _check_start(scenario, start, y.shape[0])
     w = effective_weights(scenario, weights, y.shape[0])
     ys, ws = unit_scale(y, w)
     return _newton(scenario, ys, p0, ws, cost, params)
@@ -305,7 +315,8 @@ def ml_localize(
     scenario : Scenario
     y : (n, M, N) complex
     start : (n, 2) float or None
-        Start positions (e.g. the peak of a network's map); None: the grid maximum of the cost.
+        Start positions inside the user area (e.g. the peak of a network's map; outside it
+        ``ValueError`` naming ``start``, as in :mod:`daun_lib.joint_ml`); None: the grid maximum.
     weights : (n, M) or (M,) float >= 0, or None
         Per-BS weights; a sample with fewer than two positive weights is localised with all BSs.
     cost : "dpd" or "per_bs_noise"
@@ -325,7 +336,7 @@ def ml_localize(
     if start is None:
         p0 = _grid_start(scenario, y, w, "dpd")
     else:
-        p0 = check_points(scenario, start, y.shape[0], "start")
+        p0 = _check_start(scenario, start, y.shape[0])
     if cost == "per_bs_noise":
         p0 = _newton(scenario, y, p0, w, "dpd", params)
     return _newton(scenario, y, p0, w, cost, params)
