@@ -332,7 +332,8 @@ def closest_report(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = (
 
     Methods with the same MSE (to 1e-9 relative; e.g. the same readout after two map estimators
     that picked the same start cells) are named together as tied; the runner-up is the best of the
-    others.
+    others.  Methods whose MSE is NaN or infinite are not ranked (the verdict does not depend on the
+    row order); they are named after the verdict as having no finite MSE.
 
     Parameters
     ----------
@@ -347,10 +348,13 @@ def closest_report(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = (
         raise ValueError(f"exclude: expected a list of method names, got {exclude!r}")
     lines = []
     for s in sorted({float(r["snr_db"]) for r in rows}):
-        here = sorted(
-            (r for r in rows if float(r["snr_db"]) == s and r["method"] not in exclude), key=lambda r: r["mse"]
-        )
+        at = [r for r in rows if float(r["snr_db"]) == s and r["method"] not in exclude]
+        # a NaN MSE has no rank (sorting it would make the verdict depend on the row order): named apart
+        unranked = [r["method"] for r in at if not np.isfinite(float(r["mse"]))]
+        here = sorted((r for r in at if np.isfinite(float(r["mse"]))), key=lambda r: r["mse"])
         if not here:
+            if unranked:
+                lines.append(f"{s:g} dB: no method with a finite MSE ({', '.join(unranked)})")
             continue
         best = here[0]
         ties = [r["method"] for r in here[1:] if abs(r["mse"] - best["mse"]) <= 1e-9 * abs(best["mse"])]
@@ -365,5 +369,7 @@ def closest_report(rows: Sequence[Mapping[str, Any]], exclude: Sequence[str] = (
         text += ")"
         if rest:
             text += f"; next {rest[0]['method']} ({rest[0]['mse'] / best['mse']:.2f} x its MSE)"
+        if unranked:
+            text += f"; no finite MSE: {', '.join(unranked)}"
         lines.append(text)
     return "\n".join(lines)
