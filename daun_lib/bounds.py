@@ -73,6 +73,7 @@ import numpy as np
 from ._checks import check_scenario
 from ._validation import positions as _check_positions
 from ._validation import rng_from_seed, snr_db_per_sample
+from .channel import SNR_DB_RANGE
 from .scenario import Scenario, element_offsets
 
 __all__ = [
@@ -90,8 +91,9 @@ SINGULAR_RCOND: float = 1e-12
 
 
 def _check_snr(snr_db, n: int) -> np.ndarray:
-    """``snr_db`` (finite scalar or (n,) array, dB) -> (n,) per-antenna SNR ``omega`` (linear)."""
-    return 10.0 ** (snr_db_per_sample(snr_db, n) / 10.0)
+    """``snr_db`` (scalar or (n,) array, dB, within :data:`daun_lib.channel.SNR_DB_RANGE`, the range of
+    ``simulate``: beyond it ``omega`` overflows or the bound loses its digits) -> (n,) linear ``omega``."""
+    return 10.0 ** (snr_db_per_sample(snr_db, n, valid_range=SNR_DB_RANGE) / 10.0)
 
 
 def _check_positions_for(scenario: Scenario, positions) -> np.ndarray:
@@ -142,7 +144,8 @@ def position_fim(scenario: Scenario, positions, snr_db) -> np.ndarray:
     positions : (n, 2) float
         User positions, metres, finite, n >= 1 (in ``"2d"`` none at a BS).
     snr_db : float or (n,) float
-        Per-antenna SNR in dB (``omega = 10^(snr_db/10)``), one value or one per user.
+        Per-antenna SNR in dB (``omega = 10^(snr_db/10)``), one value or one per user, within
+        :data:`daun_lib.channel.SNR_DB_RANGE` ([-150, 150] dB, as :func:`daun_lib.channel.simulate`).
 
     Returns
     -------
@@ -190,7 +193,10 @@ def position_crb(scenario: Scenario, positions, snr_db) -> np.ndarray:
 
 
 def crb_trace(scenario: Scenario, positions, snr_db) -> np.ndarray:
-    """(n,) float: ``trace`` of :func:`position_crb`, m^2 (``+inf`` where ``J_p`` is singular)."""
+    """(n,) float: ``trace`` of :func:`position_crb`, m^2 (``+inf`` where ``J_p`` is singular).
+
+    ``snr_db`` beyond :data:`daun_lib.channel.SNR_DB_RANGE` raises ``ValueError`` naming it.
+    """
     crb = position_crb(scenario, positions, snr_db)
     return crb[:, 0, 0] + crb[:, 1, 1]
 
@@ -202,7 +208,7 @@ def mean_crb_trace(scenario: Scenario, snr_db: float, n: int = 20000, seed=0) ->
     ----------
     scenario : Scenario
     snr_db : float
-        Per-antenna SNR in dB, one value.
+        Per-antenna SNR in dB, one value, within :data:`daun_lib.channel.SNR_DB_RANGE`.
     n : int
         Number of Monte Carlo users (20000).
     seed : int, None or numpy.random.Generator

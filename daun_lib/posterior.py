@@ -49,6 +49,7 @@ from ._posterior_grid import (
     omega_hat,
 )
 from .arrays import array_phase
+from .channel import SNR_DB_RANGE
 from .scenario import Scenario
 
 __all__ = [
@@ -85,7 +86,8 @@ class PosteriorParams:
         Radius of the disk of :func:`disk_map`, metres (default 1.0).
     snr_db : float or None
         ``None`` (default): estimate ``omega`` from ``y`` per sample
-        (:func:`estimate_omega`).  A number: use this known SNR (an oracle).
+        (:func:`estimate_omega`).  A number: use this known SNR (an oracle), within
+        :data:`daun_lib.channel.SNR_DB_RANGE` ([-150, 150] dB, as :func:`daun_lib.channel.simulate`).
     evaluation : "line" or "dense"
         How ``log L_LoS`` reaches the K_fine candidates: ``"line"`` (default) evaluates it on a line of
         spatial frequencies per BS (one FFT) and interpolates (:func:`daun_lib._posterior_grid._l_los_line`,
@@ -108,8 +110,9 @@ class PosteriorParams:
         if isinstance(k, bool) or not isinstance(k, numbers.Real) or math.isnan(k) or k == -math.inf:
             raise ValueError(f"k_factor_db: expected a real number in dB or +inf, got {k!r}")
         s = self.snr_db
-        if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s)):
-            raise ValueError(f"snr_db: expected None or a finite number in dB, got {s!r}")
+        lo, hi = SNR_DB_RANGE
+        if s is not None and (isinstance(s, bool) or not isinstance(s, numbers.Real) or not lo <= s <= hi):
+            raise ValueError(f"snr_db: expected None or a number in [{lo:g}, {hi:g}] dB (SNR_DB_RANGE), got {s!r}")
         if self.evaluation not in ("line", "dense"):
             raise ValueError(f"evaluation: expected 'line' or 'dense', got {self.evaluation!r}")
 
