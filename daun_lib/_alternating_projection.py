@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_scenario, check_y
+from ._checks import check_magnitudes, check_scenario, check_y
 from ._validation import as_array, integer_at_least
 from .arrays import element_wavenumbers
 from .scenario import Scenario
@@ -157,13 +157,15 @@ def joint_fit(scenario: Scenario, y: Any, positions: Any) -> np.ndarray:
 
     The energy of ``y`` explained by the users' LoS steering vectors with the best gains per BS
     and user.  y (n, M, N) or (M, N) complex, positions (n, U, 2) metres.  Computed on ``y``
-    divided by a power of two per sample and scaled back (exact; ``inf`` where the energy itself
-    overflows, above about 1e154 in ``|y|``).
+    divided by a power of two per sample and scaled back (exact); a sample with ``|y|`` outside
+    [1e-145, 1e150], where the energy overflows to ``inf`` or underflows to 0, raises ``ValueError``
+    naming ``y`` (the guard of every method that squares ``y``).
     """
     from .continuous import unit_scale_exponent, unit_scale_y  # lazy, as the readouts do
 
     scenario = check_scenario(scenario)
     y = check_y(scenario, y)
+    check_magnitudes(y, "joint_fit")
     p = check_positions(scenario, y, positions, "positions")
     return np.ldexp(explained_energy(scenario, unit_scale_y(y), p), 2 * unit_scale_exponent(y))
 
