@@ -65,7 +65,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from .._validation import positive
+from .._validation import as_array, positive
 from ..admm import check_problem, resolve_dtype
 from ..scenario import Scenario
 from . import _common, _gram
@@ -142,6 +142,7 @@ def penalised_objective(A: Any, B: Any, y: Any, X: Any, Z: Any, lam: float, w: A
     ----------
     A : (M, N, K), B : (M, N, L), y : (n, M, N)
     X : (n, K, M), Z : (n, L, M)
+        Finite; (K, M) and (L, M) when ``n = 1``.  Another shape raises ``ValueError`` naming ``X`` or ``Z``.
     lam : float
         The penalty ``lambda`` itself (not in noise units).
     w : float or (M,)
@@ -152,11 +153,23 @@ def penalised_objective(A: Any, B: Any, y: Any, X: Any, Z: Any, lam: float, w: A
     """
     A, B, y, w_arr = check_problem(A, B, y, w)
     A, B, y = (np.asarray(v) for v in (A, B, y))
-    X = np.asarray(X).reshape(y.shape[0], A.shape[2], A.shape[0])
-    Z = np.asarray(Z).reshape(y.shape[0], B.shape[2], B.shape[0])
+    X = _check_gains(X, "X", (y.shape[0], A.shape[2], A.shape[0]), "(n, K, M)")
+    Z = _check_gains(Z, "Z", (y.shape[0], B.shape[2], B.shape[0]), "(n, L, M)")
     r = y - np.einsum("mnk,bkm->bmn", A, X) - np.einsum("mnl,blm->bmn", B, Z)
     fit = 0.5 * np.sum(np.abs(r) ** 2, axis=(1, 2))
     return fit + lam * (np.linalg.norm(X, axis=2).sum(axis=1) + (np.abs(Z) * w_arr).sum(axis=(1, 2)))
+
+
+def _check_gains(v: Any, name: str, shape: tuple[int, int, int], what: str) -> np.ndarray:
+    """``v`` as a finite ``shape`` array ((K, M) accepted for one sample), else ``ValueError`` naming ``name``."""
+    arr = np.asarray(as_array(v, name, (2, 3)))
+    if arr.ndim == 2 and shape[0] == 1:
+        arr = arr[None]
+    if arr.shape != shape:
+        raise ValueError(
+            f"{name}: expected shape {what} = {shape} (n from y, K or L and M from the dictionaries), got {arr.shape}"
+        )
+    return arr
 
 
 def _run(gram: _gram.Gram, K: int, y: torch.Tensor, lam: torch.Tensor, w: float, p: MMParams, track: bool) -> tuple:
