@@ -16,13 +16,15 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._fingerprint import fingerprint
-from .._json import canonical
+from .._json import canonical, jsonable
+from .._validation import integer_at_least
 
 CACHE_FORMAT = 2
 """Version of the chunk-file layout and of the callable keys; part of the hash.
@@ -35,15 +37,42 @@ def trial_seed(seed: int, snr_index: int, trial: int) -> int:
 
     ``SeedSequence(seed, spawn_key=(snr_index, trial))`` reduced to one 64-bit
     integer; pass it to ``channel.simulate(scenario, 1, snr_db, seed=...)`` to
-    regenerate exactly the data the sweep used.
+    regenerate exactly the data the sweep used.  Each argument is an integer >= 0 (else
+    ``ValueError`` naming it).
     """
-    ss = np.random.SeedSequence(int(seed), spawn_key=(int(snr_index), int(trial)))
+    seed, snr_index, trial = (
+        integer_at_least(v, name, 0) for v, name in ((seed, "seed"), (snr_index, "snr_index"), (trial, "trial"))
+    )
+    ss = np.random.SeedSequence(seed, spawn_key=(snr_index, trial))
     return int(ss.generate_state(1, dtype=np.uint64)[0])
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
-    """First 16 hex digits of the SHA-256 of the canonical JSON of ``params``."""
-    return hashlib.sha256(canonical(params).encode()).hexdigest()[:16]
+    """First 16 hex digits of the SHA-256 of the canonical JSON of ``params``.
+
+    ``params`` is a mapping of JSON values (numpy values, tuples, paths and dataclasses converted,
+    :func:`daun_lib._json.jsonable`); anything else raises ``ValueError`` naming its key path.
+    """
+    if not isinstance(params, Mapping):
+        raise ValueError(f"params: expected a mapping of parameter names to JSON values, got {type(params).__name__}")
+    try:
+        text = canonical(params)
+    except TypeError as exc:
+        raise ValueError(f"{_unjsonable_path(params, 'params')}: {exc} (a parameter must be a JSON value)") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _unjsonable_path(obj: Any, path: str) -> str:
+    """The key path (``params['a'][0]``) of the first value in ``obj`` that :func:`jsonable` refuses."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        obj = asdict(obj)
+    items = obj.items() if isinstance(obj, Mapping) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        try:
+            jsonable(value)
+        except TypeError:
+            return _unjsonable_path(value, f"{path}[{key!r}]")
+    return path
 
 
 def source_digest() -> str:
