@@ -377,7 +377,8 @@ def solve(
     B : (M, N, L) complex, or an operator
         NLoS dictionaries.
     y : (n, M, N) or (M, N) complex
-        Received signals.
+        Received signals, of the geometry ``A`` and ``B`` model: signals of another geometry of the same
+        shape cannot be told and give a wrong map (a model-fit diagnostic is planned, issue 22).
     rho, tau1, tau2 : float > 0
         Penalty and proximal parameters.  See :func:`default_params`.
         ``rho`` must lie in [``RHO_MIN``, ``RHO_MAX``] = [1e-12, 1e12].

@@ -94,6 +94,10 @@ class Localizer:
     def __call__(self, scenario: Scenario, y: Any, n_users: int | None = None) -> np.ndarray:
         """Position estimates: (n, 2) for one user (``n_users`` None), else (n, U, 2), metres.
 
+        ``y`` must come from this scenario's geometry: signals of another geometry of the same shape
+        (2-D against 3-D, another BS layout) give wrong positions that no check here can detect (a
+        model-fit diagnostic is planned, issue 22).
+
         Parameters
         ----------
         scenario : Scenario
@@ -106,6 +110,8 @@ class Localizer:
 
     def locate(self, scenario: Scenario, y: Any, n_users: int = 1) -> np.ndarray:
         """Positions of ``n_users`` users per sample, (n, U, 2) metres, in arbitrary user order.
+
+        As for :meth:`__call__`, signals from another geometry of the same shape cannot be told (issue 22).
 
         Parameters
         ----------

@@ -287,7 +287,8 @@ def simulate(
         ``h`` (n, M, N) with ``||h[i, m]||^2 = N``, ``ut_heights`` (n,).
         ``U >= 2``: ``y`` (n, M, N), ``positions`` (n, U, 2), ``los`` (n, U, M) bool,
         ``snr_db`` (n, U) (per-user SNR), ``h`` (n, U, M, N) with ``||h[i, u, m]||^2 = N``,
-        ``ut_heights`` (n, U).  All finite.
+        ``ut_heights`` (n, U).  All finite.  Localise ``y`` with this ``scenario`` only: the
+        localisers cannot tell signals of another geometry of the same shape (issue 22 plans a check).
 
     Raises
     ------

@@ -461,12 +461,12 @@ class DAUN(nn.Module):
         Parameters
         ----------
         y : (n, M, N) or (M, N) complex, numpy array or tensor
+            Of the dictionaries' geometry: another geometry of the same shape cannot be told (issue 22 plans a check).
         refine : bool
             True (default): DAUN-R, Algorithm 1 (:func:`daun_lib.refine.refine`)
             on the last layer's ``X``; False: plain DAUN, ``argmax_k ||X[k, :]||``.
         batch_size : int
-            Samples per chunk: the network and the readout run chunk by chunk,
-            so memory does not grow with ``n`` (the result does not depend on it).
+            Samples per chunk, run chunk by chunk: memory does not grow with ``n`` (the result does not depend on it).
         """
         if not isinstance(refine, (bool, np.bool_)):
             raise ValueError(f"refine: expected True or False, got {refine!r}")
