@@ -6,7 +6,8 @@ validates the scenario, ``n_users`` and the received signals ``y`` once
 (:func:`daun_lib._checks.check_scenario`, :func:`~daun_lib._checks.check_n_users`,
 :func:`~daun_lib._checks.check_y`), calls the subclass' ``_process(scenario, y, n_users)`` with
 ``y`` as a (n, M, N) complex128 array, and checks what comes back
-(:func:`daun_lib.readouts.check_positions_out`: finite, real, (n, U, 2)).  Calling a localiser,
+(:func:`daun_lib.readouts.check_positions_out`: finite, real, (n, U, 2), within
+:data:`~daun_lib.readouts.POSITION_MARGIN_AREAS` area sizes of the user area).  Calling a localiser,
 ``localizer(scenario, y)``, is the one-user form and returns (n, 2); ``localizer(scenario, y,
 n_users)`` returns (n, U, 2).  The order of the ``U`` estimates of a sample is arbitrary
 (:func:`daun_lib.metrics.assigned_errors` matches them to the truth).
@@ -126,7 +127,7 @@ class Localizer:
             raise ValueError(f"n_users: expected at most the K = {scenario.n_grid} grid cells, got {n_users}")
         self._check_users(scenario, n_users)
         y = check_y(scenario, y)
-        return check_positions_out(self._process(scenario, y, n_users), y.shape[0], n_users, self.describe())
+        return check_positions_out(self._process(scenario, y, n_users), y.shape[0], n_users, self.describe(), scenario)
 
     def describe(self) -> str:
         """How error messages name this localiser (class and readout)."""
@@ -232,7 +233,12 @@ class MapLocalizer(Localizer):
 
     def _read(self, scenario: Scenario, y: np.ndarray, score: Any, n_users: int) -> np.ndarray:
         cells = np.asarray(self.cells(scenario), dtype=float)
-        return self.readout_fn(score, scenario, y, n_users, cells=cells, suppression_m=self.suppression_m)
+        try:
+            return self.readout_fn(score, scenario, y, n_users, cells=cells, suppression_m=self.suppression_m)
+        except ValueError as err:  # the readout's output broke the rule: name the method too
+            if str(err).startswith(f"readout {self.readout!r}: returned"):
+                raise ValueError(f"{type(self).__name__}: {err}") from None
+            raise
 
     def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         if n_users > 1:

@@ -189,3 +189,32 @@ def test_params_hash_names_the_parameter_that_is_not_json():
         experiments.params_hash({"b": [1, {2}]})
     with pytest.raises(ValueError, match=r"^params: expected a mapping"):
         experiments.params_hash([1, 2])
+
+
+# The rule for positions leaving any localiser: inside a margin around the user area -----------------
+def test_positions_far_outside_the_area_name_method_and_readout(batch, readout_names):
+    from daun_lib.readouts import POSITION_MARGIN_AREAS
+
+    far = SC.area_size / 2 + 1e4
+    register_readout("issue24-far", lambda s, sc, y: np.full((y.shape[0], 2), far))
+    register_readout("issue24-edge", lambda s, sc, y: np.full((y.shape[0], 2), SC.area_size / 2 + 1.0))
+    readout_names.extend(["issue24-far", "issue24-edge"])
+    loc = dpd.DPDLocalizer(readout="issue24-far")
+    pattern = r"DPDLocalizer: readout 'issue24-far': returned a position .* outside the user area"
+    with pytest.raises(ValueError, match=pattern):
+        loc(SC, batch.y)
+    with pytest.raises(ValueError, match=pattern):
+        loc.locate(SC, batch.y, 1)
+    with pytest.raises(RuntimeError, match="method 'far' failed at snr_db=10.0.*" + pattern) as info:
+        experiments.accuracy_sweep({"far": loc}, SC, [10.0], 2, 0, cache_dir=None, progress=False)
+    assert isinstance(info.value.__cause__, ValueError)
+    # 1 m outside the edge is within the margin: the number is passed on unchanged
+    assert POSITION_MARGIN_AREAS * SC.area_size > 1.0
+    np.testing.assert_array_equal(dpd.DPDLocalizer(readout="issue24-edge")(SC, batch.y), SC.area_size / 2 + 1.0)
+
+    class Far(Localizer):  # a localiser whose own output is far off (no readout)
+        def _locate(self, scenario, y):
+            return np.full((y.shape[0], 2), far)
+
+    with pytest.raises(ValueError, match=r"^Far: returned a position"):
+        Far()(SC, batch.y)
