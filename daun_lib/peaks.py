@@ -93,6 +93,9 @@ def greedy_peaks(score: np.ndarray, cells: np.ndarray, n_users: int, suppression
     n_users = check_n_users(n_users)
     suppression_m = check_suppression(suppression_m)
     n, K = score.shape
+    cells = np.asarray(as_array(cells, "cells", 2, complex_ok=False), dtype=float)
+    if cells.shape != (K, 2):
+        raise ValueError(f"cells: expected ({K}, 2) centres, one per column of score (K = {K}), got {cells.shape}")
     if n_users > K:
         raise ValueError(f"n_users: expected at most K = {K} (one cell per user), got {n_users}")
     D = cell_distances(cells)

@@ -171,7 +171,22 @@ def cost_at(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndar
     Returns
     -------
     (n, P) float
+
+    ``scenario``, ``y`` and ``positions`` (finite, n matching ``y``) are checked: a ``ValueError`` names the argument.
     """
+    scenario = _common.check_scenario(scenario)
+    y = _common.check_y(scenario, y)
+    _common.check_magnitudes(y, "the DPD cost |a^H y|^2")
+    positions = np.asarray(as_array(positions, "positions", 3, complex_ok=False), dtype=float)
+    if positions.shape[0] != y.shape[0] or positions.shape[2] != 2:
+        raise ValueError(
+            f"positions: expected (n, P, 2) with n = {y.shape[0]} (the samples of y), got {positions.shape}"
+        )
+    return _cost_at(scenario, y, positions)
+
+
+def _cost_at(scenario: Scenario, y: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """:func:`cost_at` on checked arguments (the refinement's inner loop)."""
     if scenario.geometry == "3d":  # the measured u of the LoS path (height-aware), as the columns of A
         n, P = positions.shape[:2]
         a = scenario.los_steering(positions.reshape(-1, 2)).reshape(n, P, scenario.n_bs, scenario.n_antennas)
@@ -198,7 +213,7 @@ def _zoom(scenario: Scenario, y: np.ndarray, p0: np.ndarray, params: DPDParams, 
         h = h0.copy()
         for _ in range(params.levels):
             cand = np.clip(p[:, None, :] + off[None] * h, -half, half)
-            best = np.argmax(cost_at(scenario, yy, cand), axis=1)
+            best = np.argmax(_cost_at(scenario, yy, cand), axis=1)
             p = cand[np.arange(p.shape[0]), best]
             h = h / shrink
         out[s : s + chunk] = p

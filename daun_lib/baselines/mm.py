@@ -65,7 +65,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from .._validation import as_array, positive
+from .._validation import as_array, nonnegative, positive
 from ..admm import check_problem, resolve_dtype
 from ..scenario import Scenario
 from . import _common, _gram
@@ -143,14 +143,15 @@ def penalised_objective(A: Any, B: Any, y: Any, X: Any, Z: Any, lam: float, w: A
     A : (M, N, K), B : (M, N, L), y : (n, M, N)
     X : (n, K, M), Z : (n, L, M)
         Finite; (K, M) and (L, M) when ``n = 1``.  Another shape raises ``ValueError`` naming ``X`` or ``Z``.
-    lam : float
-        The penalty ``lambda`` itself (not in noise units).
+    lam : float >= 0
+        The penalty ``lambda`` itself (not in noise units); negative or not finite raises ``ValueError`` naming ``lam``.
     w : float or (M,)
 
     Returns
     -------
     (n,) float
     """
+    lam = nonnegative(lam, "lam")
     A, B, y, w_arr = check_problem(A, B, y, w)
     A, B, y = (np.asarray(v) for v in (A, B, y))
     X = _check_gains(X, "X", (y.shape[0], A.shape[2], A.shape[0]), "(n, K, M)")
