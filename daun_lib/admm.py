@@ -473,7 +473,7 @@ def objective(X: np.ndarray, Z: np.ndarray, w: Any) -> np.ndarray:
     ----------
     X : (n, K, M) or (K, M) complex
     Z : (n, L, M) or (L, M) complex
-    w : float or (M,) float
+    w : float or (M,) float, finite and >= 0
 
     Returns
     -------
@@ -486,7 +486,7 @@ def objective(X: np.ndarray, Z: np.ndarray, w: Any) -> np.ndarray:
     w = np.asarray(w, dtype=float)
     if w.ndim == 0:
         w = np.full(X.shape[-1], float(w))
-    if w.shape != (X.shape[-1],) or not np.isfinite(w).all():
-        raise ValueError(f"w: expected a scalar or a length-{X.shape[-1]} vector, got shape {w.shape}")
+    if w.shape != (X.shape[-1],) or not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(f"w: expected a finite scalar or length-{X.shape[-1]} vector >= 0, got {w!r}")
     val = np.linalg.norm(X, axis=-1).sum(axis=-1) + (np.abs(Z) * w).sum(axis=(-2, -1))
     return val

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import continuous, joint_ml
-from ._checks import check_n_users, dictionaries
+from ._checks import check_n_users, check_scenario, check_y, dictionaries
 from ._validation import as_array, nonnegative
 from .joint_ml import orthonormal_basis, project_out
 from .refine import row_power, subgrid
@@ -177,9 +177,13 @@ def multistart_from_peaks(
     whose cell the single-start picks miss (a sidelobe or a cluster of the stronger one ranks
     above it) gets a start of its own.  Costs about ``U + 1`` times the ``"ap"`` readout.  -> (n, U, 2)
     """
-    L = min(n_users + AP_EXTRA_PEAKS, score.shape[1])
+    y = check_y(check_scenario(scenario), y)
+    n_users = check_n_users(n_users)
+    if np.shape(score)[:1] != y.shape[:1]:
+        raise ValueError(f"score: expected one map per sample of y ({y.shape[0]}), got shape {np.shape(score)}")
+    L = min(n_users + AP_EXTRA_PEAKS, np.shape(score)[1])
     k = greedy_peaks(score, cells, L, suppression_m)
-    return joint_ml.multistart_fit(scenario, y, cells[k], n_users)
+    return joint_ml.multistart_fit(scenario, y, np.asarray(cells, dtype=float)[k], n_users)
 
 
 def found_atoms(A: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -288,6 +288,65 @@ TABLE: list[Row] = [
         [("start", np.full((2, 2, 2), 1e4)), ("start", np.zeros((2, 2, 2))), ("n_users", 0), ("y", NAN_Y)],
     ),
     Row(
+        "continuous.grid_start / newton_ml",
+        lambda b: y_and(b),
+        lambda scenario, y, cost="dpd": (lambda g: (g, continuous.newton_ml(scenario, y, g, cost=cost)))(
+            continuous.grid_start(scenario, y, cost=cost)
+        ),
+        lambda out, a: all(positions_of(p, a["y"].shape[0]) for p in out),
+        [("y", NAN_Y), ("cost", "l2"), ("y", np.ones((2, M, N - 1), complex))],
+    ),
+    Row(
+        "bounds.position_fim / mean_crb_trace",
+        lambda b: {"scenario": SC, "positions": sim(b).positions, "snr_db": b["snr_db"]},
+        lambda scenario, positions, snr_db, n=50: (
+            bounds.position_fim(scenario, positions, snr_db),
+            bounds.mean_crb_trace(scenario, snr_db, n),
+        ),
+        lambda out, a: finite(out[0], (a["positions"].shape[0], 2, 2)) and np.isfinite(out[1]) and out[1] > 0,
+        [("positions", np.ones((2, 3))), ("snr_db", np.inf), ("n", 0), ("n", 2.5)],
+    ),
+    Row(
+        "admm.objective",
+        lambda b: {"X": _X[: min(b["n"], 2)], "Z": np.ones((min(b["n"], 2), B.shape[2], M)), "w": 1.0},
+        admm.objective,
+        lambda out, a: finite(out, (a["X"].shape[0],)) and (out >= 0).all(),
+        [("X", np.full((2, 9, M), np.nan)), ("Z", np.ones((3, B.shape[2], M))), ("w", -1.0)],
+    ),
+    Row(
+        "metrics.nmse",
+        lambda b: (lambda y: {"y": y, "residual": 0.1 * y})(sim(b).y),
+        metrics.nmse,
+        lambda out, a: np.isfinite(out) and out >= 0,
+        [("y", NAN_Y), ("residual", np.ones((2, M, N + 1), complex)), ("y", np.zeros((2, M, N), complex))],
+    ),
+    Row(
+        "metrics.mse_per_user / fraction_all_within",
+        lambda b: {"errors": np.random.default_rng(b["seed"]).exponential(1.0, (b["n"], 2)), "radius_m": 1.0},
+        lambda errors, radius_m: (metrics.mse_per_user(errors), metrics.fraction_all_within(errors, radius_m)),
+        lambda out, a: out[0] >= 0 and 0 <= out[1] <= 1,
+        [("errors", -np.ones((2, 2))), ("errors", np.full((2, 2), np.nan)), ("radius_m", -1.0)],
+    ),
+    Row(
+        "srl.noise_bound",
+        lambda b: {"n_antennas": N * b["n"], "noise_var": 0.5 * b["n"], "confidence": 0.9},
+        srl.noise_bound,
+        lambda out, a: np.isfinite(out) and out > np.sqrt(a["noise_var"]),
+        [("n_antennas", 0), ("n_antennas", 2.5), ("noise_var", -1.0), ("confidence", 1.0), ("confidence", 0.0)],
+    ),
+    Row(
+        "peaks.subgrid_per_user / multistart_from_peaks",
+        lambda b: (lambda s: {"scenario": SC, "y": s.y, "score": dpd.cost(A, s.y)})(sim(b, 2)),
+        lambda scenario, y, score, n_users=2: (
+            lambda k: (
+                peaks.subgrid_per_user(score, scenario, k),
+                peaks.multistart_from_peaks(scenario, y, score, CELLS, n_users, 2.0),
+            )
+        )(peaks.greedy_peaks(score, CELLS, n_users, 2.0)),
+        lambda out, a: all(positions_of(p, a["y"].shape[0], 2) for p in out),
+        [("y", NAN_Y), ("score", np.ones((2, 7))), ("n_users", 0)],
+    ),
+    Row(
         "posterior.posterior_mean / disk_map / map_position",
         lambda b: y_and(b, params=posterior.PosteriorParams(resolution_m=2.0)),
         lambda scenario, y, params: (
