@@ -129,8 +129,24 @@ def score_of(m: Any) -> np.ndarray:
     return np.asarray(m, dtype=float)
 
 
+def _check_picks(k: Any, n: int, K: int) -> np.ndarray:
+    """Grid indices k (n, U) of ints in [0, K), else ``ValueError`` naming ``k``."""
+    arr = np.asarray(k)
+    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"k: expected ({n}, U) integer grid indices, got {arr.dtype} of shape {arr.shape}")
+    if ((arr < 0) | (arr >= K)).any():
+        raise ValueError(f"k: expected grid indices in [0, {K}), got values in [{arr.min()}, {arr.max()}]")
+    return arr
+
+
 def subgrid_per_user(score: np.ndarray, scenario: Scenario, k: np.ndarray) -> np.ndarray:
     """:func:`daun_lib.refine.subgrid` around each of the peaks ``k`` (n, U) of ``score`` (n, K) -> (n, U, 2)."""
+    scenario = check_scenario(scenario)
+    score = np.asarray(as_array(score, "score", 2, complex_ok=False), dtype=float)
+    K = scenario.n_grid
+    if score.shape[1] != K:
+        raise ValueError(f"score: expected (n, K) with K = {K} (the scenario's grid cells), got {score.shape}")
+    k = _check_picks(k, score.shape[0], K)
     n, U = k.shape
     P = np.maximum(score, 0.0)
     rep = np.repeat(P, U, axis=0)  # (n U, K): sample i's map once per user
@@ -146,8 +162,13 @@ def ml_per_user(scenario: Scenario, y: np.ndarray, k: np.ndarray, start: np.ndar
     indices, start (n, U, 2) -> (n, U, 2).  With U = 1 this is the ``ml`` readout of the
     single-user pipeline.
     """
+    y = check_y(check_scenario(scenario), y)
     A = dictionaries(scenario)[0]
+    k = _check_picks(k, y.shape[0], A.shape[2])
     n, U = k.shape
+    start = np.asarray(as_array(start, "start", 3, complex_ok=False), dtype=float)
+    if start.shape != (n, U, 2):
+        raise ValueError(f"start: expected ({n}, {U}, 2), one start per pick k, got {start.shape}")
     out = np.empty((n, U, 2))
     for u in range(U):
         others = [j for j in range(U) if j != u]

@@ -344,7 +344,18 @@ TABLE: list[Row] = [
             )
         )(peaks.greedy_peaks(score, CELLS, n_users, 2.0)),
         lambda out, a: all(positions_of(p, a["y"].shape[0], 2) for p in out),
-        [("y", NAN_Y), ("score", np.ones((2, 7))), ("n_users", 0)],
+        [("y", NAN_Y), ("score", np.ones((2, 7))), ("n_users", 0), ("score", np.full((2, A.shape[2]), np.nan))],
+    ),
+    Row(
+        "peaks.ml_per_user",
+        lambda b: (
+            (lambda s: {"scenario": SC, "y": s.y, "start": s.positions})(sim(b, 2))
+            | {"k": np.tile(np.arange(2), (b["n"], 1))}
+        ),
+        peaks.ml_per_user,
+        lambda out, a: positions_of(out, a["y"].shape[0], 2),
+        [("y", NAN_Y), ("k", np.full((2, 2), 10**6)), ("k", np.full((2, 2), 0.5)), ("k", np.zeros(2, int))]
+        + [("start", np.zeros((2, 3, 2))), ("start", np.full((2, 2, 2), 1e4))],
     ),
     Row(
         "posterior.posterior_mean / disk_map / map_position",
