@@ -51,8 +51,9 @@ PROFILES = {
     "quick": hypothesis.settings(derandomize=True, max_examples=5, deadline=None, database=None),
     "long": hypothesis.settings(max_examples=200, deadline=None, database=None),
 }
-SETTINGS = PROFILES[os.environ.get("DAUN_PROPERTY_PROFILE", "quick")]
-FEW = hypothesis.settings(SETTINGS, max_examples=min(SETTINGS.max_examples, 3))  # the slow rows
+PROFILE = os.environ.get("DAUN_PROPERTY_PROFILE", "quick")
+SETTINGS = PROFILES[PROFILE]
+FEW = hypothesis.settings(SETTINGS, max_examples=3 if PROFILE == "quick" else 50)  # the slower tests
 
 SC = Scenario()
 M, N = SC.n_bs, SC.n_antennas
