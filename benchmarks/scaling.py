@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,28 +35,22 @@ sys.path.insert(0, str(ROOT))
 from daun_lib import Scenario, admm, channel, experiments, operators  # noqa: E402
 from daun_lib.studies.plotting import save_figure, style  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_benchmarks import best_time, flops_per_layer, gemm_peak_gflops  # noqa: E402
+
 #: (N, grid side, L) of the sweep: the paper's scale first.
 SIZES = ((50, 30, 100), (96, 45, 192), (128, 60, 256), (192, 80, 384), (256, 100, 512))
 SEED = 2121
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def gemm_peak_gflops(size: int = 2048) -> float:
-    a, b, out = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
-    return 2.0 * size**3 / best_time(lambda: torch.mm(a, b, out=out), 3) / 1e9
-
-
 def scenario(N: int, side: int, L: int) -> Scenario:
     return Scenario(n_antennas=N, grid_shape=(side, side), n_angles=L)
+
+
+def size_fields(sc: Scenario, batch: int) -> dict:
+    """The columns every row shares: the array and dictionary sizes and the batch."""
+    N = sc.n_antennas
+    return {"N": N, "K": sc.n_grid, "L": sc.n_angles, "NK": N * sc.n_grid, "batch": batch}
 
 
 def iteration_rows(peak: float, quick: bool) -> list[dict]:
@@ -78,15 +71,11 @@ def iteration_rows(peak: float, quick: bool) -> list[dict]:
                     return admm.iterate(ops, yt, [p.rho] * its, [p.tau1] * its, [p.tau2] * its, p.w, block_ops=bops)
 
                 sec = best_time(run, 1 if batch == 256 else 3) / its
-                flops = 8.0 * 2.0 * sc.n_bs * N * (sc.n_grid + L) * batch
+                flops = flops_per_layer(sc.n_bs, N, sc.n_grid, L) * batch
                 rows.append(
                     {
                         "kind": kind,
-                        "N": N,
-                        "K": sc.n_grid,
-                        "L": L,
-                        "NK": N * sc.n_grid,
-                        "batch": batch,
+                        **size_fields(sc, batch),
                         "ms_per_iteration": 1e3 * sec,
                         "gemm_bound_ms": 1e3 * flops / (peak * 1e9),
                     }
@@ -111,11 +100,7 @@ def acceptance_rows(quick: bool) -> list[dict]:
             rows.append(
                 {
                     "kind": f"solve-{kind}",
-                    "N": N,
-                    "K": sc.n_grid,
-                    "L": L,
-                    "NK": N * sc.n_grid,
-                    "batch": 32,
+                    **size_fields(sc, 32),
                     "ms_per_sample": 1e3 * sec / 32,
                     "growth_vs_paper_dense": sec / base,
                     "same_argmax_as_dense": bool(np.array_equal(cells[kind], cells["dense"])),
@@ -141,11 +126,7 @@ def entry_rows(quick: bool) -> list[dict]:
             {
                 "kind": "entry",
                 "operators": f"{getattr(A, 'kind', 'dense')}/{getattr(B, 'kind', 'dense')}",
-                "N": N,
-                "K": sc.n_grid,
-                "L": L,
-                "NK": N * sc.n_grid,
-                "batch": 32,
+                **size_fields(sc, 32),
                 "ms_per_sample": 1e3 * sec / 32,
                 "growth_vs_paper_scale": sec / base,
             }
@@ -184,7 +165,7 @@ def run(out: Path, figures_dir: Path, quick: bool = False) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        peak = gemm_peak_gflops()
+        peak = gemm_peak_gflops(3)
         rows = iteration_rows(peak, quick)
         acc = acceptance_rows(quick)
     finally:

@@ -233,12 +233,9 @@ class MapLocalizer(Localizer):
 
     def _read(self, scenario: Scenario, y: np.ndarray, score: Any, n_users: int) -> np.ndarray:
         cells = np.asarray(self.cells(scenario), dtype=float)
-        try:
-            return self.readout_fn(score, scenario, y, n_users, cells=cells, suppression_m=self.suppression_m)
-        except ValueError as err:  # the readout's output broke the rule: name the method too
-            if str(err).startswith(f"readout {self.readout!r}: returned"):
-                raise ValueError(f"{type(self).__name__}: {err}") from None
-            raise
+        return self.readout_fn(
+            score, scenario, y, n_users, cells=cells, suppression_m=self.suppression_m, owner=type(self).__name__
+        )
 
     def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
         if n_users > 1:

@@ -90,7 +90,7 @@ from ._checks import dictionaries
 from .baselines import dpd, mm, srl, stansfield, vb
 from .blockage import MixtureMeanLocalizer, SubsetMAPLocalizer
 from .localizers import Localizer, MapLocalizer, RegistryView, register_localizer
-from .operators import AUTO_SMALL_BATCH
+from .operators import AUTO_SMALL_BATCH, choose
 from .scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from .scenario import Scenario
 
@@ -141,9 +141,11 @@ def _padmm_problem(scenario: Scenario, small_batch: bool) -> tuple[Any, Any, adm
     """``(A, B, params)`` for P-ADMM on ``scenario``: the dense arrays where ``operators.choose`` keeps both
     dictionaries dense (the paper's scale, at every batch), else ``scenario.operators("auto")`` (FFT-based
     products where they are faster, :mod:`daun_lib.operators`) with step sizes from those operators."""
-    A, B = scenario.operators("auto", batch=1 if small_batch else AUTO_SMALL_BATCH)
-    if A.kind == "dense" and B.kind == "dense":
+    batch = 1 if small_batch else AUTO_SMALL_BATCH
+    N = scenario.n_antennas
+    if all(choose(N, P, batch) == "dense" for P in (scenario.n_grid, scenario.n_angles)):
         return (*dictionaries(scenario), _padmm_params(scenario))
+    A, B = scenario.operators("auto", batch=batch)
     return A, B, admm.default_params(A, B)
 
 

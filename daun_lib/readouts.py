@@ -172,11 +172,13 @@ class Readout:
         *,
         cells: Any = None,
         suppression_m: float = SUPPRESSION_M,
+        owner: str | None = None,
     ) -> np.ndarray:
         """Positions (n, U, 2), or (n, 2) when ``n_users`` is None (one user), metres.
 
         ``score`` (n, K) or X (n, K, M); ``y`` (n, M, N) the data the map came from; ``cells``
-        (K, 2) the centres a grid pick is placed on (default the scenario's grid).
+        (K, 2) the centres a grid pick is placed on (default the scenario's grid); ``owner`` the
+        localiser calling, named with the readout when its output breaks :func:`check_positions_out`.
         """
         users = 1 if n_users is None else check_n_users(n_users)
         self.check_users(users)
@@ -188,7 +190,8 @@ class Readout:
             out = cells[self.fn.index(score)][:, None]
         else:
             out = np.asarray(self.fn(score, scenario, y))[:, None]
-        out = check_positions_out(out, score.shape[0], users, f"readout {self.name!r}", scenario)
+        what = f"readout {self.name!r}" if owner is None else f"{owner}: readout {self.name!r}"
+        out = check_positions_out(out, score.shape[0], users, what, scenario)
         return out[:, 0] if n_users is None else out
 
 

@@ -39,16 +39,17 @@ STAMP_FORMAT = 1
 """Version of the stamp layout; part of every digest."""
 
 DEFAULT_SECONDS: dict[str, float] = {
-    "01": 15.0,
-    "02": 6.0,
-    "03": 460.0,
-    "04": 26.0,
-    "05": 104.0,
-    "06": 144.0,
-    "07": 280.0,
-    "08": 900.0,
+    "01": 13.0,
+    "02": 9.0,
+    "03": 352.0,
+    "04": 22.0,
+    "05": 67.0,
+    "06": 113.0,
+    "07": 78.0,
+    "08": 373.0,
 }
-"""Wall seconds per notebook number at paper scale on 2 cores (measured before the speed work of issue 21)."""
+"""Wall seconds per notebook number at paper scale, two streams on 2 cores (the fresh-clone run of issue 21's
+closing check); used until ``timings.json`` holds a run of this build folder."""
 
 FALLBACK_SECONDS = 60.0
 """Estimate for a notebook with neither a stored timing nor a default."""
@@ -138,7 +139,8 @@ def estimate(stem: str, timings: Mapping[str, float]) -> float:
 def time_left(pending: Iterable[Task], running: Iterable[float], jobs: int) -> float:
     """Seconds until the run ends: the longest-first schedule of ``pending`` on ``jobs`` streams, which are
     busy for ``running`` more seconds, then the run-alone notebooks one after another."""
-    streams = sorted(list(running) + [0.0] * max(0, jobs - len(list(running))))[: max(jobs, 1)] or [0.0]
+    busy = list(running)
+    streams = sorted(busy + [0.0] * max(0, jobs - len(busy)))[: max(jobs, 1)] or [0.0]
     alone = 0.0
     for t in sorted(pending, key=lambda t: -t.estimate):
         if t.run_alone:

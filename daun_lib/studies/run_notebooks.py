@@ -75,9 +75,7 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
 
     Read with ``papermill.inspect_notebook``; empty when the notebook has no parameters cell.
     """
-    import papermill as pm
-
-    return {name: p.get("inferred_type_name") or "None" for name, p in pm.inspect_notebook(str(notebook)).items()}
+    return {name: type_name for name, (type_name, _) in _inspect(Path(notebook)).items()}
 
 
 def _inspect(notebook: Path) -> dict[str, tuple[str, Any]]:
