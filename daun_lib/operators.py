@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from . import _structured
-from ._validation import positive
+from ._validation import as_array, positive
 
 __all__ = [
     "AUTO_MIN_NP",
@@ -79,6 +79,7 @@ DEFAULT_OVERSAMPLING = 2.0
 
 def max_spectral_norm_sq(D: np.ndarray) -> float:
     """``max_m ||D_m||_2^2`` of a dense (M, N, P) array, from the smaller Gram matrices."""
+    D = np.asarray(as_array(D, "D", 3))
     gram = D @ np.conj(np.swapaxes(D, 1, 2)) if D.shape[1] <= D.shape[2] else np.conj(np.swapaxes(D, 1, 2)) @ D
     return float(np.linalg.eigvalsh(gram.astype(np.complex128)).max())
 

@@ -42,7 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validation import positive
+from .. import _checks
+from .._validation import as_array, nonnegative, positive
 from ..scenario import Scenario
 from . import _common, bearings
 
@@ -86,7 +87,9 @@ class StansfieldParams:
 
 
 def sector_u(scenario: Scenario, margin: float) -> np.ndarray:
-    """(M, 2) search range in ``u = sin(theta)``: the area sector widened by ``margin`` beamwidths."""
+    """(M, 2) search range in ``u = sin(theta)``: the area sector widened by ``margin`` (>= 0) beamwidths."""
+    _checks.check_scenario(scenario)
+    margin = nonnegative(margin, "margin")
     bw = 1.0 / (scenario.n_antennas * scenario.antenna_spacing)
     u = np.sin(_common.los_sector(scenario))
     return np.clip(np.stack([u[:, 0] - margin * bw, u[:, 1] + margin * bw], axis=1), -1.0, 1.0)
@@ -95,7 +98,7 @@ def sector_u(scenario: Scenario, margin: float) -> np.ndarray:
 def phase_k(scenario: Scenario) -> np.ndarray:
     """(N,) ULA phase factors ``2 pi d (n - (N-1)/2)``: the steering vector at ``u = sin(theta)`` is
     ``exp(j u k) / sqrt(N)`` (:func:`daun_lib.scenario.steering`, written in ``u`` for the Newton steps)."""
-    N = scenario.n_antennas
+    N = _checks.check_scenario(scenario).n_antennas
     return 2.0 * np.pi * scenario.antenna_spacing * (np.arange(N) - (N - 1) / 2.0)
 
 
@@ -166,7 +169,17 @@ def bearing_variance(y: np.ndarray, theta: np.ndarray, power: np.ndarray) -> np.
     Returns
     -------
     (n, M) float > 0
+        ``y``, ``theta`` and ``power`` that are not finite, ``theta`` or ``power`` not of shape (n, M),
+        or ``power < 0``: ``ValueError`` naming the argument.
     """
+    y = np.asarray(as_array(y, "y", 3))
+    theta = np.asarray(as_array(theta, "theta", 2, complex_ok=False), dtype=float)
+    power = np.asarray(as_array(power, "power", 2, complex_ok=False), dtype=float)
+    for name, v in (("theta", theta), ("power", power)):
+        if v.shape != y.shape[:2]:
+            raise ValueError(f"{name}: expected shape {y.shape[:2]} (n, M) to match y, got {v.shape}")
+    if (power < 0).any():
+        raise ValueError("power: expected beamscan powers >= 0")
     N = y.shape[-1]
     total = np.sum(np.abs(y) ** 2, axis=-1)
     noise = np.maximum(total - power, 0.0) / max(N - 1, 1)

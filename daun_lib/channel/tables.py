@@ -108,8 +108,23 @@ Table 7.5-7): mean ``max(-0.5, -2.1 d2D/1000 - 0.01 (h_UT - 1.5) + offset)``, st
 ZSD_MAX_DEG = 52.0  # step 4: ZSD = min(ZSD, 52 deg)
 
 
+def _check_link(d2d: np.ndarray, ut_height_m: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``d2d`` (finite, >= 0 metres) and ``ut_height_m`` (finite) as float arrays, else ``ValueError`` naming them."""
+    out = []
+    for name, v in (("d2d", d2d), ("ut_height_m", ut_height_m)):
+        try:
+            arr = np.asarray(v, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: expected real numbers (metres), got {type(v).__name__}") from exc
+        if not np.isfinite(arr).all() or (name == "d2d" and (arr < 0).any()):
+            raise ValueError(f"{name}: expected finite distances >= 0 (metres), got {v!r:.80}")
+        out.append(arr)
+    return out[0], out[1]
+
+
 def mu_lgzsd(d2d: np.ndarray, ut_height_m: float | np.ndarray, los: np.ndarray) -> np.ndarray:
     """Mean of lgZSD for UMa, Table 7.5-7 (LoS / NLoS rows), same shape as ``d2d`` (..., float, metres)."""
+    d2d, ut_height_m = _check_link(d2d, ut_height_m)
     off = np.where(los, UMA_ZSD["los"]["offset"], UMA_ZSD["nlos"]["offset"])
     return np.maximum(-0.5, -2.1 * d2d / 1000.0 - 0.01 * (ut_height_m - 1.5) + off)
 
@@ -121,6 +136,9 @@ def zod_offset_deg(fc: float, d2d: np.ndarray, ut_height_m: float | np.ndarray, 
     ``a = 0.208 log10(fc) - 0.782``, ``b = 25``, ``c = -0.13 log10(fc) + 2.03``,
     ``e = 7.66 log10(fc) - 5.96`` (``fc`` in GHz, as in the LSP formulas).
     """
+    d2d, ut_height_m = _check_link(d2d, ut_height_m)
+    if isinstance(fc, bool) or not isinstance(fc, (int, float, np.floating, np.integer)) or not 0 < fc < np.inf:
+        raise ValueError(f"fc: expected a finite carrier > 0 (GHz), got {fc!r}")
     lgfc = np.log10(fc)
     a = 0.208 * lgfc - 0.782
     c = -0.13 * lgfc + 2.03

@@ -281,6 +281,17 @@ def _check_resumable(
         )
 
 
+def _check_flag(value: Any, name: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+
+
+def _check_path(value: Any, name: str) -> Any:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name}: expected a path (str or os.PathLike), got {type(value).__name__}")
+    return value
+
+
 def train(
     config: TrainConfig | None = None,
     scenario: Scenario | None = None,
@@ -328,6 +339,10 @@ def train(
     """
     device = check_device(device, "device")
     admm.resolve_dtype(dtype)
+    _check_flag(resume, "resume")
+    _check_flag(progress, "progress")
+    if checkpoint is not None:
+        _check_path(checkpoint, "checkpoint")
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
@@ -419,9 +434,9 @@ def load_or_train(
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config: expected a TrainConfig, got {type(config).__name__}")
-    if not isinstance(force, (bool, np.bool_)):
-        raise ValueError(f"force: expected True or False, got {force!r}")
-    checkpoint = Path(checkpoint)
+    _check_flag(force, "force")
+    _check_flag(progress, "progress")
+    checkpoint = Path(_check_path(checkpoint, "checkpoint"))
     resume = not force
     if checkpoint.exists() and not force:
         try:

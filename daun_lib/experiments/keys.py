@@ -118,6 +118,10 @@ def callable_key(fn: Callable, name: str) -> str:
 
 def sweep_folder(cache_dir: str | os.PathLike, method: str, params: Mapping[str, Any]) -> Path:
     """``cache_dir/<method>-<hash>`` for the hashed ``params`` of one method."""
+    if not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(f"cache_dir: expected a path (str or os.PathLike), got {type(cache_dir).__name__}")
+    if not isinstance(method, str):
+        raise ValueError(f"method: expected a method name (str), got {type(method).__name__}")
     return Path(cache_dir) / f"{_slug(method)}-{params_hash(params)}"
 
 
