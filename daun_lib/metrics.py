@@ -25,6 +25,27 @@ from scipy.optimize import linear_sum_assignment
 
 from ._validation import as_array, positive
 
+__all__ = [
+    "position_errors",
+    "mse",
+    "p_within",
+    "mean_squared_error",
+    "fraction_within",
+    "median_error",
+    "mse_stderr",
+    "p_within_stderr",
+    "nmse",
+    "assigned_errors",
+    "fraction_all_within",
+    "fraction_all_within_stderr",
+    "fraction_within_per_user",
+    "fraction_within_per_user_stderr",
+    "mse_per_user",
+    "mse_per_user_stderr",
+    "median_error_per_user",
+    "ENUMERATE_MAX_USERS",
+]
+
 
 def _pair(estimate: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
     est = np.asarray(as_array(estimate, "estimate", 2, complex_ok=False), dtype=float)

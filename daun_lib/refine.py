@@ -36,6 +36,14 @@ from . import _checks
 from ._validation import as_array, is_tensor
 from .scenario import Scenario
 
+__all__ = [
+    "argmax_rows",
+    "refine",
+    "two_means",
+    "subgrid",
+    "row_power",
+]
+
 
 def _as_magnitudes(X: Any, *, unit: bool = False) -> np.ndarray:
     """``|X|`` as (n, K, M); with ``unit``, each sample times the power of two that puts its largest

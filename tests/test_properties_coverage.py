@@ -39,6 +39,7 @@ ALIASES = {
     "vb": "daun_lib.baselines.vb",
     "srl": "daun_lib.baselines.srl",
     "stansfield": "daun_lib.baselines.stansfield",
+    "bearings": "daun_lib.baselines.bearings",
     "tables": "daun_lib.channel.tables",
     "sionna": "daun_lib.channel.sionna",
     "arguments": "daun_lib.experiments.arguments",
@@ -127,6 +128,8 @@ EXEMPT: dict[str, str] = {
     "daun_lib.experiments.arguments.default_simulate": "accuracy_sweep's default simulate (tests/test_experiments.py)",
     "daun_lib.experiments.arguments.resolve_methods": "accuracy_sweep's methods check (tests/test_experiments.py)",
     "daun_lib.experiments.cache.prepare_folder": "accuracy_sweep's cache folder (tests/test_guarantees_experiments.py)",
+    "daun_lib.refine.two_means": "refine's 2-means step (Algorithm 1, lines 1-10) on the magnitudes refine checked "
+    "(row refine.refine; tests/test_refine_metrics.py)",
     "daun_lib.operators.split": "the DAUN constructor's dictionary split (the DAUN and training.train rows)",
     "daun_lib.reference.clear_cache": "empties reference.get_problem's cache; nothing to check on random input",
     # study helpers exported for the notebooks: run through the study drivers their modules' tests call

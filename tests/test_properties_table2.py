@@ -29,8 +29,8 @@ from test_properties_api import (
     sim,
 )
 
-from daun_lib import Scenario, arrays, blockage, bounds, channel, continuous, localizers, operators
-from daun_lib.baselines import dpd, mm, srl, stansfield, vb
+from daun_lib import Scenario, arrays, blockage, bounds, channel, continuous, localizers, metrics, operators, refine
+from daun_lib.baselines import bearings, dpd, mm, srl, stansfield, vb
 from daun_lib.channel import sionna, tables
 from daun_lib.experiments import arguments, keys
 
@@ -40,6 +40,7 @@ MMP, VBP = mm.MMParams(iterations=5), vb.VBParams(iterations=5)
 _Y = sim(FIXED).y
 _PHI = arrays.steering(np.linspace(-1.0, 1.0, 24), N).T  # (N, G)
 _BEARINGS = stansfield.beamscan_aoa(SC, _Y)
+K = A.shape[2]
 
 
 def _result_xz(out, a, n) -> bool:
@@ -219,6 +220,110 @@ TABLE2: list[Row] = [
             isinstance(out, Path) and out == keys.sweep_folder(a["cache_dir"], a["method"], dict(a["params"]))
         ),
         [("method", 3), ("method", None), ("params", {"a": object()}), ("params", [1]), ("cache_dir", 3.5)],
+    ),
+    Row(
+        "metrics.mse_stderr / p_within_stderr",
+        lambda b: {"errors": np.random.default_rng(b["seed"]).exponential(b["n"], 5 * b["n"]), "radius_m": b["n"]},
+        lambda errors, radius_m: (metrics.mse_stderr(errors), metrics.p_within_stderr(errors, radius_m)),
+        lambda out, a: (
+            np.isfinite(out[0])
+            and np.isclose(out[0], metrics.mse_stderr(2 * a["errors"]) / 4)  # err^2 scales by 4
+            and np.isclose(out[1], np.sqrt((p := np.mean(a["errors"] < a["radius_m"])) * (1 - p) / a["errors"].size))
+        ),
+        [("errors", [1.0, -1.0]), ("errors", [np.nan]), ("errors", []), ("errors", np.ones((2, 2)))]
+        + [("radius_m", 0.0), ("radius_m", np.nan)],
+    ),
+    Row(
+        "metrics.fraction_all_within_stderr / fraction_within_per_user / fraction_within_per_user_stderr"
+        " / mse_per_user_stderr / median_error_per_user",
+        lambda b: {"errors": np.random.default_rng(b["seed"]).exponential(1.0, (b["n"], 2)), "radius_m": 1.0},
+        lambda errors, radius_m: (
+            metrics.fraction_all_within_stderr(errors, radius_m),
+            metrics.fraction_within_per_user(errors, radius_m),
+            metrics.fraction_within_per_user_stderr(errors, radius_m),
+            metrics.mse_per_user_stderr(errors),
+            metrics.median_error_per_user(errors),
+        ),
+        lambda out, a: (
+            lambda e, n, all_in: (
+                np.isclose(out[0], np.sqrt(all_in * (1 - all_in) / n))
+                and all_in <= out[1] == np.mean(e < a["radius_m"])
+                and all(np.isnan(v) if n == 1 else np.isfinite(v) and v >= 0 for v in out[2:4])  # NaN for one sample
+                and e.min() <= out[4] <= e.max()
+            )
+        )(a["errors"], a["errors"].shape[0], np.mean(np.all(a["errors"] < a["radius_m"], axis=1))),
+        [("errors", -np.ones((2, 2))), ("errors", np.full((2, 2), np.nan)), ("errors", np.ones(3))]
+        + [("errors", np.ones((0, 2))), ("radius_m", -1.0), ("radius_m", np.inf), ("radius_m", True)],
+    ),
+    Row(
+        "refine.argmax_rows / row_power / subgrid",
+        lambda b: (lambda X: {"X": X, "scenario": SC, "power": refine.row_power(X), "k": refine.argmax_rows(X)})(
+            (lambda g: g.standard_normal((b["n"], K, M)) + 1j * g.standard_normal((b["n"], K, M)))(
+                np.random.default_rng(b["seed"])
+            )[0 if b["n"] == 1 else slice(None)]  # (K, M) for one sample
+            * 10.0 ** b["snr_db"]
+        ),
+        lambda X, scenario, power, k, normalize=True: (
+            refine.argmax_rows(X),
+            refine.row_power(X, normalize=normalize),
+            refine.subgrid(power, scenario, k),
+        ),
+        lambda out, a: (
+            lambda ref, n: (
+                np.array_equal(out[0], ref.argmax(axis=1))
+                and finite(out[1], ref.shape)
+                and np.allclose(out[1] / out[1].max(1, keepdims=True), ref / ref.max(1, keepdims=True))
+                and finite(out[2], (n, 2))
+                and (np.abs(out[2] - SC.grid[a["k"]]) <= 0.5 * np.array(SC.grid_spacing) + 1e-9).all()
+            )
+        )(np.square(np.abs(a["X"].reshape(-1, K, M))).sum(-1), a["k"].shape[0]),
+        [("X", np.full((2, 9, M), np.nan)), ("X", np.ones(5)), ("X", np.ones((2, 0, M))), ("normalize", 1)]
+        + [("normalize", "yes"), ("power", -np.ones((2, K))), ("power", np.ones((2, K - 1)))]
+        + [("k", np.array([K, 0])), ("k", np.array([0.5, 1.0])), ("k", np.array([0])), ("scenario", "paper")],
+    ),
+    Row(
+        "bearings.to_bearings / stansfield / cone_intersection",
+        lambda b: (
+            lambda p, g: {
+                "scenario": SC,
+                "theta": SC.los_angles(p),
+                "u": SC.los_sines(p),
+                "bs": SC.bs_array,
+                "bearing_var": g.uniform(0.5, 2.0, (b["n"], M)),
+                "weights": g.uniform(0.5, 2.0, (b["n"], M)),
+                "iterations": 9 + b["n"],  # cone_intersection: from the grid start to the truth
+                "truth": p,
+            }
+        )(sim(b).positions, np.random.default_rng(b["seed"])),
+        lambda scenario, theta, u, bs, bearing_var, weights, iterations, truth: (
+            lambda phi: (
+                phi,
+                bearings.stansfield(bs, phi, iterations=0),
+                bearings.stansfield(bs, phi, bearing_var, iterations=iterations),
+                bearings.stansfield(bs, phi, 1e-310 * bearing_var, iterations=iterations),  # only ratios matter
+                bearings.cone_intersection(scenario, u, weights, iterations=iterations),
+            )
+        )(bearings.to_bearings(scenario, theta)),
+        lambda out, a: (
+            finite(out[0], a["theta"].shape) and all(np.allclose(p, a["truth"], atol=1e-4) for p in out[1:])
+        ),  # noise-free bearings meet at the truth
+        [("scenario", "paper"), ("theta", np.full((2, M), np.nan)), ("theta", np.zeros((2, M + 1)))]
+        + [("bs", np.ones((M, 3))), ("bs", np.ones((1, 2))), ("bearing_var", -np.ones((2, M)))]
+        + [("bearing_var", np.zeros((2, M))), ("iterations", -1), ("iterations", 0.0), ("iterations", True)]
+        + [("u", np.full((2, M), 1.5)), ("u", np.ones((2, M + 1))), ("weights", -np.ones((2, M)))],
+    ),
+    Row(
+        "dpd.localize",
+        lambda b: {"scenario": SC, "y": sim(b).y, "params": dpd.DPDParams(offgrid=b["n"] % 2 == 0)},
+        dpd.localize,
+        lambda out, a: (
+            lambda peak: (
+                positions_of(out, a["y"].shape[0])
+                and (np.abs(out - peak) <= (max(SC.grid_spacing) if a["params"].offgrid else 0.0)).all()
+            )
+        )(SC.grid[dpd.cost(A, a["y"]).argmax(axis=1)]),
+        [("y", NAN_Y), ("y", np.ones((2, M, N - 1), complex)), ("y", np.zeros((2, M, N), complex))]
+        + [("params", "fast"), ("params", mm.MMParams()), ("scenario", "paper")],
     ),
     Row(
         "sionna.sionna_available / simulate_sionna",

@@ -48,10 +48,20 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_array, positive
+from .._checks import check_scenario
+from .._validation import as_array, integer_at_least
 from ..localizers import Localizer
 from ..scenario import Scenario
 from . import _common
+
+__all__ = [
+    "BearingLocalizer",
+    "stansfield",
+    "to_bearings",
+    "cone_intersection",
+    "RIDGE",
+    "CONE_ITERATIONS",
+]
 
 #: Relative ridge added to the 2 x 2 normal matrix (guards near-parallel bearings).
 RIDGE = 1e-9
@@ -59,6 +69,7 @@ RIDGE = 1e-9
 
 def to_bearings(scenario: Scenario, theta: Any) -> np.ndarray:
     """Array angles (n, M) from broadside -> global bearings (n, M), radians."""
+    check_scenario(scenario)
     theta = np.asarray(as_array(theta, "theta", 2, complex_ok=False), dtype=float)
     if theta.shape[1] != scenario.n_bs:
         raise ValueError(f"theta: expected shape (n, {scenario.n_bs}), got {theta.shape}")
@@ -104,11 +115,10 @@ def stansfield(
         var = np.asarray(as_array(bearing_var, "bearing_var", 2, complex_ok=False), dtype=float)
         if var.shape != phi.shape or (var <= 0).any():
             raise ValueError(f"bearing_var: expected positive values of shape {phi.shape}, got {var.shape}")
-    if iterations != 0:
-        iterations = positive(iterations, "iterations", integer=True)
+    iterations = integer_at_least(iterations, "iterations", 0)
     nrm = np.stack([np.sin(phi), -np.cos(phi)], axis=-1)  # (n, M, 2)
     c = np.einsum("nmi,mi->nm", nrm, bs)  # n_m^T b_m
-    w = 1.0 / var
+    w = var.min(axis=1, keepdims=True) / var  # only ratios matter: 1 / var overflows for tiny variances
     p = _wls(nrm, c, w)
     for _ in range(iterations):
         d2 = np.sum(np.square(p[:, None, :] - bs[None]), axis=-1)
@@ -185,8 +195,6 @@ def cone_intersection(scenario: Scenario, u: Any, weights: Any | None = None, *,
     (n, 2) float
         Positions inside the area.
     """
-    from .._checks import check_scenario
-
     check_scenario(scenario)
     M = scenario.n_bs
     u = np.asarray(as_array(u, "u", 2, complex_ok=False), dtype=float)
@@ -198,8 +206,7 @@ def cone_intersection(scenario: Scenario, u: Any, weights: Any | None = None, *,
         w = np.asarray(as_array(weights, "weights", 2, complex_ok=False), dtype=float)
         if w.shape != u.shape or not np.isfinite(w).all() or (w <= 0).any():
             raise ValueError(f"weights: expected finite positive values of shape {u.shape}, got shape {w.shape}")
-    if iterations != 0:
-        iterations = positive(iterations, "iterations", integer=True)
+    iterations = integer_at_least(iterations, "iterations", 0)
     w = w / w.max(axis=1, keepdims=True)
     half = scenario.area_size / 2.0
     grid = scenario.grid

@@ -54,6 +54,15 @@ from ..operators import is_operator
 from ..scenario import Scenario, steering, wrap_angle
 from . import _common
 
+__all__ = [
+    "DPDParams",
+    "DPDLocalizer",
+    "localize",
+    "cost",
+    "cost_eigen",
+    "cost_at",
+]
+
 
 @dataclass(frozen=True)
 class DPDParams:

@@ -70,6 +70,17 @@ from ..admm import check_problem, resolve_dtype
 from ..scenario import Scenario
 from . import _common, _gram
 
+__all__ = [
+    "MMParams",
+    "MMResult",
+    "MMLocalizer",
+    "localize",
+    "solve",
+    "solve_scenario",
+    "penalised_objective",
+    "LAM_FLOOR",
+]
+
 #: Smallest ``lambda`` relative to a sample's RMS (see the module notes).
 LAM_FLOOR = 1e-6
 

@@ -69,6 +69,15 @@ from ..scenario import Scenario, steering
 from . import _common, bearings
 from .stansfield import phase_k, sector_u
 
+__all__ = [
+    "SRLParams",
+    "SRLLocalizer",
+    "localize",
+    "aoa",
+    "l1_spectrum",
+    "noise_bound",
+]
+
 
 @dataclass(frozen=True)
 class SRLParams:

@@ -47,6 +47,16 @@ from .._validation import as_array, nonnegative, positive
 from ..scenario import Scenario
 from . import _common, bearings
 
+__all__ = [
+    "StansfieldParams",
+    "StansfieldLocalizer",
+    "localize",
+    "beamscan_aoa",
+    "bearing_variance",
+    "sector_u",
+    "phase_k",
+]
+
 _WEIGHTS = ("crb", "equal")
 
 

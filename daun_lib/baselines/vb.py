@@ -62,6 +62,15 @@ from ..admm import resolve_dtype
 from ..scenario import Scenario
 from . import _common, _gram
 
+__all__ = [
+    "VBParams",
+    "VBResult",
+    "VBLocalizer",
+    "localize",
+    "solve",
+    "solve_scenario",
+]
+
 
 @dataclass(frozen=True)
 class VBParams:

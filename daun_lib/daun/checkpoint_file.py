@@ -42,6 +42,20 @@ from .._io import atomic_write_bytes
 from ..scenario import DICTIONARY_FIELDS as _SCENARIO_DICTIONARY_FIELDS
 from ..scenario import Scenario
 
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "DICTIONARY_FIELDS",
+    "MAX_LAYERS",
+    "MAX_DICTIONARY_ENTRIES",
+    "MAX_BS",
+    "MAX_CHECKPOINT_BYTES",
+    "STEP_BOUND",
+    "MIN_STEP_RATIO",
+    "PARAMETER_RANGE",
+    "SKETCH_TOLERANCE",
+]
+
 #: Identifies a DAUN checkpoint file.
 CHECKPOINT_FORMAT = "daun_lib.daun"
 #: Version of the checkpoint layout (2: with an integrity digest and a
