@@ -129,6 +129,35 @@ def conditional_terms(a: np.ndarray, r: np.ndarray, Q: np.ndarray) -> tuple[np.n
     return num, den
 
 
+def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Conditional DPD cost of one more LoS source given the found ones (inputs trusted).
+
+    Parameters
+    ----------
+    A : (M, N, K) complex, unit-norm columns
+    y : (n, M, N) complex
+    Q : (n, M, N, u) complex
+        Orthonormal basis (zero columns allowed) of the found users' steering vectors per BS.
+
+    Returns
+    -------
+    (n, K) float
+        ``sum_m |a_m(k)^H P_m y_m|^2 / ||P_m a_m(k)||^2`` with ``P_m = I - Q_m Q_m^H``; a term with
+        ``||P_m a_m(k)||^2 < 1e-6`` is 0.  For unit white noise each term is Exp(1), the sum
+        Gamma(M, 1) (the projection keeps the noise white in the complement).
+    """
+    r = project_out(y, Q)
+    out = np.zeros((y.shape[0], A.shape[2]))
+    for m in range(A.shape[0]):
+        num = np.abs(r[:, m, :] @ A[m].conj()) ** 2  # (n, K): |a^H P y|^2 (P Hermitian, P y = r)
+        u = Q.shape[-1]
+        inner = (np.conj(Q[:, m]).transpose(0, 2, 1).reshape(-1, A.shape[1]) @ A[m]).reshape(-1, u, A.shape[2])  # Q^H a
+        den = 1.0 - np.sum(inner.real**2 + inner.imag**2, axis=1)  # ||P a||^2 = 1 - ||Q^H a||^2
+        ok = den > SPAN_TOL
+        out += np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+    return out
+
+
 # ---------------------------------------------------------------- the criterion
 
 

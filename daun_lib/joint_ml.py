@@ -175,6 +175,10 @@ def joint_newton(scenario: Scenario, y: Any, start: Any) -> np.ndarray:
     return joint_ascent(scenario, y, check_positions(scenario, y, start, "start", start=True))[0]
 
 
+#: Samples per block of :func:`multistart_fit` (bounds its working memory; the ascents are per sample,
+#: so blocks change no result).
+MULTISTART_BLOCK = 128
+
 #: Most start subsets :func:`multistart` runs per sample (``C(L, U)``; memory grows with it).
 MAX_SUBSETS = 64
 
@@ -212,6 +216,13 @@ def multistart(scenario: Scenario, y: Any, candidates: Any, n_users: int) -> np.
 
 def multistart_fit(scenario: Scenario, y: np.ndarray, cand: np.ndarray, n_users: int) -> np.ndarray:
     """:func:`multistart` on checked inputs (y (n, M, N) complex128, cand (n, L, 2) inside the area) -> (n, U, 2)."""
+    if cand.shape[0] > MULTISTART_BLOCK:  # bounded working memory: blocks of samples
+        return np.concatenate(
+            [
+                multistart_fit(scenario, y[lo : lo + MULTISTART_BLOCK], cand[lo : lo + MULTISTART_BLOCK], n_users)
+                for lo in range(0, cand.shape[0], MULTISTART_BLOCK)
+            ]
+        )
     n, L, _ = cand.shape
     subsets = [list(c) for c in itertools.combinations(range(L), n_users)]
     starts = np.concatenate([cand[:, c] for c in subsets])  # (S n, U, 2), subset-major

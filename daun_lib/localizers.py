@@ -125,6 +125,11 @@ class Localizer:
         n_users = check_n_users(n_users)
         if n_users > scenario.n_grid:
             raise ValueError(f"n_users: expected at most the K = {scenario.n_grid} grid cells, got {n_users}")
+        if n_users > scenario.n_antennas:  # one rule for every entry: N antennas separate at most N sources
+            raise ValueError(
+                f"n_users: a BS's {scenario.n_antennas} antennas separate at most N = {scenario.n_antennas} "
+                f"LoS sources; got {n_users}"
+            )
         self._check_users(scenario, n_users)
         y = check_y(scenario, y)
         return check_positions_out(self._process(scenario, y, n_users), y.shape[0], n_users, self.describe(), scenario)

@@ -34,6 +34,8 @@ ap        any   the joint ML of the U LoS sources from the U peaks (:func:`daun_
                 one trust-region Newton ascent on all ``2 U`` coordinates; Ziskind & Wax 1988)
 ap-multi  any   the same from every U-subset of the U + 1 best peaks, the best joint fit kept
                 (:func:`daun_lib.peaks.multistart_from_peaks`)
+ap-relax  any   ``ap-multi``, then every user searched again given the others, and every pair
+                (three users and more; :func:`daun_lib.peaks.relax`, RELAX-style, issue 23)
 mmse      1     posterior mean over the user area (:func:`daun_lib.posterior.posterior_mean`)
 disk      1     the position with the most posterior mass within 1 m of it (:func:`daun_lib.posterior.disk_map`)
 ========= ===== ===========================================================================
@@ -67,7 +69,7 @@ import numpy as np
 from . import continuous, joint_ml, posterior
 from ._checks import cell_centres, check_n_users, check_scenario
 from ._validation import as_array
-from .peaks import SUPPRESSION_M, greedy_peaks, ml_per_user, multistart_from_peaks, score_of, subgrid_per_user
+from .peaks import SUPPRESSION_M, greedy_peaks, ml_per_user, multistart_from_peaks, relax, score_of, subgrid_per_user
 from .refine import argmax_rows, refine, row_power, subgrid
 from .scenario import Scenario
 
@@ -310,6 +312,13 @@ def ap_multi_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, ce
     return multistart_from_peaks(scenario, _checked_y(y, score), score_of(score), cells, n_users, suppression_m)
 
 
+def ap_relax_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """``ap-multi``, then the re-search of :func:`daun_lib.peaks.relax` (one and two users at a time) -> (n, U, 2)."""
+    y = _checked_y(y, score)
+    p = multistart_from_peaks(scenario, y, score_of(score), cells, n_users, suppression_m)
+    return relax(scenario, y, p, suppression_m)
+
+
 def _checked_y(y: Any, score: Any) -> np.ndarray:
     """``y`` as (n, M, N) complex128 with one sample per row of the map."""
     n = getattr(y, "shape", (None,))[0] if getattr(y, "ndim", 0) == 3 else None
@@ -364,5 +373,6 @@ register_readout("ml", ml_multi, multi_user=True)
 register_readout("ml-bs", ml_bs_readout)
 register_readout("ap", ap_readout, multi_user=True)
 register_readout("ap-multi", ap_multi_readout, multi_user=True)
+register_readout("ap-relax", ap_relax_readout, multi_user=True)
 register_readout("mmse", mmse_readout, scale_invariant=False)
 register_readout("disk", disk_readout, scale_invariant=False)

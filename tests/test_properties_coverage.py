@@ -102,13 +102,8 @@ ELSEWHERE: dict[str, tuple[tuple[str, ...], str]] = {
 
 #: One function -> why it has neither a row nor a test file above that names it.
 EXEMPT: dict[str, str] = {
-    # rows left out: daun_lib/multiuser and daun_lib/peaks are being changed by another developer; the bugs the
-    # rows found are reported in issue 24 (conditional_cost: a NaN y gives NaN costs silently, a Q of another
-    # shape numpy's broadcast error; cell_distances: NaN cells give NaN distances, (n,) cells a reshape error;
-    # score_of: NaN or 1-D maps pass through)
-    "daun_lib.multiuser.search.conditional_cost": "row left out until daun_lib/multiuser can be changed (bug reported)",
-    "daun_lib.peaks.cell_distances": "row left out until daun_lib/peaks can be changed (bug reported)",
-    "daun_lib.peaks.score_of": "row left out until daun_lib/peaks can be changed (bug reported)",
+    "daun_lib.peaks.relax": "the ap-relax readout's search on trusted inputs (DPD-peaks-APR / DAUN-MU-APR entries; "
+    "tests/test_multiuser_count.py)",
     "daun_lib.peaks.check_suppression": "the check of greedy_peaks' suppression_m (its row refuses -1)",
     "daun_lib.multiuser.count.per_bs_statistics": "a step of estimate_n_users (row); daun_lib/multiuser is in flux",
     # argument checks that name their caller's argument: a row would test the caller, whose rows do

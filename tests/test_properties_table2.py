@@ -29,7 +29,20 @@ from test_properties_api import (
     sim,
 )
 
-from daun_lib import Scenario, arrays, blockage, bounds, channel, continuous, localizers, metrics, operators, refine
+from daun_lib import (
+    Scenario,
+    arrays,
+    blockage,
+    bounds,
+    channel,
+    continuous,
+    localizers,
+    metrics,
+    multiuser,
+    operators,
+    peaks,
+    refine,
+)
 from daun_lib.baselines import bearings, dpd, mm, srl, stansfield, vb
 from daun_lib.channel import sionna, tables
 from daun_lib.experiments import arguments, keys
@@ -48,6 +61,45 @@ def _result_xz(out, a, n) -> bool:
 
 
 TABLE2: list[Row] = [
+    Row(
+        "multiuser.conditional_cost",
+        lambda b: {"A": A, "y": sim(b, 2).y, "Q": np.zeros((b["n"], M, N, 1), complex)},
+        multiuser.conditional_cost,
+        lambda out, a: (
+            finite(out, (a["y"].shape[0], K)) and np.allclose(out, dpd.cost(A, a["y"]), rtol=1e-9)
+        ),  # no found user: the DPD cost
+        [("y", NAN_Y), ("Q", np.zeros((3, M, N, 1), complex)), ("Q", np.zeros((2, M, N + 1, 1), complex))]
+        + [("A", A[:, :-1])],
+    ),
+    Row(
+        "peaks.cell_distances / score_of",
+        lambda b: {"cells": SC.grid, "score": np.abs(np.random.default_rng(b["seed"]).standard_normal((b["n"], K, M)))},
+        lambda cells, score: (peaks.cell_distances(cells), peaks.score_of(score)),
+        lambda out, a: (
+            finite(out[0], (K, K))
+            and np.allclose(np.diag(out[0]), 0.0)
+            and finite(out[1], (a["score"].shape[0], K))
+            and np.allclose(out[1] / (a["score"] ** 2).sum(axis=2), (out[1] / (a["score"] ** 2).sum(axis=2))[:, :1])
+        ),
+        [("cells", np.full((3, 2), np.nan)), ("cells", np.ones(3)), ("score", np.full((2, 9, 4), np.nan))]
+        + [("score", np.ones(3))],
+    ),
+    Row(
+        "multiuser.residual_energy / locate_unknown",
+        lambda b: {"scenario": SC, "y": sim(b, 2).y, "max_users": 3},
+        lambda scenario, y, max_users: (
+            multiuser.residual_energy(scenario, y, np.zeros((y.shape[0], 1, 2))),
+            multiuser.locate_unknown(scenario, y, max_users, localizer="DPD-peaks-APM"),
+        ),
+        lambda out, a: (
+            finite(out[0], (a["y"].shape[0], M))
+            and (out[0] <= (np.abs(a["y"]) ** 2).sum(axis=-1) * (1 + 1e-12)).all()
+            and ((out[1].n_users >= 1) & (out[1].n_users <= 3)).all()
+            and np.isfinite(out[1].positions[out[1].mask]).all()
+            and np.isnan(out[1].positions[~out[1].mask]).all()
+        ),
+        [("y", NAN_Y), ("max_users", 0), ("max_users", N + 1), ("max_users", 2.5), ("scenario", "paper")],
+    ),
     Row(
         "mm.solve / solve_scenario",
         lambda b: {"scenario": SC, "y": sim(b).y, "params": MMP},

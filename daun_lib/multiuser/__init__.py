@@ -85,6 +85,8 @@ DAUN-MU          ``DAUNVariantLocalizer("multi2")``, argmax       (when ``weight
 DAUN-MU-S        the same with the sub-grid readout per user
 DAUN-MU-AP       the same with the joint ML readout ``"ap"``
 DAUN-MU-APM      the same with the multi-start ``"ap-multi"``
+DAUN-MU-APR      the same with ``"ap-relax"`` (multi-start, then each user and pair searched again)
+DPD-peaks-APR    ``DPDLocalizer("ap-relax")``                     (the same search from the DPD map)
 ================ ================================================ ==============================================
 
 The metrics of several users (optimal assignment, P(all users within r), per-user P and MSE)
@@ -111,7 +113,7 @@ from ..joint_ml import joint_fit
 from ..localizers import Localizer, MapLocalizer, RegistryView, register_localizer
 from ..peaks import SUPPRESSION_M, cell_distances, greedy_peaks
 from ..scenario import Scenario
-from .count import estimate_n_users, noise_threshold
+from .count import UnknownUsers, estimate_n_users, locate_unknown, noise_threshold, residual_energy
 from .search import OMPLocalizer, SICLocalizer, conditional_cost
 
 __all__ = [
@@ -125,6 +127,9 @@ __all__ = [
     "noise_threshold",
     "joint_fit",
     "estimate_n_users",
+    "locate_unknown",
+    "residual_energy",
+    "UnknownUsers",
     "check_n_users",
     "cell_distances",
     "greedy_peaks",
@@ -221,9 +226,16 @@ def _register_defaults() -> None:
         "P-ADMM-peaks-APM": methods.PADMMLocalizer(readout="ap-multi"),
         "P-ADMM-peaks-S": methods.PADMMLocalizer(readout="subgrid"),
         "DAUN-peaks-S": methods.DAUNLocalizer(readout="subgrid"),
+        "DPD-peaks-APR": dpd.DPDLocalizer(readout="ap-relax"),
     }
     if DAUN_MU_FILE.is_file():
-        for suffix, readout in (("", "argmax"), ("-S", "subgrid"), ("-AP", "ap"), ("-APM", "ap-multi")):
+        for suffix, readout in (
+            ("", "argmax"),
+            ("-S", "subgrid"),
+            ("-AP", "ap"),
+            ("-APM", "ap-multi"),
+            ("-APR", "ap-relax"),
+        ):
             entries["DAUN-MU" + suffix] = DAUNVariantLocalizer(variant=DAUN_MU_VARIANT, readout=readout)
     for name, localizer in entries.items():
         register_localizer(name, localizer, multi_user=True)

@@ -32,9 +32,11 @@ from typing import ClassVar
 import numpy as np
 
 from .. import joint_ml
+from .._alternating_projection import conditional_cost as _conditional_cost
 from .._checks import dictionaries
+from .._validation import as_array
 from ..baselines import dpd
-from ..joint_ml import SPAN_TOL, orthonormal_basis, project_out
+from ..joint_ml import orthonormal_basis, project_out
 from ..localizers import Localizer
 from ..peaks import SUPPRESSION_M, cell_distances, check_suppression, found_atoms, ml_per_user, pick
 from ..scenario import Scenario
@@ -45,7 +47,7 @@ _SIC_READOUTS = ("grid", "ml", "ap")
 
 
 def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Conditional DPD cost of one more LoS source given the found ones.
+    """Conditional DPD cost of one more LoS source given the found ones (validated).
 
     Parameters
     ----------
@@ -58,18 +60,17 @@ def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
     -------
     (n, K) float
         ``sum_m |a_m(k)^H P_m y_m|^2 / ||P_m a_m(k)||^2`` with ``P_m = I - Q_m Q_m^H``; a term with
-        ``||P_m a_m(k)||^2 < 1e-6`` is 0.  For unit white noise each term is Exp(1), the sum
-        Gamma(M, 1) (the projection keeps the noise white in the complement).
+        ``||P_m a_m(k)||^2 < 1e-6`` is 0 (:func:`daun_lib._alternating_projection.conditional_cost`).
     """
-    r = project_out(y, Q)
-    out = np.zeros((y.shape[0], A.shape[2]))
-    for m in range(A.shape[0]):
-        num = np.abs(r[:, m, :] @ A[m].conj()) ** 2  # (n, K): |a^H P y|^2 (P Hermitian, P y = r)
-        inner = np.einsum("bnu,nk->buk", Q[:, m].conj(), A[m])  # Q^H a (n, u, K)
-        den = 1.0 - np.sum(np.abs(inner) ** 2, axis=1)  # ||P a||^2 = 1 - ||Q^H a||^2
-        ok = den > SPAN_TOL
-        out += np.where(ok, num / np.where(ok, den, 1.0), 0.0)
-    return out
+    A = np.asarray(as_array(A, "A", 3))
+    y = np.asarray(as_array(y, "y", 3))
+    Q = np.asarray(as_array(Q, "Q", 4))
+    M, N, _ = A.shape
+    if y.shape[1:] != (M, N):
+        raise ValueError(f"y: expected (n, {M}, {N}) to match A (M, N, K) = {A.shape}, got {y.shape}")
+    if Q.shape[:3] != y.shape:
+        raise ValueError(f"Q: expected (n, M, N, u) = {y.shape + ('u',)} to match y, got {Q.shape}")
+    return _conditional_cost(A, y, Q)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def sic_cells(scenario: Scenario, y: np.ndarray, n_users: int, suppression_m: fl
         if u == 0:
             score = dpd.cost(A, y)
         else:
-            score = conditional_cost(A, y, orthonormal_basis(found_atoms(A, k[:, :u])))
+            score = _conditional_cost(A, y, orthonormal_basis(found_atoms(A, k[:, :u])))
         k[:, u] = pick(score, D, suppression_m, blocked, picked)
         peak[:, u] = score[rows, k[:, u]]
     return k, peak
