@@ -229,6 +229,8 @@ def found_atoms(A: np.ndarray, k: np.ndarray) -> np.ndarray:
 RELAX_PEAKS = 3
 #: Samples per block of :func:`relax` (bounds the working memory: about 0.2 MB per sample and start).
 RELAX_BLOCK = 128
+#: A start whose users are all this close (metres) to the estimate is skipped (its ascent returns there).
+RELAX_SAME_M = 1.0
 #: A start's fit must exceed the estimate's by this relative margin to replace it.
 _GAIN = 1e-12
 
@@ -332,12 +334,26 @@ def _picks(
 def _keep_better(
     scenario: Scenario, y: np.ndarray, p: np.ndarray, J: np.ndarray, starts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The joint ascent from every start (S, n, U, 2) in one batch; per sample the best fit if it beats ``J``."""
+    """The joint ascent from every start (S, n, U, 2) in one batch; per sample the best fit if it beats ``J``.
+
+    A start each of whose users lies within :data:`RELAX_SAME_M` of a user of the estimate ``p`` is not run:
+    its ascent returns to the estimate (the common case once a sample is solved).
+    """
     S, n = starts.shape[:2]
-    q, fit = joint_ml.joint_ascent(scenario, np.concatenate([y] * S), starts.reshape(S * n, *starts.shape[2:]))
-    q, fit = q.reshape(S, n, *q.shape[1:]), fit.reshape(S, n)
-    best = np.argmax(fit, axis=0)
-    rows = np.arange(n)
-    better = fit[best, rows] > J * (1.0 + _GAIN)
-    p = np.where(better[:, None, None], q[best, rows], p)
-    return p, np.where(better, fit[best, rows], J)
+    # a start is new where one of its users is farther than RELAX_SAME_M from every user of the estimate
+    d = np.linalg.norm(starts[:, :, :, None, :] - p[None, :, None, :, :], axis=-1)  # (S, n, U, U)
+    new = (d.min(axis=-1) > RELAX_SAME_M).any(axis=-1)  # (S, n)
+    s_idx, rows = np.nonzero(new)
+    if rows.size == 0:
+        return p, J
+    q, fit = joint_ml.joint_ascent(scenario, y[rows], starts[s_idx, rows])
+    best_fit = np.full((S, n), -np.inf)
+    best_fit[s_idx, rows] = fit
+    best = np.argmax(best_fit, axis=0)
+    at = np.full((S, n), -1)
+    at[s_idx, rows] = np.arange(rows.size)
+    cols = np.arange(n)
+    better = best_fit[best, cols] > J * (1.0 + _GAIN)
+    pick_q = q[np.maximum(at[best, cols], 0)]
+    p = np.where(better[:, None, None], pick_q, p)
+    return p, np.where(better, best_fit[best, cols], J)

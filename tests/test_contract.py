@@ -52,6 +52,8 @@ NO_TWIN = {
     "DPD-peaks-APM": "the multi-start readout tries two starts for one user",
     "P-ADMM-peaks-APM": "the multi-start readout tries two starts for one user",
     "DAUN-MU-APM": "the multi-start readout tries two starts for one user",
+    "DPD-peaks-APR": "the multi-start readout (then nothing to re-search) tries two starts for one user",
+    "DAUN-MU-APR": "the multi-start readout (then nothing to re-search) tries two starts for one user",
     "P-ADMM-peaks-AP": "P-ADMM with the 'ml' readout is not a registered entry (checked below)",
     "P-ADMM-peaks-S": "P-ADMM with the 'subgrid' readout is not a registered entry (checked below)",
     "DAUN-MU": "the two-user network has no single-user entry",

@@ -56,7 +56,8 @@ ALIASES = {
 ELSEWHERE: dict[str, tuple[tuple[str, ...], str]] = {
     "daun_lib.studies": (
         ("test_figures.py", "test_limits.py", "test_geometry_study.py", "test_multiuser_study.py", "test_notebooks.py")
-        + ("test_notebook_code.py", "test_experiments.py", "test_docs.py", "test_schedule.py", "test_geometry_3d.py"),
+        + ("test_notebook_code.py", "test_experiments.py", "test_docs.py", "test_schedule.py", "test_geometry_3d.py")
+        + ("test_count_study.py",),
         "study drivers, tables and figures: they run whole sweeps or draw; tested on small sweeps there",
     ),
     "daun_lib.experiments": (

@@ -46,10 +46,11 @@ DEFAULT_SECONDS: dict[str, float] = {
     "05": 67.0,
     "06": 113.0,
     "07": 78.0,
-    "08": 373.0,
+    "08": 320.0,
+    "09": 270.0,
 }
 """Wall seconds per notebook number at paper scale, two streams on 2 cores (the fresh-clone run of issue 21's
-closing check); used until ``timings.json`` holds a run of this build folder."""
+closing check; 08 and 09 from issue 23's single runs); used until ``timings.json`` holds a run of this build folder."""
 
 FALLBACK_SECONDS = 60.0
 """Estimate for a notebook with neither a stored timing nor a default."""

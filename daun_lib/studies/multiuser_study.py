@@ -15,7 +15,12 @@ writes:
 * :func:`count_rows`: the unknown-U rule (:func:`daun_lib.multiuser.estimate_n_users`)
   on the sweep's own snapshots: P(correct U), P(over), P(under).
 * :func:`timing_rows`: seconds per sample of each localiser per U
-  (:func:`daun_lib.experiments.time_methods`, one batch call).
+  (:func:`daun_lib.experiments.time_methods`, one batch call), and of the user count.
+* :func:`reference_rows`: the references of issue 23, labelled as such: the joint ML started at
+  the true positions (a genie start: the likelihood's own ceiling, which no search can pass except
+  by luck) on the sweep's snapshots, and on pure-LoS data (``multipath=False``) the per-snapshot
+  ``error^2 / trace(CRB)`` of that estimate against the multi-user CRB
+  (:func:`daun_lib.bounds.multiuser_crb_trace`, the snapshot's own gains).
 * :func:`verdict`: the sentences of the README, from the rows.
 """
 
@@ -32,7 +37,7 @@ from .._validation import integer_at_least as _int
 from ..experiments.keys import trial_seed
 from ..metrics import fraction_all_within, fraction_all_within_stderr, mse_per_user_stderr, position_errors
 
-__all__ = ["OneUser", "accuracy_rows", "count_rows", "timing_rows", "verdict"]
+__all__ = ["OneUser", "accuracy_rows", "count_rows", "timing_rows", "reference_rows", "reference_verdict", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -190,25 +195,100 @@ def timing_rows(
     snr_db: float = 10.0,
     seed: int = 0,
     repeats: int = 3,
+    count_rules: Sequence[str] = (),
+    count_max_users: int = 4,
 ) -> list[dict]:
     """Seconds per sample of each localiser for each U: one batch call on ``n`` snapshots (median of ``repeats``).
+
+    With ``count_rules``, also :func:`daun_lib.multiuser.estimate_n_users` with each rule and ``max_users =
+    count_max_users`` on the same snapshots (method ``"count (<rule>)"``).
 
     Returns
     -------
     list of dict
         ``method``, ``n_users``, ``n_samples``, ``seconds_per_sample``.
     """
-    from .. import channel
+    from .. import channel, multiuser
 
     fns = _methods(methods)
     n = _int(n, "n", 1)
+    max_users = _int(count_max_users, "count_max_users", 1)
     out = []
     for U in n_users_list:
         U = _int(U, "n_users_list", 1)
         y = channel.simulate(scenario, n, snr_db, seed=seed, n_users=U).y
         bound = {m: (lambda yy, f=f, U=U: f(scenario, yy, U)) for m, f in fns.items()}
+        for rule in count_rules:  # the user count on the same snapshots, max_users = count_max_users
+            bound[f"count ({rule})"] = lambda yy, r=rule: multiuser.estimate_n_users(scenario, yy, max_users, rule=r)
         t = experiments.time_methods(bound, y, repeats=repeats, batch=True)
         out.extend({"method": m, "n_users": U, "n_samples": n, "seconds_per_sample": s} for m, s in t.items())
+    return out
+
+
+def reference_rows(
+    scenario: Any,
+    snr_db: Sequence[float],
+    n_trials: int,
+    seed: int,
+    n_users_list: Sequence[int],
+    *,
+    radius_m: float = 1.0,
+) -> list[dict]:
+    """The references of notebook 08 (module docstring): genie-start joint ML, and error^2 / trace(CRB) on pure LoS.
+
+    Snapshot ``t`` of SNR point ``j`` is that of :func:`accuracy_rows` with the same arguments (for the
+    pure-LoS rows the same seeds on ``dataclasses.replace(scenario, multipath=False)``).
+
+    Returns
+    -------
+    list of dict
+        ``reference`` ("genie-start ML" or "genie-start ML, pure LoS"), ``n_users``, ``snr_db``,
+        ``n_trials``, ``p_all_submeter`` (+ ``_stderr``), ``mse`` (per user, m^2), and for the pure-LoS rows
+        ``crb_ratio_mean`` / ``crb_ratio_median`` (per-snapshot ``sum_u |p_u - p_u_hat|^2 / trace(CRB)``, over
+        the snapshots with a finite bound) and ``crb_trace_median`` (m^2); NaN where not defined.
+    """
+    import dataclasses
+
+    from .. import bounds, channel, joint_ml
+
+    n_trials = _int(n_trials, "n_trials", 1)
+    seed = _int(seed, "seed", 0)
+    pure = dataclasses.replace(scenario, multipath=False)
+    out = []
+    for label, sc in (("genie-start ML", scenario), ("genie-start ML, pure LoS", pure)):
+        for U in n_users_list:
+            U = _int(U, "n_users_list", 1)
+            for j, snr in enumerate(snr_db):
+                batches = [
+                    channel.simulate(sc, 1, snr, seed=trial_seed(seed, j, t), n_users=U) for t in range(n_trials)
+                ]
+                y = np.concatenate([b.y for b in batches])
+                truth = np.concatenate([b.positions.reshape(1, U, 2) for b in batches])
+                est = joint_ml.joint_newton(sc, y, truth)
+                err = np.linalg.norm(est - truth, axis=-1)  # in the order of the start: no assignment needed
+                row = {
+                    "reference": label,
+                    "n_users": U,
+                    "snr_db": float(snr),
+                    "n_trials": n_trials,
+                    "p_all_submeter": fraction_all_within(err, radius_m),
+                    "p_all_submeter_stderr": fraction_all_within_stderr(err, radius_m),
+                    "mse": float(np.mean(err**2)),
+                    "crb_ratio_mean": float("nan"),
+                    "crb_ratio_median": float("nan"),
+                    "crb_trace_median": float("nan"),
+                }
+                if sc is pure:
+                    gains = np.concatenate([bounds.los_gains(sc, b) for b in batches])
+                    crb = bounds.multiuser_crb_trace(sc, truth, gains)
+                    regular = np.isfinite(crb)  # singular information (users on one bearing): no finite bound
+                    ratio = np.sum(err[regular] ** 2, axis=1) / crb[regular]
+                    row |= {
+                        "crb_ratio_mean": float(np.mean(ratio)),
+                        "crb_ratio_median": float(np.median(ratio)),
+                        "crb_trace_median": float(np.median(crb)),
+                    }
+                out.append(row)
     return out
 
 
@@ -254,6 +334,37 @@ def verdict(rows: Sequence[Mapping[str, Any]], times: Sequence[Mapping[str, Any]
                     text += f"; {network} {net['p_all_submeter'] - other['p_all_submeter']:+.3f} vs {ref}"
             if (network, U) in sec and (padmm, U) in sec and padmm != network:
                 text += f"; {network} {sec[(padmm, U)] / sec[(network, U)]:.0f}x faster than {padmm}"
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def reference_verdict(rows: Sequence[Mapping[str, Any]], references: Sequence[Mapping[str, Any]]) -> str:
+    """Per U and SNR: the best entry's P(all < 1 m) against the genie-start ceiling, and error^2 / trace(CRB) on pure LoS.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`accuracy_rows` of all U.
+    references : list of dict
+        :func:`reference_rows`.
+    """
+    if not rows or not all(
+        isinstance(r, Mapping) and {"method", "n_users", "snr_db", "p_all_submeter"} <= set(r) for r in rows
+    ):
+        raise ValueError("rows: expected the rows of accuracy_rows")
+    ref = {(r["reference"], int(r["n_users"]), float(r["snr_db"])): r for r in references}
+    lines = []
+    for U in sorted({int(r["n_users"]) for r in rows}):
+        for s in sorted({float(r["snr_db"]) for r in rows if int(r["n_users"]) == U}):
+            here = [r for r in rows if int(r["n_users"]) == U and float(r["snr_db"]) == s]
+            best = max(here, key=lambda r: r["p_all_submeter"])
+            text = f"U = {U}, {s:g} dB: best {best['method']} {best['p_all_submeter']:.3f}"
+            genie = ref.get(("genie-start ML", U, s))
+            if genie is not None:
+                text += f", genie-start ceiling {genie['p_all_submeter']:.3f} (gap {genie['p_all_submeter'] - best['p_all_submeter']:+.3f})"
+            pure = ref.get(("genie-start ML, pure LoS", U, s))
+            if pure is not None:
+                text += f"; pure LoS: error^2 / trace(CRB) {pure['crb_ratio_mean']:.2f}"
             lines.append(text)
     return "\n".join(lines)
 

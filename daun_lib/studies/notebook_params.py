@@ -179,6 +179,12 @@ def _registry() -> Iterable[str]:
     return REGISTRY
 
 
+def _count_rules() -> Iterable[str]:
+    from ..multiuser.count import RULES
+
+    return RULES
+
+
 def _multi_registry() -> Iterable[str]:
     from ..multiuser import MULTI_REGISTRY
 
@@ -244,6 +250,8 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     },
     "n_users_list": _user_counts,
     "mu_methods": _names_in(_multi_registry, "daun_lib.multiuser.MULTI_REGISTRY", allow_empty=False),
+    "count_rules": _names_in(_count_rules, "daun_lib.multiuser.count.RULES", allow_empty=False),
+    "power_spreads_db": _finite_numbers,
     "literal_iterations": _literal_iterations,
     "n_jobs": _nonzero,
     "torch_threads": _at_least(0),
