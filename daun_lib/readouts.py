@@ -34,8 +34,9 @@ ap        any   the joint ML of the U LoS sources from the U peaks (:func:`daun_
                 one trust-region Newton ascent on all ``2 U`` coordinates; Ziskind & Wax 1988)
 ap-multi  any   the same from every U-subset of the U + 1 best peaks, the best joint fit kept
                 (:func:`daun_lib.peaks.multistart_from_peaks`)
-ap-relax  any   ``ap-multi``, then every user searched again given the others, and every pair
-                (three users and more; :func:`daun_lib.peaks.relax`, RELAX-style, issue 23)
+ap-relax  any   ``ap-multi``, then every user searched again given the others (3 candidate cells
+                each), and every pair (three users and more; :func:`daun_lib.peaks.relax`, issue 23)
+ap-relax1 any   the same with one candidate cell per user (the fits of the user count)
 mmse      1     posterior mean over the user area (:func:`daun_lib.posterior.posterior_mean`)
 disk      1     the position with the most posterior mass within 1 m of it (:func:`daun_lib.posterior.disk_map`)
 ========= ===== ===========================================================================
@@ -312,11 +313,19 @@ def ap_multi_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, ce
     return multistart_from_peaks(scenario, _checked_y(y, score), score_of(score), cells, n_users, suppression_m)
 
 
-def ap_relax_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
-    """``ap-multi``, then the re-search of :func:`daun_lib.peaks.relax` (one and two users at a time) -> (n, U, 2)."""
+def ap_relax_readout(
+    score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float, peaks: int = 3
+):
+    """``ap-multi``, then the re-search of :func:`daun_lib.peaks.relax` (one and two users at a time, ``peaks``
+    candidate cells per user) -> (n, U, 2)."""
     y = _checked_y(y, score)
     p = multistart_from_peaks(scenario, y, score_of(score), cells, n_users, suppression_m)
-    return relax(scenario, y, p, suppression_m)
+    return relax(scenario, y, p, suppression_m, peaks)
+
+
+def ap_relax1_readout(score: Any, scenario: Scenario, y: Any, n_users: int, *, cells: Any, suppression_m: float):
+    """``ap-relax`` with one candidate cell per user: the fits of the user count (about 40 % less time)."""
+    return ap_relax_readout(score, scenario, y, n_users, cells=cells, suppression_m=suppression_m, peaks=1)
 
 
 def _checked_y(y: Any, score: Any) -> np.ndarray:
@@ -374,5 +383,6 @@ register_readout("ml-bs", ml_bs_readout)
 register_readout("ap", ap_readout, multi_user=True)
 register_readout("ap-multi", ap_multi_readout, multi_user=True)
 register_readout("ap-relax", ap_relax_readout, multi_user=True)
+register_readout("ap-relax1", ap_relax1_readout, multi_user=True)
 register_readout("mmse", mmse_readout, scale_invariant=False)
 register_readout("disk", disk_readout, scale_invariant=False)

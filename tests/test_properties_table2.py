@@ -85,6 +85,13 @@ TABLE2: list[Row] = [
         + [("score", np.ones(3))],
     ),
     Row(
+        "multiuser.count.default_localizer",
+        lambda b: {"scenario": Scenario(n_antennas=16, grid_shape=(8, 8), n_angles=16) if b["n"] == 2 else SC},
+        multiuser.count.default_localizer,
+        lambda out, a: isinstance(out, localizers.Localizer) and out.multi_user and out.readout == "ap-relax1",
+        [("scenario", "paper"), ("scenario", None)],
+    ),
+    Row(
         "multiuser.residual_energy / locate_unknown",
         lambda b: {"scenario": SC, "y": sim(b, 2).y, "max_users": 3},
         lambda scenario, y, max_users: (

@@ -34,6 +34,8 @@ import numpy as np
 from .. import joint_ml
 from .._alternating_projection import conditional_cost as _conditional_cost
 from .._checks import dictionaries
+from .._fingerprint import fingerprint
+from .._memo import active, shared
 from .._validation import as_array
 from ..baselines import dpd
 from ..joint_ml import orthonormal_basis, project_out
@@ -73,6 +75,11 @@ def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
     return _conditional_cost(A, y, Q)
 
 
+def _scenario_key(scenario: Scenario) -> str:
+    """Fingerprint of a scenario (it determines the dictionaries the picks are searched on)."""
+    return fingerprint(scenario, name="scenario")
+
+
 @dataclass(frozen=True)
 class SICLocalizer(Localizer):
     """DPD with successive cancellation (:func:`conditional_cost`, suppression) -> (n, U, 2).
@@ -104,7 +111,12 @@ class SICLocalizer(Localizer):
             )
 
     def _process(self, scenario: Scenario, y: np.ndarray, n_users: int) -> np.ndarray:
-        k = sic_cells(scenario, y, n_users, self.suppression_m)[0]
+        # the picks do not depend on the readout: the three SIC entries of a sweep chunk compute them once
+        def picks() -> np.ndarray:
+            return sic_cells(scenario, y, n_users, self.suppression_m)[0]
+
+        key = ("sic_cells", _scenario_key(scenario), n_users, self.suppression_m)
+        k = shared(key, y, picks) if active() else picks()
         pos = scenario.grid[k]
         if self.readout == "ml":
             return ml_per_user(scenario, y, k, pos)

@@ -40,17 +40,17 @@ STAMP_FORMAT = 1
 
 DEFAULT_SECONDS: dict[str, float] = {
     "01": 13.0,
-    "02": 9.0,
-    "03": 352.0,
-    "04": 22.0,
-    "05": 67.0,
-    "06": 113.0,
-    "07": 78.0,
-    "08": 320.0,
-    "09": 270.0,
+    "02": 10.0,
+    "03": 340.0,
+    "04": 24.0,
+    "05": 58.0,
+    "06": 114.0,
+    "07": 85.0,
+    "08": 316.0,
+    "09": 190.0,
 }
-"""Wall seconds per notebook number at paper scale, two streams on 2 cores (the fresh-clone run of issue 21's
-closing check; 08 and 09 from issue 23's single runs); used until ``timings.json`` holds a run of this build folder."""
+"""Wall seconds per notebook number at paper scale, two streams on 2 cores (issue 23's fresh-clone run; 08 and
+09 less what that issue's last changes saved); used until ``timings.json`` holds a run of this build folder."""
 
 FALLBACK_SECONDS = 60.0
 """Estimate for a notebook with neither a stored timing nor a default."""

@@ -104,7 +104,10 @@ def _cell(
         got = _load(path, key, n_trials)
         if got is not None:
             return got
-    y, truth = _data(scenario, snr, j, n_trials, seed, U, spread)
+    data_key = (snr, j, U, spread)
+    if data_key not in cfg["data"]:  # the rules of one cell count the same snapshots: simulated once
+        cfg["data"][data_key] = _data(scenario, snr, j, n_trials, seed, U, spread)
+    y, truth = cfg["data"][data_key]
     t0 = time.process_time()
     ok = np.zeros(n_trials, dtype=bool)
     if rule in cfg["locate"]:
@@ -179,7 +182,7 @@ def count_rows(
     if isinstance(locate, str) or any(r not in RULES for r in locate):
         raise ValueError(f"locate: expected a list of names in {RULES}, got {locate!r}")
     cfg = {"max_users": max_users, "radius_m": float(radius_m), "localizer": localizer, "cache_dir": cache_dir,
-           "force": bool(force), "locate": tuple(locate)}  # fmt: skip
+           "force": bool(force), "locate": tuple(locate), "data": {}}  # fmt: skip
     cells = [(r, s, U, j, float(snr)) for r in rules for s in spreads for U in users for j, snr in enumerate(snr_db)]
     out = []
     for i, (rule, spread, U, j, snr) in enumerate(cells):
