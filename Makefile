@@ -2,6 +2,8 @@
 #   make reproduce   install if needed (with the optional extra 'sionna' for notebook 06), run every notebook
 #                    at paper scale (results/, figures/)
 #   make quick       the same with quick=True (small trial counts)
+#   make extra       studies outside make reproduce's time budget: notebook 09 with a 10 dB user power spread
+#                    (results/unknown_users_spread.csv, about 2 minutes)
 #   make test        install if needed, run the test suite (includes the quick notebooks)
 #   make test-fast   the same without the tests that execute notebooks (marker `notebooks`)
 #   make lint        ruff check (rules in pyproject.toml) and ruff format --check
@@ -21,7 +23,7 @@ TORCH_PIP_ARGS ?=
 BUILD ?= build/notebooks
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: install test test-fast lint format reproduce quick docs bench validate clean
+.PHONY: install test test-fast lint format reproduce quick extra docs bench validate clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +50,10 @@ format: install
 reproduce: install
 	$(PY) -c "import sionna.phy" 2>/dev/null || $(PY) -m pip install -q -e ".[sionna]"
 	$(PY) -m daun_lib.studies.run_notebooks --out $(BUILD) $(NOTEBOOKS)
+	$(PY) -m daun_lib.studies.report
+
+extra: install
+	$(PY) -m daun_lib.studies.run_notebooks --out $(BUILD)-extra -p power_spreads_db "[10]" -p results_name unknown_users_spread notebooks/09_unknown_users.ipynb
 	$(PY) -m daun_lib.studies.report
 
 quick: install

@@ -179,6 +179,11 @@ def _registry() -> Iterable[str]:
     return REGISTRY
 
 
+def _file_stem(v: Any, name: str) -> None:
+    if not isinstance(v, str) or not v or not all(ch.isalnum() or ch in "_-" for ch in v):
+        raise ValueError(f"{name}: expected a file name stem of letters, digits, '_' and '-', got {v!r}")
+
+
 def _count_rules() -> Iterable[str]:
     from ..multiuser.count import RULES
 
@@ -252,6 +257,7 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     "mu_methods": _names_in(_multi_registry, "daun_lib.multiuser.MULTI_REGISTRY", allow_empty=False),
     "count_rules": _names_in(_count_rules, "daun_lib.multiuser.count.RULES", allow_empty=False),
     "power_spreads_db": _finite_numbers,
+    "results_name": _file_stem,
     "literal_iterations": _literal_iterations,
     "n_jobs": _nonzero,
     "torch_threads": _at_least(0),

@@ -286,12 +286,8 @@ def multiuser_values(R: Results) -> dict[str, Any]:
 
 
 def unknown_users_values(R: Results) -> dict[str, Any]:
-    rows, par, refs, mu = (
-        R.rows("unknown_users"),
-        R.params("unknown_users"),
-        R.rows("multiuser_reference"),
-        R.rows("multiuser"),
-    )
+    rows, par = R.rows("unknown_users") + R.rows("unknown_users_spread"), R.params("unknown_users")
+    refs, mu = R.rows("multiuser_reference"), R.rows("multiuser")
     rule, base = par["count_rules"][0], par["count_rules"][-1]
     cells = lambda r, s: [x for x in rows if x["rule"] == r and x["power_spread_db"] == s]  # noqa: E731
     snrs, spreads = sorted({r["snr_db"] for r in rows}), sorted({r["power_spread_db"] for r in rows})
