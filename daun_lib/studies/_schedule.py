@@ -47,10 +47,9 @@ DEFAULT_SECONDS: dict[str, float] = {
     "06": 114.0,
     "07": 85.0,
     "08": 316.0,
-    "09": 190.0,
+    "09": 121.0,
 }
-"""Wall seconds per notebook number at paper scale, two streams on 2 cores (issue 23's fresh-clone run; 08 and
-09 less what that issue's last changes saved); used until ``timings.json`` holds a run of this build folder."""
+"""Wall seconds per notebook number at paper scale, two streams on 2 cores (issue 23's fresh-clone runs); used until ``timings.json`` holds a run of this build folder."""
 
 FALLBACK_SECONDS = 60.0
 """Estimate for a notebook with neither a stored timing nor a default."""
