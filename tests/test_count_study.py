@@ -60,6 +60,15 @@ def test_count_rows_check_arguments():
             count_study.count_rows(SC, [10.0], 2, 1, [3], **kw)
 
 
+def test_sweep_snapshots_are_the_sweeps_per_trial_draws():
+    batches, y, truth = multiuser_study.sweep_snapshots(SC, 10.0, 1, 3, 5, 2, power_spread_db=4.0)
+    for t in range(3):
+        b = channel.simulate(SC, 1, 10.0, seed=experiments.trial_seed(5, 1, t), n_users=2, power_spread_db=4.0)
+        assert np.array_equal(y[t], b.y[0]) and np.array_equal(truth[t], b.positions[0])
+        assert np.array_equal(batches[t].h, b.h)
+    assert multiuser_study.sweep_snapshots(SC, 10.0, 0, 2, 5, 1)[2].shape == (2, 1, 2)
+
+
 def test_count_figure_and_verdict():
     rows = [
         {"rule": r, "power_spread_db": s, "n_users": U, "snr_db": snr, "p_correct": p, "p_correct_stderr": 0.01,

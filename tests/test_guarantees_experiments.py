@@ -577,3 +577,17 @@ def test_a_chunk_is_drawn_into_one_buffer():
     finally:
         tracemalloc.stop()
     assert peak < 1.5 * chunk_bytes, (peak, chunk_bytes)  # a list of trials plus their concatenation is 2x
+
+
+def test_arrays_checksum_covers_names_dtypes_shapes_and_bytes(tmp_path):
+    from daun_lib.experiments.cache import arrays_checksum, save_chunk
+
+    a = {"x": np.arange(6, dtype=np.int64), "y": np.ones((2, 3))}
+    base = arrays_checksum(a)
+    assert base == arrays_checksum({**a, "checksum": np.str_("ignored")})
+    for changed in ({**a, "x": a["x"].astype(np.int32)}, {**a, "y": a["y"].reshape(3, 2)},
+                    {"z": a["x"], "y": a["y"]}, {**a, "y": a["y"] * (1 + 2**-52)}):  # fmt: skip
+        assert arrays_checksum(changed) != base
+    save_chunk(tmp_path / "c.npz", a)
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as z:
+        assert str(z["checksum"]) == base

@@ -485,16 +485,24 @@ ROWS = {row.name: row for row in TABLE}
 @FEW
 @hypothesis.given(batch=BATCH)
 def test_public_functions_give_their_declared_output(name, batch):
-    row = ROWS[name]
+    check_declared_output(ROWS[name], batch)
+
+
+@pytest.mark.parametrize("name, k", [(n, k) for n in sorted(ROWS) for k in range(len(ROWS[n].invalid))])
+def test_public_functions_refuse_invalid_arguments_naming_them(name, k):
+    check_refusal(ROWS[name], k)
+
+
+def check_declared_output(row: Row, batch: dict) -> None:
+    """``row.call`` on arguments built from ``batch`` (one sample for a slow row) passes ``row.check``."""
     if row.slow:
         batch = {**batch, "n": 1}
     args = row.make(batch)
     assert row.check(row.call(**args), args)
 
 
-@pytest.mark.parametrize("name, k", [(n, k) for n in sorted(ROWS) for k in range(len(ROWS[n].invalid))])
-def test_public_functions_refuse_invalid_arguments_naming_them(name, k):
-    row = ROWS[name]
+def check_refusal(row: Row, k: int) -> None:
+    """The k-th invalid argument of ``row``, put into the arguments of the fixed batch, raises a ValueError naming it."""
     arg, bad = row.invalid[k]
     args = {**row.make(FIXED), arg: bad}
     with pytest.raises(ValueError, match=rf"(^|\W){re.escape(arg)}\W"):

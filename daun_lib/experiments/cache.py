@@ -156,7 +156,7 @@ _CHUNK_REQUIRED = ("trials", "errors", "estimates", "positions", "snr_db", "chec
 _CHUNK_OPTIONAL = ("los",)
 
 
-def _chunk_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+def arrays_checksum(arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 over the names, dtypes, shapes and bytes of every array but ``checksum``."""
     h = hashlib.sha256()
     for key in sorted(k for k in arrays if k != "checksum"):
@@ -167,8 +167,8 @@ def _chunk_checksum(arrays: Mapping[str, np.ndarray]) -> str:
 
 
 def save_chunk(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write a chunk with its checksum, atomically."""
-    _save_npz(path, {**arrays, "checksum": np.array(_chunk_checksum(arrays))})
+    """Write ``arrays`` with their checksum (:func:`arrays_checksum`, as array ``checksum``) to ``path``, atomically."""
+    _save_npz(path, {**arrays, "checksum": np.array(arrays_checksum(arrays))})
 
 
 def _chunk_problem(
@@ -182,7 +182,7 @@ def _chunk_problem(
     if unknown:
         return f"unexpected arrays {unknown}"
     checksum = arrays["checksum"]
-    if checksum.shape != () or checksum.dtype.kind != "U" or str(checksum) != _chunk_checksum(arrays):
+    if checksum.shape != () or checksum.dtype.kind != "U" or str(checksum) != arrays_checksum(arrays):
         return "checksum mismatch"
     n = t1 - t0
     users = (n_users,) if n_users > 1 else ()
@@ -271,4 +271,4 @@ def prepare_folder(folder: Path, params: Mapping[str, Any], *, force: bool) -> N
         atomic_write_text(target, text)
 
 
-__all__ = ["CacheWarning", "check_writable", "prepare_folder"]
+__all__ = ["CacheWarning", "arrays_checksum", "check_writable", "prepare_folder", "save_chunk"]

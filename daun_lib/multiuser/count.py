@@ -47,7 +47,7 @@ from .._alternating_projection import check_positions
 from .._checks import check_n_users, check_noise_floor, check_scenario, check_y, dictionaries
 from ..joint_ml import SPAN_TOL, conditional_terms, orthonormal_basis, project_out
 from ..localizers import Localizer, MapLocalizer
-from ..peaks import check_suppression, found_atoms
+from ..peaks import SUPPRESSION_M, check_suppression, found_atoms
 from ..scenario import Scenario
 from .search import sic_cells
 
@@ -308,7 +308,7 @@ def locate_unknown(
     computed by the rule); with ``"min-bs"`` and ``"sum"`` the localiser runs once per distinct
     count (a count of 0 leaves the sample's slots empty).  Arguments as :func:`estimate_n_users`.
     """
-    count, positions = _count(scenario, y, max_users, rule, localizer, pfa, 3.0, positions=True)
+    count, positions = _count(scenario, y, max_users, rule, localizer, pfa, SUPPRESSION_M, positions=True)
     mask = np.arange(positions.shape[1])[None, :] < count[:, None]
     return UnknownUsers(count, positions, mask)
 

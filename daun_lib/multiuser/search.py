@@ -49,20 +49,9 @@ _SIC_READOUTS = ("grid", "ml", "ap")
 
 
 def conditional_cost(A: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Conditional DPD cost of one more LoS source given the found ones (validated).
-
-    Parameters
-    ----------
-    A : (M, N, K) complex, unit-norm columns
-    y : (n, M, N) complex
-    Q : (n, M, N, u) complex
-        Orthonormal basis (zero columns allowed) of the found users' steering vectors per BS.
-
-    Returns
-    -------
-    (n, K) float
-        ``sum_m |a_m(k)^H P_m y_m|^2 / ||P_m a_m(k)||^2`` with ``P_m = I - Q_m Q_m^H``; a term with
-        ``||P_m a_m(k)||^2 < 1e-6`` is 0 (:func:`daun_lib._alternating_projection.conditional_cost`).
+    """:func:`daun_lib._alternating_projection.conditional_cost` (the cost, shapes and span rule) on checked inputs:
+    ``A`` (M, N, K), ``y`` (n, M, N) and ``Q`` (n, M, N, u) finite, of matching shapes, else ``ValueError``
+    naming the argument.  -> (n, K) float.
     """
     A = np.asarray(as_array(A, "A", 3))
     y = np.asarray(as_array(y, "y", 3))

@@ -22,8 +22,6 @@ not match is recomputed.  So an interrupted notebook resumes.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import time
 import warnings
 import zipfile
@@ -34,35 +32,13 @@ from typing import Any
 import numpy as np
 
 from .._fingerprint import fingerprint
-from .._io import atomic_write_bytes
 from .._validation import integer_at_least as _int
-from ..experiments.keys import trial_seed
+from ..experiments.arguments import check_seed, check_snr_list
+from ..experiments.cache import arrays_checksum, save_chunk
 from ..metrics import assigned_errors
+from .multiuser_study import sweep_snapshots
 
 __all__ = ["count_rows", "count_figure", "verdict"]
-
-
-def _data(scenario: Any, snr: float, j: int, n_trials: int, seed: int, U: int, spread: float) -> Any:
-    from .. import channel
-
-    batches = [
-        channel.simulate(
-            scenario, 1, snr, seed=trial_seed(seed, j, t), n_users=U, power_spread_db=spread if U > 1 else 0.0
-        )
-        for t in range(n_trials)
-    ]
-    y = np.concatenate([b.y for b in batches])
-    truth = np.concatenate([b.positions.reshape(1, U, 2) for b in batches])
-    return y, truth
-
-
-def _checksum(arrays: Mapping[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def _load(path: Path, key: str, n: int) -> dict | None:
@@ -71,9 +47,9 @@ def _load(path: Path, key: str, n: int) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        stored = str(arrays.pop("checksum"))
+        stored = str(arrays["checksum"])
         ok = (
-            stored == _checksum(arrays)
+            stored == arrays_checksum(arrays)
             and str(arrays["key"]) == key
             and arrays["counts"].shape == (n,)
             and arrays["ok"].shape == (n,)
@@ -106,7 +82,8 @@ def _cell(
             return got
     data_key = (snr, j, U, spread)
     if data_key not in cfg["data"]:  # the rules of one cell count the same snapshots: simulated once
-        cfg["data"][data_key] = _data(scenario, snr, j, n_trials, seed, U, spread)
+        kw = {"power_spread_db": spread} if U > 1 else {}
+        cfg["data"][data_key] = sweep_snapshots(scenario, snr, j, n_trials, seed, U, **kw)[1:]
     y, truth = cfg["data"][data_key]
     t0 = time.process_time()
     ok = np.zeros(n_trials, dtype=bool)
@@ -123,9 +100,7 @@ def _cell(
     arrays = {"counts": counts.astype(np.int64), "ok": ok, "located": np.bool_(rule in cfg["locate"]),
               "seconds": np.float64(seconds), "key": np.str_(key)}  # fmt: skip
     if path is not None:
-        buf = io.BytesIO()
-        np.savez(buf, checksum=np.str_(_checksum(arrays)), **arrays)
-        atomic_write_bytes(path, buf.getvalue())
+        save_chunk(path, arrays)
     return arrays
 
 
@@ -163,10 +138,9 @@ def count_rows(
     from ..multiuser.count import RULES
 
     n_trials = _int(n_trials, "n_trials", 1)
-    seed = _int(seed, "seed", 0)
+    seed = check_seed(seed)
     max_users = _int(max_users, "max_users", 1)
-    if isinstance(snr_db, (str, bytes)) or not isinstance(snr_db, Sequence) or not snr_db:
-        raise ValueError(f"snr_db: expected a non-empty list of SNR values in dB, got {snr_db!r}")
+    snr_db = check_snr_list(snr_db)
     if isinstance(n_users_list, (str, bytes)) or not n_users_list:
         raise ValueError(f"n_users_list: expected a non-empty list of user counts, got {n_users_list!r}")
     users = [_int(U, "n_users_list", 1) for U in n_users_list]
@@ -183,7 +157,7 @@ def count_rows(
         raise ValueError(f"locate: expected a list of names in {RULES}, got {locate!r}")
     cfg = {"max_users": max_users, "radius_m": float(radius_m), "localizer": localizer, "cache_dir": cache_dir,
            "force": bool(force), "locate": tuple(locate), "data": {}}  # fmt: skip
-    cells = [(r, s, U, j, float(snr)) for r in rules for s in spreads for U in users for j, snr in enumerate(snr_db)]
+    cells = [(r, s, U, j, snr) for r in rules for s in spreads for U in users for j, snr in enumerate(snr_db)]
     out = []
     for i, (rule, spread, U, j, snr) in enumerate(cells):
         t0 = time.perf_counter()

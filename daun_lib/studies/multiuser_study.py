@@ -37,7 +37,16 @@ from .._validation import integer_at_least as _int
 from ..experiments.keys import trial_seed
 from ..metrics import fraction_all_within, fraction_all_within_stderr, mse_per_user_stderr, position_errors
 
-__all__ = ["OneUser", "accuracy_rows", "count_rows", "timing_rows", "reference_rows", "reference_verdict", "verdict"]
+__all__ = [
+    "OneUser",
+    "sweep_snapshots",
+    "accuracy_rows",
+    "count_rows",
+    "timing_rows",
+    "reference_rows",
+    "reference_verdict",
+    "verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,22 @@ class OneUser:
 
     def __call__(self, scenario: Any, y: Any) -> np.ndarray:
         return np.asarray(self.localizer(scenario, y, 1))[:, 0, :]
+
+
+def sweep_snapshots(
+    scenario: Any, snr: float, j: int, n_trials: int, seed: int, n_users: int, **simulate_kwargs: Any
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """The snapshots of SNR point ``j`` of a sweep: snapshot ``t`` is ``channel.simulate(scenario, 1, snr,
+    seed=trial_seed(seed, j, t), n_users=n_users, **simulate_kwargs)`` (the seeding of
+    :func:`daun_lib.experiments.accuracy_sweep`) -> (the batches, y (n, M, N), positions (n, U, 2))."""
+    from .. import channel
+
+    batches = [
+        channel.simulate(scenario, 1, snr, seed=trial_seed(seed, j, t), n_users=n_users, **simulate_kwargs)
+        for t in range(n_trials)
+    ]
+    y = np.concatenate([b.y for b in batches])
+    return batches, y, np.concatenate([b.positions.reshape(1, n_users, 2) for b in batches])
 
 
 def _methods(methods: Sequence[str]) -> dict[str, Any]:
@@ -153,7 +178,7 @@ def count_rows(
         ``n_users``, ``snr_db``, ``n_trials``, ``rule``, ``pfa``, ``p_correct``, ``p_over``,
         ``p_under``, ``mean_estimate``.
     """
-    from .. import channel, multiuser
+    from .. import multiuser
 
     n_trials = _int(n_trials, "n_trials", 1)
     seed = _int(seed, "seed", 0)
@@ -166,9 +191,7 @@ def count_rows(
         if U > max_users:
             raise ValueError(f"n_users_list: {U} users exceed max_users = {max_users}")
         for j, snr in enumerate(snr_db):
-            y = np.concatenate(
-                [channel.simulate(scenario, 1, snr, seed=trial_seed(seed, j, t), n_users=U).y for t in range(n_trials)]
-            )
+            y = sweep_snapshots(scenario, snr, j, n_trials, seed, U)[1]
             est = multiuser.estimate_n_users(scenario, y, max_users, pfa=pfa, rule=rule)
             out.append(
                 {
@@ -249,7 +272,7 @@ def reference_rows(
     """
     import dataclasses
 
-    from .. import bounds, channel, joint_ml
+    from .. import bounds, joint_ml
 
     n_trials = _int(n_trials, "n_trials", 1)
     seed = _int(seed, "seed", 0)
@@ -259,11 +282,7 @@ def reference_rows(
         for U in n_users_list:
             U = _int(U, "n_users_list", 1)
             for j, snr in enumerate(snr_db):
-                batches = [
-                    channel.simulate(sc, 1, snr, seed=trial_seed(seed, j, t), n_users=U) for t in range(n_trials)
-                ]
-                y = np.concatenate([b.y for b in batches])
-                truth = np.concatenate([b.positions.reshape(1, U, 2) for b in batches])
+                batches, y, truth = sweep_snapshots(sc, snr, j, n_trials, seed, U)
                 est = joint_ml.joint_newton(sc, y, truth)
                 err = np.linalg.norm(est - truth, axis=-1)  # in the order of the start: no assignment needed
                 row = {
